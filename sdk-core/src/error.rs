@@ -1,0 +1,285 @@
+//! Error codes, their HTTP statuses, and the one error envelope of every surface.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::fmt;
+
+/// Every error code of the contract. The same names appear in Rust, WIT, JSON and TypeScript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// An `ifRevision` / `If-Revision-Match` guard did not match (409).
+    RevisionMismatch,
+    /// A namespace or tenant quota would be exceeded (429).
+    QuotaExceeded,
+    /// The request is malformed or breaks a limit or a schema (400).
+    ValidationFailed,
+    /// The record is missing or expired (404).
+    NotFound,
+    /// The principal lacks the grant the operation needs (403).
+    Unauthorized,
+    /// The credentials are missing, malformed, expired or revoked (401).
+    Unauthenticated,
+    /// Too many requests from this principal (429, with `Retry-After`).
+    RateLimited,
+    /// A body, value or metadata exceeds its size limit (413).
+    PayloadTooLarge,
+    /// A snapshot `PATCH` named a stale ETag (412).
+    PreconditionFailed,
+    /// At least one item of a `bulkPut` failed; nothing was written (status of the item error).
+    BulkPartialFailure,
+    /// An unexpected server failure; no internals are exposed (500).
+    InternalError,
+}
+
+impl ErrorCode {
+    /// Every code, in declaration order.
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::RevisionMismatch,
+        ErrorCode::QuotaExceeded,
+        ErrorCode::ValidationFailed,
+        ErrorCode::NotFound,
+        ErrorCode::Unauthorized,
+        ErrorCode::Unauthenticated,
+        ErrorCode::RateLimited,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::PreconditionFailed,
+        ErrorCode::BulkPartialFailure,
+        ErrorCode::InternalError,
+    ];
+
+    /// The HTTP status of this code. `BULK_PARTIAL_FAILURE` takes the status of its first
+    /// failing item; on its own it defaults to 400.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::RevisionMismatch => 409,
+            ErrorCode::QuotaExceeded => 429,
+            ErrorCode::ValidationFailed => 400,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Unauthorized => 403,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::PreconditionFailed => 412,
+            ErrorCode::BulkPartialFailure => 400,
+            ErrorCode::InternalError => 500,
+        }
+    }
+
+    /// The wire name, e.g. `"REVISION_MISMATCH"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::RevisionMismatch => "REVISION_MISMATCH",
+            ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
+            ErrorCode::ValidationFailed => "VALIDATION_FAILED",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::PreconditionFailed => "PRECONDITION_FAILED",
+            ErrorCode::BulkPartialFailure => "BULK_PARTIAL_FAILURE",
+            ErrorCode::InternalError => "INTERNAL_ERROR",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A storage error: a stable code, a human message and optional machine-readable details.
+///
+/// It serialises as the contract's envelope:
+/// `{"error":{"code":"REVISION_MISMATCH","message":"…","details":{…}}}`.
+///
+/// ```
+/// use alga_storage_core::{ErrorCode, StorageError};
+/// let err = StorageError::revision_mismatch(4);
+/// assert_eq!(err.code(), ErrorCode::RevisionMismatch);
+/// assert_eq!(err.status(), 409);
+/// let json = serde_json::to_value(&err).unwrap();
+/// assert_eq!(json["error"]["details"]["currentRevision"], 4);
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct StorageError {
+    code: ErrorCode,
+    message: String,
+    details: Option<Value>,
+    status: u16,
+}
+
+/// One failing item of a `bulkPut`, as listed in the details of `BULK_PARTIAL_FAILURE`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkItemError {
+    /// Position of the item in the request.
+    pub index: usize,
+    /// Key of the item.
+    pub key: String,
+    /// Why it failed.
+    pub code: ErrorCode,
+    /// Human-readable reason.
+    pub message: String,
+    /// Details of the item's own error, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+impl StorageError {
+    /// An error with a code and message, and the code's own HTTP status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        StorageError {
+            code,
+            message: message.into(),
+            details: None,
+            status: code.http_status(),
+        }
+    }
+
+    /// Attaches machine-readable details.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// `VALIDATION_FAILED` naming the field (a JSON path such as `items[2].key`, or `body`) and why.
+    pub fn validation(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        let (field, reason) = (field.into(), reason.into());
+        StorageError::new(ErrorCode::ValidationFailed, format!("{field}: {reason}"))
+            .with_details(json!({ "field": field, "reason": reason }))
+    }
+
+    /// `PAYLOAD_TOO_LARGE` naming the field, its limit and its actual size in bytes.
+    pub fn too_large(field: impl Into<String>, limit: usize, actual: usize) -> Self {
+        let field = field.into();
+        StorageError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("{field}: {actual} bytes exceeds the limit of {limit} bytes"),
+        )
+        .with_details(json!({ "field": field, "limit": limit, "actual": actual }))
+    }
+
+    /// `REVISION_MISMATCH` with the current revision (`0` when the record does not exist).
+    pub fn revision_mismatch(current_revision: u64) -> Self {
+        StorageError::new(
+            ErrorCode::RevisionMismatch,
+            format!("revision guard failed; current revision is {current_revision}"),
+        )
+        .with_details(json!({ "currentRevision": current_revision }))
+    }
+
+    /// `NOT_FOUND` for a record.
+    pub fn not_found() -> Self {
+        StorageError::new(ErrorCode::NotFound, "record not found")
+    }
+
+    /// `UNAUTHENTICATED` with a reason.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        StorageError::new(ErrorCode::Unauthenticated, message)
+    }
+
+    /// `INTERNAL_ERROR` with a fixed message that reveals nothing.
+    pub fn internal() -> Self {
+        StorageError::new(ErrorCode::InternalError, "internal error")
+    }
+
+    /// `BULK_PARTIAL_FAILURE` listing the failing items; its status is that of the first one.
+    /// Items must not be empty.
+    pub fn bulk_partial_failure(items: Vec<BulkItemError>) -> Self {
+        let status = items.first().map_or(400, |i| i.code.http_status());
+        let message = format!(
+            "{} of the bulk items failed; nothing was written",
+            items.len()
+        );
+        let details = json!({ "items": items });
+        StorageError {
+            code: ErrorCode::BulkPartialFailure,
+            message,
+            details: Some(details),
+            status,
+        }
+    }
+
+    /// The error code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The details, if any.
+    pub fn details(&self) -> Option<&Value> {
+        self.details.as_ref()
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Rebuilds an error from an HTTP status and a response body holding the envelope.
+    /// A body that is not an envelope becomes `INTERNAL_ERROR` (5xx) or a code derived from the
+    /// status, so a client always gets a typed error.
+    pub fn from_envelope(status: u16, body: &[u8]) -> Self {
+        #[derive(Deserialize)]
+        struct Envelope {
+            error: Inner,
+        }
+        #[derive(Deserialize)]
+        struct Inner {
+            code: ErrorCode,
+            message: String,
+            #[serde(default)]
+            details: Option<Value>,
+        }
+        match serde_json::from_slice::<Envelope>(body) {
+            Ok(Envelope { error }) => StorageError {
+                code: error.code,
+                message: error.message,
+                details: error.details,
+                status,
+            },
+            Err(_) => {
+                let code = ErrorCode::ALL
+                    .into_iter()
+                    .find(|c| c.http_status() == status && *c != ErrorCode::BulkPartialFailure)
+                    .unwrap_or(ErrorCode::InternalError);
+                StorageError {
+                    status,
+                    ..StorageError::new(code, format!("HTTP status {status}"))
+                }
+            }
+        }
+    }
+}
+
+impl Serialize for StorageError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Envelope<'a> {
+            error: Inner<'a>,
+        }
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            code: ErrorCode,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            details: Option<&'a Value>,
+        }
+        Envelope {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                details: self.details.as_ref(),
+            },
+        }
+        .serialize(serializer)
+    }
+}

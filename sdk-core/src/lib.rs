@@ -1,0 +1,33 @@
+//! # alga-storage-core
+//!
+//! The typed contract of Alga extension storage, shared by the guest SDK, the browser SDK and
+//! the reference server: requests, responses and records of the five operations (`put`, `get`,
+//! `list`, `delete`, `bulkPut`), the runner's `operation` envelope, validated identifiers, every
+//! limit as a named constant, error codes with their HTTP statuses, and the capability check.
+//!
+//! This crate does no I/O and builds for `wasm32-unknown-unknown` and `wasm32-wasip2`.
+//!
+//! ```
+//! use alga_storage_core::{parse_json, PutRequest, ErrorCode};
+//! let req: PutRequest = parse_json(br#"{"namespace":"settings","key":"k","value":{"a":1}}"#).unwrap();
+//! req.validate().unwrap();
+//! let bad = parse_json::<PutRequest>(br#"{"namespace":"Settings","key":"k","value":1}"#).unwrap_err();
+//! assert_eq!(bad.code(), ErrorCode::ValidationFailed);
+//! assert_eq!(bad.details().unwrap()["field"], "namespace");
+//! ```
+#![deny(missing_docs)]
+
+mod capability;
+mod error;
+pub mod limits;
+mod names;
+mod ops;
+
+pub use capability::{ensure_capability, validate_grants, Access, Grant};
+pub use error::{BulkItemError, ErrorCode, StorageError};
+pub use names::{Cursor, InstallId, InvalidValue, Key, Limit, Namespace, Revision, TtlSeconds};
+pub use ops::{
+    json_size, parse_json, BulkPutBody, BulkPutItem, BulkPutRequest, BulkPutResponse,
+    BulkPutResultItem, DeleteRequest, GetRequest, ListItem, ListRequest, ListResponse, Metadata,
+    PutBody, PutRequest, PutResponse, Record, StorageRequest, OPERATIONS,
+};

@@ -1,0 +1,561 @@
+//! Requests and responses of the five operations, and the runner's `operation` envelope.
+//!
+//! The JSON is exactly the camelCase JSON of the contract. Unknown fields are refused.
+//! `ifRevision` is always written (`null` = unconditional); other optional request fields are
+//! omitted when absent. Response fields that may be empty (`ttlExpiresAt`, `nextCursor`) are
+//! written as `null`.
+
+use crate::error::{BulkItemError, StorageError};
+use crate::limits::*;
+use crate::names::{Cursor, Key, Limit, Namespace, Revision, TtlSeconds};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+
+/// Record metadata: a JSON object.
+pub type Metadata = Map<String, Value>;
+
+/// `storage.put`: upsert one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PutRequest {
+    /// Namespace of the record.
+    pub namespace: Namespace,
+    /// Key of the record.
+    pub key: Key,
+    /// The JSON value (serialized at most [`MAX_VALUE_BYTES`]).
+    pub value: Value,
+    /// Metadata object (serialized at most [`MAX_METADATA_BYTES`]); absent = `{}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    /// Time to live; absent = keep forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<TtlSeconds>,
+    /// Guard: absent/null = unconditional, `0` = create only, `n` = current revision must be `n`.
+    #[serde(default)]
+    pub if_revision: Option<Revision>,
+}
+
+/// The body of `PUT /api/ext-storage/{ns}/{key}`: a [`PutRequest`] without namespace and key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PutBody {
+    /// The JSON value.
+    pub value: Value,
+    /// Metadata object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    /// Time to live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<TtlSeconds>,
+    /// Revision guard.
+    #[serde(default)]
+    pub if_revision: Option<Revision>,
+}
+
+impl PutBody {
+    /// Combines the body with the namespace and key of the path.
+    pub fn into_request(self, namespace: Namespace, key: Key) -> PutRequest {
+        PutRequest {
+            namespace,
+            key,
+            value: self.value,
+            metadata: self.metadata,
+            ttl_seconds: self.ttl_seconds,
+            if_revision: self.if_revision,
+        }
+    }
+}
+
+/// Answer to `put`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PutResponse {
+    /// Namespace of the record.
+    pub namespace: Namespace,
+    /// Key of the record.
+    pub key: Key,
+    /// The new revision.
+    pub revision: u64,
+    /// When the record expires, if it has a TTL.
+    pub ttl_expires_at: Option<DateTime<Utc>>,
+    /// When the record was created.
+    pub created_at: DateTime<Utc>,
+    /// When the record was last written.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `storage.get`: read one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GetRequest {
+    /// Namespace of the record.
+    pub namespace: Namespace,
+    /// Key of the record.
+    pub key: Key,
+    /// Guard (`If-Revision-Match` on REST): answer 409 unless the revision is this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_revision: Option<Revision>,
+}
+
+/// A stored record: the answer to `get`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Record<V = Value> {
+    /// Namespace of the record.
+    pub namespace: Namespace,
+    /// Key of the record.
+    pub key: Key,
+    /// Current revision (starts at 1).
+    pub revision: u64,
+    /// The value.
+    pub value: V,
+    /// The metadata object (`{}` if none was given).
+    pub metadata: Metadata,
+    /// When the record expires, if it has a TTL.
+    pub ttl_expires_at: Option<DateTime<Utc>>,
+    /// When the record was created.
+    pub created_at: DateTime<Utc>,
+    /// When the record was last written.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `storage.list`: one page of keys in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListRequest {
+    /// Namespace to list.
+    pub namespace: Namespace,
+    /// Cursor from a previous page's `nextCursor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<Cursor>,
+    /// Page size (default [`DEFAULT_LIST_LIMIT`], at most [`MAX_LIST_LIMIT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Limit>,
+    /// Literal key prefix (`%` and `_` are ordinary characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<String>,
+    /// Only records whose metadata contains this object (JSON containment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    /// Include each record's value (default false).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub include_values: bool,
+    /// Include each record's metadata (default false).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub include_metadata: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One record in a `list` page. `value` and `metadata` appear only when asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct ListItem<V = Value> {
+    /// Namespace of the record.
+    pub namespace: Namespace,
+    /// Key of the record.
+    pub key: Key,
+    /// Current revision.
+    pub revision: u64,
+    /// The value, when `includeValues` was true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<V>,
+    /// The metadata, when `includeMetadata` was true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    /// When the record expires, if it has a TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_expires_at: Option<DateTime<Utc>>,
+    /// When the record was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    /// When the record was last written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Answer to `list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct ListResponse<V = Value> {
+    /// The page, ordered by key.
+    pub items: Vec<ListItem<V>>,
+    /// Cursor of the next page; `null` on the last page.
+    pub next_cursor: Option<Cursor>,
+}
+
+/// `storage.delete`: remove one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteRequest {
+    /// Namespace of the record.
+    pub namespace: Namespace,
+    /// Key of the record.
+    pub key: Key,
+    /// Guard: the record must exist (else 404) with this revision (else 409).
+    #[serde(default)]
+    pub if_revision: Option<Revision>,
+}
+
+/// One item of a `bulkPut`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkPutItem {
+    /// Key of the record.
+    pub key: Key,
+    /// The JSON value.
+    pub value: Value,
+    /// Metadata object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    /// Time to live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<TtlSeconds>,
+    /// Revision guard, as for `put`.
+    #[serde(default)]
+    pub if_revision: Option<Revision>,
+}
+
+/// `storage.bulkPut`: write up to [`MAX_BULK_ITEMS`] records of one namespace, all or nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkPutRequest {
+    /// Namespace of every item.
+    pub namespace: Namespace,
+    /// The items, with distinct keys.
+    pub items: Vec<BulkPutItem>,
+}
+
+/// The body of `POST /api/ext-storage/{ns}`: a [`BulkPutRequest`] without the namespace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkPutBody {
+    /// The items.
+    pub items: Vec<BulkPutItem>,
+}
+
+/// One written item in the answer to `bulkPut`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkPutResultItem {
+    /// Key of the record.
+    pub key: Key,
+    /// The new revision.
+    pub revision: u64,
+    /// When the record expires, if it has a TTL.
+    pub ttl_expires_at: Option<DateTime<Utc>>,
+    /// When the record was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    /// When the record was last written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Answer to `bulkPut`, one item per request item, in request order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkPutResponse {
+    /// The written items.
+    pub items: Vec<BulkPutResultItem>,
+}
+
+/// The runner's envelope: a request plus its `operation`, as POSTed to
+/// `/api/internal/ext-storage/install/{installId}`.
+///
+/// ```
+/// use alga_storage_core::StorageRequest;
+/// let req = StorageRequest::from_json(br#"{"operation":"get","namespace":"settings","key":"k"}"#).unwrap();
+/// assert_eq!(req.operation(), "get");
+/// let err = StorageRequest::from_json(br#"{"operation":"get","namespace":"settings"}"#).unwrap_err();
+/// assert_eq!(err.status(), 400);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "operation", rename_all = "camelCase")]
+pub enum StorageRequest {
+    /// `put`
+    Put(PutRequest),
+    /// `get`
+    Get(GetRequest),
+    /// `list`
+    List(ListRequest),
+    /// `delete`
+    Delete(DeleteRequest),
+    /// `bulkPut`
+    BulkPut(BulkPutRequest),
+}
+
+/// The operation names the runner envelope accepts.
+pub const OPERATIONS: [&str; 5] = ["put", "get", "list", "delete", "bulkPut"];
+
+impl StorageRequest {
+    /// The wire name of the operation.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            StorageRequest::Put(_) => "put",
+            StorageRequest::Get(_) => "get",
+            StorageRequest::List(_) => "list",
+            StorageRequest::Delete(_) => "delete",
+            StorageRequest::BulkPut(_) => "bulkPut",
+        }
+    }
+
+    /// Parses an envelope and validates it: every error names its field.
+    pub fn from_json(body: &[u8]) -> Result<Self, StorageError> {
+        let mut value: Value = parse_json(body)?;
+        let Some(object) = value.as_object_mut() else {
+            return Err(StorageError::validation("body", "must be a JSON object"));
+        };
+        let operation = match object.remove("operation") {
+            Some(Value::String(op)) => op,
+            Some(_) => return Err(StorageError::validation("operation", "must be a string")),
+            None => return Err(StorageError::validation("operation", "missing field")),
+        };
+        let request = match operation.as_str() {
+            "put" => StorageRequest::Put(from_value(value)?),
+            "get" => StorageRequest::Get(from_value(value)?),
+            "list" => StorageRequest::List(from_value(value)?),
+            "delete" => StorageRequest::Delete(from_value(value)?),
+            "bulkPut" => StorageRequest::BulkPut(from_value(value)?),
+            other => {
+                return Err(StorageError::validation(
+                    "operation",
+                    format!("unknown operation {other:?}; expected one of {OPERATIONS:?}"),
+                ))
+            }
+        };
+        request.validate()?;
+        Ok(request)
+    }
+
+    /// Checks the limits that the types alone do not express (sizes, counts, distinct keys).
+    pub fn validate(&self) -> Result<(), StorageError> {
+        match self {
+            StorageRequest::Put(r) => r.validate(),
+            StorageRequest::Get(_) | StorageRequest::Delete(_) => Ok(()),
+            StorageRequest::List(r) => r.validate(),
+            StorageRequest::BulkPut(r) => r.validate(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StorageRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let bytes = serde_json::to_vec(&value).map_err(serde::de::Error::custom)?;
+        StorageRequest::from_json(&bytes).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses JSON bytes into `T`, naming the path of the first offending field.
+///
+/// ```
+/// use alga_storage_core::{parse_json, PutRequest};
+/// let err = parse_json::<PutRequest>(br#"{"namespace":"ok","key":"k","value":1,"ttlSeconds":5}"#)
+///     .unwrap_err();
+/// assert_eq!(err.details().unwrap()["field"], "ttlSeconds");
+/// ```
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, StorageError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
+    de.end()
+        .map_err(|e| StorageError::validation("body", e.to_string()))?;
+    Ok(value)
+}
+
+fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, StorageError> {
+    serde_path_to_error::deserialize(value).map_err(path_error)
+}
+
+fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> StorageError {
+    let path = e.path().to_string();
+    let reason = e.inner().to_string();
+    // serde reports a missing field at its parent; name the field itself.
+    let missing = reason
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name.to_owned());
+    let field = match (path.as_str(), missing) {
+        (".", Some(name)) => name,
+        (".", None) | ("?", None) => "body".to_owned(),
+        (_, Some(name)) => format!("{path}.{name}"),
+        (_, None) => path,
+    };
+    // A validated newtype already says "field: reason"; keep only the reason.
+    let reason = reason
+        .split_once(": ")
+        .map_or(reason.clone(), |(head, tail)| {
+            if field.ends_with(head) {
+                tail.to_owned()
+            } else {
+                reason.clone()
+            }
+        });
+    StorageError::validation(field, reason)
+}
+
+/// Size in bytes of the compact JSON serialization of a value.
+pub fn json_size<T: Serialize + ?Sized>(value: &T) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Serializing a serde_json-compatible value into a counter cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
+/// Checks one record's value and metadata: sizes, and no U+0000 in any string (a NUL cannot be
+/// stored by every backend, so the contract refuses it everywhere).
+fn check_record(
+    prefix: &str,
+    value: &Value,
+    metadata: Option<&Metadata>,
+) -> Result<usize, StorageError> {
+    let value_size = json_size(value);
+    if value_size > MAX_VALUE_BYTES {
+        return Err(StorageError::too_large(
+            format!("{prefix}value"),
+            MAX_VALUE_BYTES,
+            value_size,
+        ));
+    }
+    if has_nul(value) {
+        return Err(StorageError::validation(
+            format!("{prefix}value"),
+            "strings must not contain U+0000",
+        ));
+    }
+    let mut metadata_size = 0;
+    if let Some(metadata) = metadata {
+        metadata_size = json_size(metadata);
+        if metadata_size > MAX_METADATA_BYTES {
+            return Err(StorageError::too_large(
+                format!("{prefix}metadata"),
+                MAX_METADATA_BYTES,
+                metadata_size,
+            ));
+        }
+        if metadata.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
+            return Err(StorageError::validation(
+                format!("{prefix}metadata"),
+                "strings must not contain U+0000",
+            ));
+        }
+    }
+    Ok(value_size + metadata_size)
+}
+
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+impl PutRequest {
+    /// Checks value and metadata sizes and content.
+    pub fn validate(&self) -> Result<(), StorageError> {
+        check_record("", &self.value, self.metadata.as_ref()).map(|_| ())
+    }
+}
+
+impl ListRequest {
+    /// Checks the prefix and the metadata filter.
+    pub fn validate(&self) -> Result<(), StorageError> {
+        if let Some(prefix) = &self.key_prefix {
+            let len = prefix.chars().count();
+            if len > MAX_KEY_CHARS {
+                return Err(StorageError::validation(
+                    "keyPrefix",
+                    format!("must be at most {MAX_KEY_CHARS} characters, got {len}"),
+                ));
+            }
+            if prefix.chars().any(|c| c.is_control()) {
+                return Err(StorageError::validation(
+                    "keyPrefix",
+                    "must not contain control characters",
+                ));
+            }
+        }
+        if let Some(filter) = &self.metadata {
+            let size = json_size(filter);
+            if size > MAX_METADATA_BYTES {
+                return Err(StorageError::too_large(
+                    "metadata",
+                    MAX_METADATA_BYTES,
+                    size,
+                ));
+            }
+            if filter.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
+                return Err(StorageError::validation(
+                    "metadata",
+                    "strings must not contain U+0000",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl BulkPutRequest {
+    /// Checks the item count, distinct keys, the total size, and each item's own limits.
+    ///
+    /// Request-level problems give `VALIDATION_FAILED` / `PAYLOAD_TOO_LARGE`; items that break
+    /// their own limits give `BULK_PARTIAL_FAILURE` listing every failing item.
+    pub fn validate(&self) -> Result<(), StorageError> {
+        let count = self.items.len();
+        if count == 0 || count > MAX_BULK_ITEMS {
+            return Err(StorageError::validation(
+                "items",
+                format!("must hold 1-{MAX_BULK_ITEMS} items, got {count}"),
+            ));
+        }
+        let mut seen = HashSet::with_capacity(count);
+        for (i, item) in self.items.iter().enumerate() {
+            if !seen.insert(item.key.as_str()) {
+                return Err(StorageError::validation(
+                    format!("items[{i}].key"),
+                    format!("duplicate key {:?}", item.key.as_str()),
+                ));
+            }
+        }
+        let mut total = 0;
+        let mut failures = Vec::new();
+        for (index, item) in self.items.iter().enumerate() {
+            match check_record("", &item.value, item.metadata.as_ref()) {
+                Ok(size) => total += size,
+                Err(e) => failures.push(BulkItemError {
+                    index,
+                    key: item.key.to_string(),
+                    code: e.code(),
+                    message: e.message().to_owned(),
+                    details: e.details().cloned(),
+                }),
+            }
+        }
+        if !failures.is_empty() {
+            return Err(StorageError::bulk_partial_failure(failures));
+        }
+        if total > MAX_BULK_BYTES {
+            return Err(StorageError::too_large("items", MAX_BULK_BYTES, total));
+        }
+        Ok(())
+    }
+}
