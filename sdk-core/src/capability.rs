@@ -91,7 +91,7 @@ pub fn ensure_capability(
     match grants.iter().find(|g| &g.namespace == namespace) {
         None => deny(
             "namespaceNotGranted",
-            format!("namespace {namespace:?} is not granted to this install"),
+            format!("namespace \"{namespace}\" is not granted to this install"),
         ),
         Some(g) if !g.access.contains(&access) => deny(
             "accessNotGranted",

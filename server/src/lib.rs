@@ -1,1 +1,92 @@
-//! server
+//! # alga-storage-server
+//!
+//! The reference server of Alga extension storage: the browser REST API (`/api/ext-storage/…`,
+//! Bearer JWT), the runner's internal endpoint (`/api/internal/ext-storage/install/{installId}`,
+//! `x-runner-auth`), the admin API (`/api/admin/…`), and `/healthz` / `/readyz`, over a storage
+//! backend behind the [`store::Store`] trait (Postgres today).
+//!
+//! The server is a library plus a thin `main`: tests and embedders call [`start`] with a
+//! [`Config`] and a bound `TcpListener`.
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod cursor;
+pub mod error;
+pub mod http;
+pub mod store;
+
+pub use config::Config;
+pub use http::{router, AppState};
+
+use alga_storage_core::{Access, Grant, InstallId, Namespace};
+use std::sync::Arc;
+use store::{Store, StoreError};
+use uuid::Uuid;
+
+/// The tenant provisioned in dev mode.
+pub const DEV_TENANT: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001);
+/// The install provisioned in dev mode.
+pub const DEV_INSTALL: &str = "dev-install";
+/// The namespace granted to the dev install.
+pub const DEV_NAMESPACE: &str = "dev";
+
+/// Opens the backend named by the configuration and runs its migrations.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    let url = config.database_url.expose();
+    let store = store::postgres::PgStore::connect(url, config.max_connections).await?;
+    Ok(Arc::new(store))
+}
+
+/// The handler state for a configuration and an open store.
+pub fn app_state(config: &Config, store: Arc<dyn Store>) -> AppState {
+    AppState {
+        store,
+        tokens: auth::TokenKeys::new(&config.jwt_secret),
+        cursors: cursor::CursorKey::derive(config.jwt_secret.expose().as_bytes()),
+        runner_token: config.runner_token.clone(),
+        admin_token: config.admin_token.clone(),
+    }
+}
+
+/// What dev mode provisioned.
+#[derive(Debug, Clone)]
+pub struct DevInstall {
+    /// The dev tenant.
+    pub tenant: Uuid,
+    /// The dev install.
+    pub install: InstallId,
+    /// A browser token for it, valid 24 hours.
+    pub token: String,
+}
+
+/// Provisions the dev tenant and install, granted read and write on the `dev` namespace.
+pub async fn provision_dev(state: &AppState) -> Result<DevInstall, StoreError> {
+    let install = InstallId::new(DEV_INSTALL).map_err(alga_storage_core::StorageError::from)?;
+    let namespace = Namespace::new(DEV_NAMESPACE).map_err(alga_storage_core::StorageError::from)?;
+    let grants = [Grant {
+        namespace,
+        access: vec![Access::Read, Access::Write],
+    }];
+    state
+        .store
+        .upsert_install(DEV_TENANT, &install, "dev-extension", &grants)
+        .await?;
+    let token = state.tokens.mint(DEV_TENANT, &install, 24 * 3600);
+    Ok(DevInstall {
+        tenant: DEV_TENANT,
+        install,
+        token,
+    })
+}
+
+/// Serves the application on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,144 @@
+//! Credentials: browser JWTs (HS256), the runner's shared token and the admin token.
+
+use crate::config::Secret;
+use alga_storage_core::{InstallId, StorageError};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+/// The claims of a browser token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The install id (the principal).
+    pub sub: String,
+    /// The tenant of the install.
+    pub tenant: Uuid,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issue time, seconds since the epoch.
+    pub iat: i64,
+}
+
+/// Signs and verifies browser tokens.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenKeys {
+    /// Keys from the HS256 secret.
+    pub fn new(secret: &Secret) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = 0;
+        TokenKeys {
+            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
+            decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+            validation,
+        }
+    }
+
+    /// Mints a token for an install, valid for `ttl_seconds`.
+    pub fn mint(&self, tenant: Uuid, install: &InstallId, ttl_seconds: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: install.to_string(),
+            tenant,
+            exp: now + ttl_seconds,
+            iat: now,
+        };
+        // HS256 signing of a plain struct cannot fail.
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+    }
+
+    /// Verifies a token and returns its install and tenant.
+    pub fn verify(&self, token: &str) -> Result<(InstallId, Uuid), StorageError> {
+        let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            let why = match e.kind() {
+                ErrorKind::ExpiredSignature => "token expired",
+                ErrorKind::InvalidSignature => "token signature is invalid",
+                ErrorKind::InvalidAlgorithm => "token algorithm must be HS256",
+                _ => "token is malformed",
+            };
+            StorageError::unauthenticated(why)
+        })?;
+        let install = InstallId::new(data.claims.sub)
+            .map_err(|_| StorageError::unauthenticated("token subject is not an install id"))?;
+        Ok((install, data.claims.tenant))
+    }
+}
+
+/// The bearer token of an `Authorization` header value.
+pub fn bearer(header: Option<&str>) -> Result<&str, StorageError> {
+    let header =
+        header.ok_or_else(|| StorageError::unauthenticated("missing Authorization header"))?;
+    match header.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(StorageError::unauthenticated(
+            "Authorization must be 'Bearer <token>'",
+        )),
+    }
+}
+
+/// Compares a presented shared secret with the expected one in constant time (both are hashed
+/// first, so not even the length leaks).
+pub fn secret_matches(presented: Option<&str>, expected: &Secret) -> bool {
+    let Some(presented) = presented else {
+        return false;
+    };
+    let a = Sha256::digest(presented.as_bytes());
+    let b = Sha256::digest(expected.expose().as_bytes());
+    a.ct_eq(&b).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_tokens_verify_and_foreign_ones_do_not() {
+        let keys = TokenKeys::new(&Secret::new("s1"));
+        let tenant = Uuid::new_v4();
+        let install = InstallId::new("inst-1").unwrap();
+        let token = keys.mint(tenant, &install, 60);
+        assert_eq!(keys.verify(&token).unwrap(), (install.clone(), tenant));
+        let other = TokenKeys::new(&Secret::new("s2"));
+        assert_eq!(
+            other.verify(&token).unwrap_err().message(),
+            "token signature is invalid"
+        );
+        let expired = keys.mint(tenant, &install, -10);
+        assert_eq!(
+            keys.verify(&expired).unwrap_err().message(),
+            "token expired"
+        );
+        assert_eq!(keys.verify("garbage").unwrap_err().status(), 401);
+    }
+
+    #[test]
+    fn bearer_header_is_parsed_strictly() {
+        assert_eq!(bearer(Some("Bearer abc")).unwrap(), "abc");
+        assert_eq!(bearer(Some("bearer abc")).unwrap(), "abc");
+        assert!(bearer(None).is_err());
+        assert!(bearer(Some("Basic abc")).is_err());
+        assert!(bearer(Some("Bearer ")).is_err());
+    }
+
+    #[test]
+    fn shared_secrets_compare_exactly() {
+        let s = Secret::new("token");
+        assert!(secret_matches(Some("token"), &s));
+        assert!(!secret_matches(Some("token2"), &s));
+        assert!(!secret_matches(Some(""), &s));
+        assert!(!secret_matches(None, &s));
+    }
+}

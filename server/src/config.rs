@@ -1,0 +1,195 @@
+//! Configuration from the environment.
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use std::fmt;
+use std::net::SocketAddr;
+
+/// A secret whose `Debug` output is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// A fresh random secret of 48 alphanumeric characters.
+    pub fn generate() -> Self {
+        Secret(
+            rand::thread_rng()
+                .sample_iter(&Alphanumeric)
+                .take(48)
+                .map(char::from)
+                .collect(),
+        )
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: `postgres://…`. Redacted in `Debug` because it may hold a password.
+    pub database_url: Secret,
+    /// `STORAGE_BIND` (default `127.0.0.1:8787`).
+    pub bind: SocketAddr,
+    /// `RUNNER_STORAGE_API_TOKEN`: the runner's `x-runner-auth`.
+    pub runner_token: Secret,
+    /// `STORAGE_JWT_SECRET`: HS256 key of browser tokens (also keys the cursor signatures).
+    pub jwt_secret: Secret,
+    /// `STORAGE_ADMIN_TOKEN`: bearer token of the admin API.
+    pub admin_token: Secret,
+    /// `STORAGE_CORS_ORIGINS`: comma-separated origins allowed to call from a browser; `*` = any.
+    pub cors_origins: Vec<String>,
+    /// `STORAGE_DB_MAX_CONNECTIONS` (default 20).
+    pub max_connections: u32,
+    /// True when no secret was configured: the secrets were generated and a dev tenant and
+    /// install are provisioned at start.
+    pub dev_mode: bool,
+}
+
+/// A configuration problem, reported before the server starts.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable has a value that cannot be used.
+    #[error("{name}: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Some secrets are set and others are not.
+    #[error("set all of RUNNER_STORAGE_API_TOKEN, STORAGE_JWT_SECRET and STORAGE_ADMIN_TOKEN, or none of them for dev mode; missing: {0}")]
+    PartialSecrets(String),
+}
+
+/// The default database when `DATABASE_URL` is unset.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let bind = lookup("STORAGE_BIND").unwrap_or_else(|| "127.0.0.1:8787".into());
+        let bind = bind.parse().map_err(|e| ConfigError::Invalid {
+            name: "STORAGE_BIND",
+            reason: format!("{bind:?} is not an address: {e}"),
+        })?;
+        let names = [
+            "RUNNER_STORAGE_API_TOKEN",
+            "STORAGE_JWT_SECRET",
+            "STORAGE_ADMIN_TOKEN",
+        ];
+        let secrets: Vec<Option<String>> = names.iter().map(|n| lookup(n)).collect();
+        let dev_mode = secrets.iter().all(Option::is_none);
+        if !dev_mode && secrets.iter().any(Option::is_none) {
+            let missing: Vec<&str> = names
+                .iter()
+                .zip(&secrets)
+                .filter(|(_, v)| v.is_none())
+                .map(|(n, _)| *n)
+                .collect();
+            return Err(ConfigError::PartialSecrets(missing.join(", ")));
+        }
+        let secret = |i: usize| {
+            secrets[i]
+                .clone()
+                .map_or_else(Secret::generate, Secret::new)
+        };
+        let cors_origins = match lookup("STORAGE_CORS_ORIGINS") {
+            Some(list) => list
+                .split(',')
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            None if dev_mode => vec!["*".to_owned()],
+            None => Vec::new(),
+        };
+        let max_connections = match lookup("STORAGE_DB_MAX_CONNECTIONS") {
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(ConfigError::Invalid {
+                    name: "STORAGE_DB_MAX_CONNECTIONS",
+                    reason: format!("{v:?} is not a positive integer"),
+                })?,
+            None => 20,
+        };
+        Ok(Config {
+            database_url: Secret::new(
+                lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            ),
+            bind,
+            runner_token: secret(0),
+            jwt_secret: secret(1),
+            admin_token: secret(2),
+            cors_origins,
+            max_connections,
+            dev_mode,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|n| map.get(n).cloned())
+    }
+
+    #[test]
+    fn no_secrets_means_dev_mode_with_generated_secrets() {
+        let c = config(&[]).unwrap();
+        assert!(c.dev_mode);
+        assert_eq!(c.jwt_secret.expose().len(), 48);
+        assert_ne!(c.jwt_secret, c.admin_token);
+        assert_eq!(c.cors_origins, vec!["*"]);
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8787");
+    }
+
+    #[test]
+    fn some_secrets_but_not_all_is_refused_naming_the_missing_ones() {
+        let err = config(&[("STORAGE_JWT_SECRET", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("RUNNER_STORAGE_API_TOKEN") && err.contains("STORAGE_ADMIN_TOKEN"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = config(&[("DATABASE_URL", "postgres://u:hunter2@h/db")]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_bind_address_is_refused() {
+        assert!(config(&[("STORAGE_BIND", "nowhere")]).is_err());
+    }
+}

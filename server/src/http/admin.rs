@@ -1,0 +1,145 @@
+//! The admin API of the host application: installs, grants, tokens.
+
+use super::extract::{self, admin};
+use super::{AppState, ADMIN_BODY_LIMIT};
+use crate::error::ApiError;
+use crate::store::Upserted;
+use alga_storage_core::{parse_json, validate_grants, Grant, InstallId, StorageError};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Default lifetime of a minted token, in seconds.
+pub const DEFAULT_TOKEN_TTL: i64 = 3600;
+/// Longest lifetime of a minted token, in seconds (30 days).
+pub const MAX_TOKEN_TTL: i64 = 30 * 24 * 3600;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct InstallBody {
+    extension_id: String,
+    grants: Vec<Grant>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InstallView {
+    tenant_id: Uuid,
+    install_id: InstallId,
+    extension_id: String,
+    grants: Vec<Grant>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TokenBody {
+    ttl_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenView {
+    token: String,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn tenant_install(
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(Uuid, InstallId), ApiError> {
+    let (tenant, install) = extract::path(path)?;
+    let tenant = Uuid::parse_str(&tenant)
+        .map_err(|_| StorageError::validation("tenant", format!("{tenant:?} is not a UUID")))?;
+    Ok((tenant, InstallId::new(install)?))
+}
+
+/// `PUT /api/admin/tenants/{tenant}/installs/{install}`: creates (201) or replaces (200) an
+/// install and its grants.
+pub async fn put_install(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    admin(&state, &headers)?;
+    let (tenant, install) = tenant_install(path)?;
+    let body: InstallBody = parse_json(&extract::body(body, ADMIN_BODY_LIMIT)?)?;
+    if body.extension_id.trim().is_empty() || body.extension_id.len() > 256 {
+        return Err(StorageError::validation("extensionId", "must be 1-256 characters").into());
+    }
+    validate_grants(&body.grants)?;
+    let done = state
+        .store
+        .upsert_install(tenant, &install, &body.extension_id, &body.grants)
+        .await?;
+    let status = if done == Upserted::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let view = InstallView {
+        tenant_id: tenant,
+        install_id: install,
+        extension_id: body.extension_id,
+        grants: body.grants,
+    };
+    Ok((status, Json(view)).into_response())
+}
+
+/// `DELETE /api/admin/tenants/{tenant}/installs/{install}`: revokes the install at once (204).
+pub async fn delete_install(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    admin(&state, &headers)?;
+    let (tenant, install) = tenant_install(path)?;
+    if state.store.delete_install(tenant, &install).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(StorageError::new(alga_storage_core::ErrorCode::NotFound, "no such install").into())
+    }
+}
+
+/// `POST /api/admin/tenants/{tenant}/installs/{install}/tokens`, body `{"ttlSeconds": 3600}`
+/// (optional): mints a browser token for the install.
+pub async fn mint_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    admin(&state, &headers)?;
+    let (tenant, install) = tenant_install(path)?;
+    let bytes = extract::body(body, ADMIN_BODY_LIMIT)?;
+    let body: TokenBody = if bytes.is_empty() {
+        TokenBody::default()
+    } else {
+        parse_json(&bytes)?
+    };
+    let ttl = body.ttl_seconds.unwrap_or(DEFAULT_TOKEN_TTL);
+    if !(60..=MAX_TOKEN_TTL).contains(&ttl) {
+        return Err(StorageError::validation(
+            "ttlSeconds",
+            format!("must be between 60 and {MAX_TOKEN_TTL}, got {ttl}"),
+        )
+        .into());
+    }
+    match state.store.principal(&install).await? {
+        Some(p) if p.tenant == tenant => {}
+        _ => {
+            return Err(StorageError::new(
+                alga_storage_core::ErrorCode::NotFound,
+                "no such install",
+            )
+            .into())
+        }
+    }
+    let token = state.tokens.mint(tenant, &install, ttl);
+    let expires_at = chrono::Utc::now() + chrono::Duration::seconds(ttl);
+    Ok((StatusCode::CREATED, Json(TokenView { token, expires_at })).into_response())
+}

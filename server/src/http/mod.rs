@@ -1,0 +1,129 @@
+//! The HTTP surfaces: browser REST, the runner's internal endpoint, admin, health.
+
+mod admin;
+mod extract;
+mod health;
+mod records;
+
+use crate::auth::TokenKeys;
+use crate::config::Secret;
+use crate::cursor::CursorKey;
+use crate::error::ApiError;
+use crate::store::Store;
+use alga_storage_core::StorageError;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::routing::{get, post, put};
+use axum::Router;
+use std::sync::Arc;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// Largest body of a single-record request (value and metadata at their limits, with room for
+/// JSON whitespace). Larger bodies are refused with 413 before more is read.
+pub const RECORD_BODY_LIMIT: usize = 160 * 1024;
+/// Largest body of a `bulkPut` or runner request.
+pub const BULK_BODY_LIMIT: usize = 1024 * 1024;
+/// Largest body of an admin request.
+pub const ADMIN_BODY_LIMIT: usize = 64 * 1024;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The storage backend.
+    pub store: Arc<dyn Store>,
+    /// Browser token keys.
+    pub tokens: TokenKeys,
+    /// List cursor key.
+    pub cursors: CursorKey,
+    /// The runner's shared token.
+    pub runner_token: Secret,
+    /// The admin token.
+    pub admin_token: Secret,
+}
+
+/// The whole application: every route, CORS for `cors_origins` (`*` = any), and the
+/// `X-Storage-Backend` header on every answer.
+pub fn router(state: AppState, cors_origins: &[String]) -> Router {
+    let backend = HeaderValue::from_static(state.store.backend());
+    let records = Router::new()
+        .route(
+            "/api/ext-storage/{ns}",
+            get(records::list)
+                .post(records::bulk_put)
+                .layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
+        )
+        .route(
+            "/api/ext-storage/{ns}/{key}",
+            get(records::get)
+                .put(records::put)
+                .delete(records::delete)
+                .layer(DefaultBodyLimit::max(RECORD_BODY_LIMIT)),
+        )
+        .route(
+            "/api/internal/ext-storage/install/{install}",
+            post(records::internal).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
+        );
+    let admin = Router::new()
+        .route(
+            "/api/admin/tenants/{tenant}/installs/{install}",
+            put(admin::put_install).delete(admin::delete_install),
+        )
+        .route(
+            "/api/admin/tenants/{tenant}/installs/{install}/tokens",
+            post(admin::mint_token),
+        )
+        .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
+    let mut app = Router::new()
+        .merge(records)
+        .merge(admin)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(|| async {
+            ApiError(StorageError::new(
+                alga_storage_core::ErrorCode::NotFound,
+                "no such route",
+            ))
+        })
+        .with_state(state)
+        .layer(axum::middleware::map_response(
+            move |mut res: axum::response::Response| {
+                let backend = backend.clone();
+                async move {
+                    res.headers_mut()
+                        .insert(HeaderName::from_static("x-storage-backend"), backend);
+                    res
+                }
+            },
+        ));
+    if !cors_origins.is_empty() {
+        app = app.layer(cors(cors_origins));
+    }
+    app.layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([
+            Method::GET,
+            Method::PUT,
+            Method::POST,
+            Method::DELETE,
+            Method::PATCH,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            HeaderName::from_static("if-revision-match"),
+            HeaderName::from_static("x-thesara-app-id"),
+        ])
+        .expose_headers([header::ETAG, HeaderName::from_static("x-storage-backend")])
+        .max_age(std::time::Duration::from_secs(600))
+}

@@ -1,0 +1,289 @@
+//! The five operations, reached through browser REST and the runner's envelope. Both surfaces
+//! build the same [`StorageRequest`] and answer through [`execute`], so their answers are equal.
+
+use super::extract::{self, bearer_claims, principal_of};
+use super::{AppState, BULK_BODY_LIMIT, RECORD_BODY_LIMIT};
+use crate::auth;
+use crate::cursor::Scope;
+use crate::error::ApiError;
+use crate::store::{ListQuery, Principal};
+use alga_storage_core::{
+    ensure_capability, parse_json, Access, BulkPutBody, BulkPutRequest, Cursor, DeleteRequest,
+    ErrorCode, GetRequest, InstallId, Key, Limit, ListRequest, ListResponse, Metadata, Namespace,
+    PutBody, StorageError, StorageRequest,
+};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// Runs one validated request for a principal: capability check, then the store.
+pub async fn execute(
+    state: &AppState,
+    principal: &Principal,
+    request: StorageRequest,
+) -> Result<Response> {
+    let store = &state.store;
+    let tenant = principal.tenant;
+    Ok(match request {
+        StorageRequest::Put(req) => {
+            ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
+            Json(store.put(tenant, &req).await?).into_response()
+        }
+        StorageRequest::Get(req) => {
+            ensure_capability(&principal.grants, &req.namespace, Access::Read)?;
+            let record = store
+                .get(tenant, &req)
+                .await?
+                .ok_or_else(StorageError::not_found)?;
+            if let Some(guard) = req.if_revision {
+                if guard.get() != record.revision {
+                    return Err(StorageError::revision_mismatch(record.revision).into());
+                }
+            }
+            Json(record).into_response()
+        }
+        StorageRequest::List(req) => {
+            ensure_capability(&principal.grants, &req.namespace, Access::Read)?;
+            Json(list_page(state, tenant, req).await?).into_response()
+        }
+        StorageRequest::Delete(req) => {
+            ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
+            store.delete(tenant, &req).await?;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        StorageRequest::BulkPut(req) => {
+            ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
+            Json(store.bulk_put(tenant, &req).await?).into_response()
+        }
+    })
+}
+
+async fn list_page(state: &AppState, tenant: uuid::Uuid, req: ListRequest) -> Result<ListResponse> {
+    let scope = Scope {
+        tenant,
+        namespace: &req.namespace,
+        prefix: req.key_prefix.as_deref(),
+        filter: req.metadata.as_ref(),
+    };
+    let after = req
+        .cursor
+        .as_ref()
+        .map(|c| state.cursors.open(scope, c))
+        .transpose()?;
+    let limit = usize::from(req.limit.unwrap_or_default().get());
+    let query = ListQuery {
+        namespace: req.namespace.clone(),
+        key_prefix: req.key_prefix.clone(),
+        after,
+        metadata: req.metadata.clone(),
+        fetch: limit as i64 + 1,
+        include_values: req.include_values,
+        include_metadata: req.include_metadata,
+    };
+    let mut items = state.store.list(tenant, &query).await?;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items
+            .last()
+            .map(|last| state.cursors.seal(scope, &last.key))
+    } else {
+        None
+    };
+    Ok(ListResponse { items, next_cursor })
+}
+
+/// Authenticates a browser request (token first, then the request is validated without touching
+/// the database, then the install is looked up) and executes it.
+async fn browser(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: Result<StorageRequest>,
+) -> Result<Response> {
+    let (install, tenant) = bearer_claims(state, headers)?;
+    let request = request?;
+    request.validate()?;
+    let principal = principal_of(state, &install, tenant).await?;
+    execute(state, &principal, request).await
+}
+
+fn record_path(path: Result<Path<(String, String)>, PathRejection>) -> Result<(Namespace, Key)> {
+    let (ns, key) = extract::path(path)?;
+    Ok((Namespace::new(ns)?, Key::new(key)?))
+}
+
+fn namespace_path(path: Result<Path<String>, PathRejection>) -> Result<Namespace> {
+    Ok(Namespace::new(extract::path(path)?)?)
+}
+
+/// `GET /api/ext-storage/{ns}/{key}` (guard: `If-Revision-Match`).
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response> {
+    let request = (|| {
+        let (namespace, key) = record_path(path)?;
+        let if_revision = extract::revision_header(&headers, "if-revision-match")?;
+        Ok(StorageRequest::Get(GetRequest {
+            namespace,
+            key,
+            if_revision,
+        }))
+    })();
+    browser(&state, &headers, request).await
+}
+
+/// `PUT /api/ext-storage/{ns}/{key}`, body `{value, metadata?, ttlSeconds?, ifRevision?}`.
+pub async fn put(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let request = (|| {
+        let (namespace, key) = record_path(path)?;
+        let body: PutBody = parse_json(&extract::body(body, RECORD_BODY_LIMIT)?)?;
+        Ok(StorageRequest::Put(body.into_request(namespace, key)))
+    })();
+    browser(&state, &headers, request).await
+}
+
+/// `DELETE /api/ext-storage/{ns}/{key}` (guard: `If-Revision-Match`).
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response> {
+    let request = (|| {
+        let (namespace, key) = record_path(path)?;
+        let if_revision = extract::revision_header(&headers, "if-revision-match")?;
+        Ok(StorageRequest::Delete(DeleteRequest {
+            namespace,
+            key,
+            if_revision,
+        }))
+    })();
+    browser(&state, &headers, request).await
+}
+
+/// `POST /api/ext-storage/{ns}`, body `{items: […]}`.
+pub async fn bulk_put(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let request = (|| {
+        let namespace = namespace_path(path)?;
+        let body: BulkPutBody = parse_json(&extract::body(body, BULK_BODY_LIMIT)?)?;
+        Ok(StorageRequest::BulkPut(BulkPutRequest {
+            namespace,
+            items: body.items,
+        }))
+    })();
+    browser(&state, &headers, request).await
+}
+
+/// `GET /api/ext-storage/{ns}?keyPrefix=&limit=&cursor=&includeValues=&includeMetadata=&metadata=`
+/// (`metadata` is a JSON object, URL-encoded).
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let request = (|| {
+        let namespace = namespace_path(path)?;
+        Ok(StorageRequest::List(list_query(
+            namespace,
+            query.as_deref().unwrap_or(""),
+        )?))
+    })();
+    browser(&state, &headers, request).await
+}
+
+fn list_query(namespace: Namespace, query: &str) -> Result<ListRequest> {
+    let mut req = ListRequest {
+        namespace,
+        cursor: None,
+        limit: None,
+        key_prefix: None,
+        metadata: None,
+        include_values: false,
+        include_metadata: false,
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        if !seen.insert(name.clone()) {
+            return Err(StorageError::validation(name.into_owned(), "given more than once").into());
+        }
+        let flag = |field: &str| match value.as_ref() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(StorageError::validation(
+                field,
+                format!("{other:?} is not true or false"),
+            )),
+        };
+        match name.as_ref() {
+            "keyPrefix" => req.key_prefix = Some(value.into_owned()),
+            "cursor" => req.cursor = Some(Cursor(value.into_owned())),
+            "limit" => {
+                let n: i64 = value
+                    .parse()
+                    .map_err(|_| StorageError::validation("limit", format!("{value:?} is not an integer")))?;
+                req.limit = Some(Limit::new(n)?);
+            }
+            "includeValues" => req.include_values = flag("includeValues")?,
+            "includeMetadata" => req.include_metadata = flag("includeMetadata")?,
+            "metadata" => req.metadata = Some(parse_filter(&value)?),
+            other => {
+                return Err(StorageError::validation(
+                    other.to_owned(),
+                    "unknown query parameter; expected keyPrefix, limit, cursor, includeValues, includeMetadata or metadata",
+                )
+                .into())
+            }
+        }
+    }
+    Ok(req)
+}
+
+fn parse_filter(value: &str) -> Result<Metadata, StorageError> {
+    parse_json::<Metadata>(value.as_bytes()).map_err(|e| {
+        let reason = e
+            .details()
+            .and_then(|d| d["reason"].as_str())
+            .unwrap_or(e.message())
+            .to_owned();
+        StorageError::validation("metadata", format!("must be a JSON object: {reason}"))
+    })
+}
+
+/// `POST /api/internal/ext-storage/install/{installId}` with `x-runner-auth` and the envelope.
+pub async fn internal(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let presented = headers.get("x-runner-auth").and_then(|v| v.to_str().ok());
+    if !auth::secret_matches(presented, &state.runner_token) {
+        return Err(StorageError::unauthenticated("missing or invalid x-runner-auth").into());
+    }
+    let install = InstallId::new(extract::path(path)?)?;
+    let request = StorageRequest::from_json(&extract::body(body, BULK_BODY_LIMIT)?)?;
+    let principal = state.store.principal(&install).await?.ok_or_else(|| {
+        StorageError::new(
+            ErrorCode::Unauthorized,
+            "this install is not registered or was revoked",
+        )
+        .with_details(serde_json::json!({ "reason": "noGrants" }))
+    })?;
+    execute(&state, &principal, request).await
+}

@@ -1,0 +1,97 @@
+//! The storage layer: one trait, one module per backend. Nothing above this module knows which
+//! database serves it.
+
+use alga_storage_core::{
+    BulkPutRequest, BulkPutResponse, DeleteRequest, GetRequest, Grant, InstallId, Key, ListItem,
+    Metadata, Namespace, PutRequest, PutResponse, Record, StorageError,
+};
+use async_trait::async_trait;
+use uuid::Uuid;
+
+pub mod postgres;
+
+/// Why a store call failed: a contract error for the client, or a backend failure that the
+/// client only ever sees as `INTERNAL_ERROR`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An error of the contract (not found, revision mismatch, …).
+    #[error(transparent)]
+    Contract(#[from] StorageError),
+    /// The backend failed; the message is logged, never sent.
+    #[error("backend failure: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A caller: an extension install of one tenant and its grants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// The tenant the install belongs to.
+    pub tenant: Uuid,
+    /// The install id.
+    pub install: InstallId,
+    /// Its grants.
+    pub grants: Vec<Grant>,
+}
+
+/// One page request of `list`, already decoded from the cursor.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    /// Namespace to list.
+    pub namespace: Namespace,
+    /// Literal key prefix.
+    pub key_prefix: Option<String>,
+    /// Start strictly after this key (from the cursor).
+    pub after: Option<Key>,
+    /// Metadata containment filter.
+    pub metadata: Option<Metadata>,
+    /// Rows to fetch (the page size plus one, to learn whether another page follows).
+    pub fetch: i64,
+    /// Return values.
+    pub include_values: bool,
+    /// Return metadata.
+    pub include_metadata: bool,
+}
+
+/// What an admin upsert of an install did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    /// The install was new.
+    Created,
+    /// The install existed and was replaced.
+    Updated,
+}
+
+/// A storage backend with the full semantics of the contract.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The backend's name, as reported in `X-Storage-Backend` and `/readyz`.
+    fn backend(&self) -> &'static str;
+    /// Succeeds when the database answers.
+    async fn ready(&self) -> Result<(), StoreError>;
+    /// The principal of an install, or `None` if it is unknown or revoked.
+    async fn principal(&self, install: &InstallId) -> Result<Option<Principal>, StoreError>;
+    /// `put`.
+    async fn put(&self, tenant: Uuid, req: &PutRequest) -> Result<PutResponse, StoreError>;
+    /// `get` (the revision guard is checked by the caller).
+    async fn get(&self, tenant: Uuid, req: &GetRequest) -> Result<Option<Record>, StoreError>;
+    /// One page of `list`, ordered by key, read from one snapshot.
+    async fn list(&self, tenant: Uuid, query: &ListQuery) -> Result<Vec<ListItem>, StoreError>;
+    /// `delete`.
+    async fn delete(&self, tenant: Uuid, req: &DeleteRequest) -> Result<(), StoreError>;
+    /// `bulkPut`, all or nothing.
+    async fn bulk_put(
+        &self,
+        tenant: Uuid,
+        req: &BulkPutRequest,
+    ) -> Result<BulkPutResponse, StoreError>;
+    /// Creates or replaces an install and its grants.
+    async fn upsert_install(
+        &self,
+        tenant: Uuid,
+        install: &InstallId,
+        extension_id: &str,
+        grants: &[Grant],
+    ) -> Result<Upserted, StoreError>;
+    /// Removes an install; `false` if it did not exist.
+    async fn delete_install(&self, tenant: Uuid, install: &InstallId) -> Result<bool, StoreError>;
+}
