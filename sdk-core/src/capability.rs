@@ -96,7 +96,7 @@ pub fn ensure_capability(
         Some(g) if !g.access.contains(&access) => deny(
             "accessNotGranted",
             format!(
-                "{} access to namespace {namespace:?} is not granted",
+                "{} access to namespace \"{namespace}\" is not granted",
                 access.as_str()
             ),
         ),

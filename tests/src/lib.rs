@@ -1,1 +1,284 @@
-//! Harness shared by the end-to-end tests: starts the real server against real Postgres.
+//! Harness shared by the end-to-end tests: starts the real server on a random port against the
+//! real Postgres (a fresh schema per server, so runs never collide), provisions tenants through
+//! the admin API, and drives every surface over HTTP.
+#![deny(missing_docs)]
+
+pub mod conformance;
+
+use alga_storage_server::{app_state, open_store, router, serve, Config};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+use uuid::Uuid;
+
+/// The Postgres the tests use: `$DATABASE_URL`, else the local server.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+        .unwrap_or_else(|| alga_storage_server::config::DEFAULT_DATABASE_URL.to_owned())
+}
+
+/// Schemas of test servers older than this are dropped by the next run.
+const STALE_SCHEMA_SECONDS: u64 = 3600;
+
+/// A running server with its own schema.
+pub struct TestServer {
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    /// The admin token.
+    pub admin_token: String,
+    /// The runner token.
+    pub runner_token: String,
+    /// A pooled client.
+    pub client: reqwest::Client,
+    /// The schema this server's tables live in.
+    pub schema: String,
+    /// A direct connection to that schema (to simulate time passing or failures).
+    pub db: sqlx::PgPool,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A provisioned tenant with one install and a browser token for it.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    /// Tenant id.
+    pub tenant: Uuid,
+    /// Install id.
+    pub install: String,
+    /// Browser token.
+    pub token: String,
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status code.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Parsed JSON body (`Null` when empty).
+    pub body: Value,
+}
+
+impl Answer {
+    /// The error code of an error envelope.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+fn schema_url(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+impl TestServer {
+    /// Starts a server on a fresh schema.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server on a fresh schema, letting the caller adjust the configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let url = database_url();
+        let admin = sqlx::PgPool::connect(&url).await.unwrap_or_else(|e| {
+            panic!(
+                "Postgres is not reachable at {url}: {e} (run scripts/test.sh, which starts one)"
+            )
+        });
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        drop_stale_schemas(&admin, now).await;
+        let schema = format!(
+            "alga_t_{now}_{}",
+            &Uuid::new_v4().simple().to_string()[..12]
+        );
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+
+        let mut config = Config::from_lookup(|name| match name {
+            "RUNNER_STORAGE_API_TOKEN" => Some("runner-secret".into()),
+            "STORAGE_JWT_SECRET" => Some("jwt-secret".into()),
+            "STORAGE_ADMIN_TOKEN" => Some("admin-secret".into()),
+            "STORAGE_CORS_ORIGINS" => Some("http://app.example".into()),
+            "STORAGE_DB_MAX_CONNECTIONS" => Some("10".into()),
+            _ => None,
+        })
+        .unwrap();
+        config.database_url = alga_storage_server::config::Secret::new(schema_url(&url, &schema));
+        adjust(&mut config);
+        let store = open_store(&config).await.expect("open store");
+        let state = app_state(&config, store);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let app = router(state, &config.cors_origins);
+        tokio::spawn(serve(listener, app, async {
+            let _ = rx.await;
+        }));
+        let db = sqlx::PgPool::connect(&schema_url(&url, &schema))
+            .await
+            .unwrap();
+        TestServer {
+            base,
+            admin_token: config.admin_token.expose().to_owned(),
+            runner_token: config.runner_token.expose().to_owned(),
+            client: reqwest::Client::new(),
+            schema,
+            db,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Sends a request; `body` is sent as JSON unless it is a string, which is sent raw.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req = match body {
+            Some(Value::String(raw)) => req.header("content-type", "application/json").body(raw),
+            Some(json) => req.json(&json),
+            None => req,
+        };
+        let res = req.send().await.expect("request failed");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Sends an admin request.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let auth = format!("Bearer {}", self.admin_token);
+        self.send(
+            method,
+            &format!("/api/admin{path}"),
+            &[("authorization", &auth)],
+            body,
+        )
+        .await
+    }
+
+    /// Creates or replaces an install with grants.
+    pub async fn install(&self, tenant: Uuid, install: &str, grants: Value) -> Answer {
+        let body = json!({ "extensionId": "ext-test", "grants": grants });
+        self.admin(
+            Method::PUT,
+            &format!("/tenants/{tenant}/installs/{install}"),
+            Some(body),
+        )
+        .await
+    }
+
+    /// Mints a browser token.
+    pub async fn token(&self, tenant: Uuid, install: &str) -> String {
+        let answer = self
+            .admin(
+                Method::POST,
+                &format!("/tenants/{tenant}/installs/{install}/tokens"),
+                Some(json!({"ttlSeconds": 3600})),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+        answer.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A new tenant with one install holding `grants`, and its token.
+    pub async fn tenant(&self, grants: Value) -> Tenant {
+        let tenant = Uuid::new_v4();
+        let install = format!("inst-{}", Uuid::new_v4().simple());
+        let answer = self.install(tenant, &install, grants).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+        let token = self.token(tenant, &install).await;
+        Tenant {
+            tenant,
+            install,
+            token,
+        }
+    }
+
+    /// A browser REST request with the tenant's token.
+    pub async fn rest(
+        &self,
+        t: &Tenant,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
+        let auth = format!("Bearer {}", t.token);
+        let mut all = vec![("authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        self.send(method, &format!("/api/ext-storage{path}"), &all, body)
+            .await
+    }
+
+    /// A runner request for an install.
+    pub async fn runner(&self, install: &str, envelope: Value) -> Answer {
+        let token = self.runner_token.clone();
+        self.send(
+            Method::POST,
+            &format!("/api/internal/ext-storage/install/{install}"),
+            &[("x-runner-auth", &token)],
+            Some(envelope),
+        )
+        .await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+async fn drop_stale_schemas(pool: &sqlx::PgPool, now: u64) {
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'alga\\_t\\_%'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default();
+    for schema in schemas {
+        let created: u64 = schema
+            .split('_')
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(now);
+        if now.saturating_sub(created) > STALE_SCHEMA_SECONDS {
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(pool)
+                .await;
+        }
+    }
+}
+
+/// Percent-encodes a path segment.
+pub fn seg(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
