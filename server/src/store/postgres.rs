@@ -24,16 +24,19 @@ use uuid::Uuid;
 /// The embedded migrations (each with its down migration).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// `WITH swept AS (…)`: deletes up to 16 expired records of namespace `$2` of tenant
-/// `$1`, skipping rows another transaction holds and the keys the statement itself writes.
+/// `WITH batch …, swept …`: deletes up to 16 expired records of namespace `$2` of tenant `$1`,
+/// skipping rows another transaction holds and the keys the statement itself writes. The batch
+/// is a materialized CTE so it is chosen exactly once (as a subquery of the `DELETE`, a
+/// nested-loop plan would rescan it per row and the limit would not hold).
 macro_rules! sweep {
     ($exclude:literal) => {
         concat!(
-            "WITH swept AS (DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 ",
-            "AND key IN (SELECT key FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 ",
-            "AND ttl_expires_at <= now() ",
+            "WITH batch AS MATERIALIZED (SELECT key FROM ext_storage_records ",
+            "WHERE tenant_id = $1 AND namespace = $2 AND ttl_expires_at <= now() ",
             $exclude,
-            " LIMIT 16 FOR UPDATE SKIP LOCKED)) "
+            " LIMIT 16 FOR UPDATE SKIP LOCKED), ",
+            "swept AS (DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 ",
+            "AND key IN (SELECT key FROM batch)) "
         )
     };
 }
@@ -179,15 +182,22 @@ fn metadata_value(metadata: Option<&Metadata>) -> Value {
     Value::Object(metadata.cloned().unwrap_or_default())
 }
 
-fn written(
-    row: &PgRow,
-) -> Result<(u64, Option<DateTime<Utc>>, DateTime<Utc>, DateTime<Utc>), StoreError> {
-    Ok((
-        row.try_get::<i64, _>("revision").map_err(backend)? as u64,
-        row.try_get("ttl_expires_at").map_err(backend)?,
-        row.try_get("created_at").map_err(backend)?,
-        row.try_get("updated_at").map_err(backend)?,
-    ))
+/// The housekeeping columns every write returns.
+#[derive(Clone, Copy)]
+struct Written {
+    revision: u64,
+    ttl_expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn written(row: &PgRow) -> Result<Written, StoreError> {
+    Ok(Written {
+        revision: row.try_get::<i64, _>("revision").map_err(backend)? as u64,
+        ttl_expires_at: row.try_get("ttl_expires_at").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        updated_at: row.try_get("updated_at").map_err(backend)?,
+    })
 }
 
 #[async_trait]
@@ -245,7 +255,12 @@ impl Store for PgStore {
                 .await?;
             return Err(StorageError::revision_mismatch(current).into());
         };
-        let (revision, ttl_expires_at, created_at, updated_at) = written(&row)?;
+        let Written {
+            revision,
+            ttl_expires_at,
+            created_at,
+            updated_at,
+        } = written(&row)?;
         Ok(PutResponse {
             namespace: req.namespace.clone(),
             key: req.key.clone(),
@@ -265,7 +280,12 @@ impl Store for PgStore {
             .await
             .map_err(backend)?;
         row.map(|row| {
-            let (revision, ttl_expires_at, created_at, updated_at) = written(&row)?;
+            let Written {
+                revision,
+                ttl_expires_at,
+                created_at,
+                updated_at,
+            } = written(&row)?;
             let Json(metadata): Json<Metadata> = row.try_get("metadata").map_err(backend)?;
             Ok(Record {
                 namespace: req.namespace.clone(),
@@ -297,7 +317,12 @@ impl Store for PgStore {
             .map_err(backend)?;
         rows.iter()
             .map(|row| {
-                let (revision, ttl_expires_at, created_at, updated_at) = written(row)?;
+                let Written {
+                    revision,
+                    ttl_expires_at,
+                    created_at,
+                    updated_at,
+                } = written(row)?;
                 let key: String = row.try_get("key").map_err(backend)?;
                 let metadata: Option<Json<Metadata>> = row.try_get("metadata").map_err(backend)?;
                 Ok(ListItem {
@@ -432,7 +457,12 @@ impl Store for PgStore {
             .items
             .iter()
             .map(|item| {
-                let (revision, ttl_expires_at, created_at, updated_at) = by_key[item.key.as_str()];
+                let Written {
+                    revision,
+                    ttl_expires_at,
+                    created_at,
+                    updated_at,
+                } = by_key[item.key.as_str()];
                 BulkPutResultItem {
                     key: item.key.clone(),
                     revision,
