@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# One command: install whatever is missing, start what must run, and run every test.
+#
+#   ./scripts/test.sh
+#
+# Idempotent and quiet when everything is present. On a fresh Debian machine it installs the
+# wasm targets (rustup); once browser tests exist in the workspace, wasm-bindgen-cli at the
+# exact Cargo.lock version (crates.io) and Chromium + chromedriver (apt), and Postgres (apt) when none
+# answers on $DATABASE_URL or 127.0.0.1:5432.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=
+apt_install() {
+  if [ -z "$apt_updated" ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+lock_version() { # the version of a package in Cargo.lock, if it is there
+  awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+# 1. Rust targets for the wasm builds.
+for target in wasm32-unknown-unknown wasm32-wasip2; do
+  if ! rustup target list --installed | grep -qx "$target"; then
+    say "adding rust target $target"
+    rustup target add "$target" >/dev/null
+  fi
+done
+
+# 2. Browser tooling, once the workspace has browser tests (wasm-bindgen-test in Cargo.lock).
+if [ -n "$(lock_version wasm-bindgen-test)" ]; then
+  want=$(lock_version wasm-bindgen)
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+    say "installing wasm-bindgen-cli $want (matches Cargo.lock)"
+    # --locked pins the CLI's own dependencies; if the registry lacks one of them, resolve anew.
+    cargo install -q wasm-bindgen-cli --version "=$want" --locked 2>/dev/null ||
+      cargo install -q wasm-bindgen-cli --version "=$want"
+  fi
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    say "installing chromium and chromium-driver"
+    apt_install chromium chromium-driver
+  fi
+fi
+
+# 3. Postgres: use $DATABASE_URL if it answers, else the local server, else install one.
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+pg_answers() { psql "$DATABASE_URL" -qtAc 'SELECT 1' >/dev/null 2>&1; }
+if ! command -v psql >/dev/null; then
+  say "installing postgresql-client"
+  apt_install postgresql-client
+fi
+if ! pg_answers; then
+  if ! command -v pg_ctlcluster >/dev/null || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+    say "installing postgresql"
+    apt_install postgresql
+  fi
+  version=$(ls /etc/postgresql | sort -n | tail -1)
+  hba=/etc/postgresql/$version/main/pg_hba.conf
+  if ! grep -q '^# alga-storage tests' "$hba"; then
+    say "allowing trusted local TCP connections for the tests ($hba)"
+    as_root sh -c "printf '%s\n' '# alga-storage tests' 'host all all 127.0.0.1/32 trust' 'host all all ::1/128 trust' | cat - '$hba' > '$hba.new' && mv '$hba.new' '$hba'"
+  fi
+  say "starting postgresql $version"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null || as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+  for _ in $(seq 1 30); do
+    psql "postgres://postgres@127.0.0.1:5432/postgres" -qtAc 'SELECT 1' >/dev/null 2>&1 && break
+    sleep 1
+  done
+  db=${DATABASE_URL##*/}; db=${db%%\?*}
+  if ! psql "postgres://postgres@127.0.0.1:5432/postgres" -qtAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+    psql "postgres://postgres@127.0.0.1:5432/postgres" -qc "CREATE DATABASE \"$db\""
+  fi
+  pg_answers || { echo "setup: Postgres still does not answer on $DATABASE_URL" >&2; exit 1; }
+fi
+
+# 4. The contract crate builds for both wasm targets.
+for target in wasm32-unknown-unknown wasm32-wasip2; do
+  cargo build -q -p alga-storage-core --target "$target"
+  echo "wasm: alga-storage-core builds for $target"
+done
+
+# 5. Every test: unit, property, end-to-end and doc tests. The last line sums them up.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --all-targets 2>&1 | tee "$log"
+cargo test --workspace --doc 2>&1 | tee -a "$log"
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
