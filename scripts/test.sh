@@ -84,10 +84,12 @@ for target in wasm32-unknown-unknown wasm32-wasip2; do
   echo "wasm: alga-storage-core builds for $target"
 done
 
-# 5. Every test: unit, property, end-to-end and doc tests. The last line sums them up.
+# 5. Every test: unit, property, end-to-end and doc tests, the end-to-end suite once per storage
+#    backend (Postgres, then embedded SQLite). The last line sums them up.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-targets 2>&1 | tee "$log"
+ALGA_TEST_BACKEND=sqlite cargo test -p alga-storage-tests --all-targets 2>&1 | tee -a "$log"
 cargo test --workspace --doc 2>&1 | tee -a "$log"
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -559,3 +559,49 @@ impl BulkPutRequest {
         Ok(())
     }
 }
+
+/// Whether `metadata` contains `filter`, with the semantics of JSON containment (Postgres
+/// `jsonb @>`): every field of an object filter is present and contains the filter's value; every
+/// element of an array filter is contained in some element of the array; scalars are equal
+/// (numbers by value, so `1` equals `1.0`). Backends without native containment use this.
+///
+/// ```
+/// use alga_storage_core::json_contains;
+/// use serde_json::json;
+/// let doc = json!({"kind": "note", "tags": ["a", "b"], "n": 1});
+/// assert!(json_contains(&doc, &json!({"kind": "note", "tags": ["b"]})));
+/// assert!(json_contains(&doc, &json!({"n": 1.0})));
+/// assert!(!json_contains(&doc, &json!({"kind": "todo"})));
+/// ```
+pub fn json_contains(doc: &Value, filter: &Value) -> bool {
+    match (doc, filter) {
+        (Value::Object(d), Value::Object(f)) => f
+            .iter()
+            .all(|(k, fv)| d.get(k).is_some_and(|dv| json_contains(dv, fv))),
+        (Value::Array(d), Value::Array(f)) => f
+            .iter()
+            .all(|fv| d.iter().any(|dv| json_contains_element(dv, fv))),
+        (Value::Number(a), Value::Number(b)) => numbers_equal(a, b),
+        (a, b) => a == b,
+    }
+}
+
+/// Inside arrays, Postgres matches scalars by equality and containers by containment, but never
+/// an array element against a different kind.
+fn json_contains_element(doc: &Value, filter: &Value) -> bool {
+    match (doc, filter) {
+        (Value::Object(_), Value::Object(_)) | (Value::Array(_), Value::Array(_)) => {
+            json_contains(doc, filter)
+        }
+        (Value::Number(a), Value::Number(b)) => numbers_equal(a, b),
+        (a, b) => a == b,
+    }
+}
+
+fn numbers_equal(a: &serde_json::Number, b: &serde_json::Number) -> bool {
+    match (a.as_i64(), b.as_i64(), a.as_u64(), b.as_u64()) {
+        (Some(x), Some(y), _, _) => x == y,
+        (_, _, Some(x), Some(y)) => x == y,
+        _ => a.as_f64() == b.as_f64(),
+    }
+}

@@ -234,3 +234,27 @@ proptest! {
         prop_assert_eq!(StorageRequest::from_json(&body).unwrap(), StorageRequest::Put(req));
     }
 }
+
+#[test]
+fn containment_follows_jsonb_semantics() {
+    let doc = json!({"a": {"b": [1, 2, {"c": "x"}]}, "s": "t", "n": 2, "z": null});
+    for (filter, expected) in [
+        (json!({}), true),
+        (json!({"s": "t"}), true),
+        (json!({"a": {}}), true),
+        (json!({"a": {"b": []}}), true),
+        (json!({"a": {"b": [2, 1]}}), true),
+        (json!({"a": {"b": [{"c": "x"}]}}), true),
+        (json!({"a": {"b": [{}]}}), true),
+        (json!({"n": 2.0}), true),
+        (json!({"z": null}), true),
+        (json!({"s": "u"}), false),
+        (json!({"missing": null}), false),
+        (json!({"a": {"b": [3]}}), false),
+        (json!({"a": {"b": 1}}), false),
+        (json!({"a": {"b": [[1]]}}), false),
+        (json!({"n": "2"}), false),
+    ] {
+        assert_eq!(json_contains(&doc, &filter), expected, "{filter}");
+    }
+}

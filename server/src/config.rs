@@ -41,7 +41,8 @@ impl fmt::Debug for Secret {
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `DATABASE_URL`: `postgres://…`. Redacted in `Debug` because it may hold a password.
+    /// `DATABASE_URL`: `postgres://…` (Postgres), `sqlite://path` or `sqlite::memory:`
+    /// (embedded); default [`DEFAULT_DATABASE_URL`]. Redacted in `Debug`: it may hold a password.
     pub database_url: Secret,
     /// `STORAGE_BIND` (default `127.0.0.1:8787`).
     pub bind: SocketAddr,
@@ -76,8 +77,35 @@ pub enum ConfigError {
     PartialSecrets(String),
 }
 
-/// The default database when `DATABASE_URL` is unset.
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// The default database when `DATABASE_URL` is unset: an embedded SQLite file in a local data
+/// folder, so the server runs with nothing installed.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://.alga-storage/storage.db";
+
+/// The database kinds `DATABASE_URL` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+    /// `sqlite://path`, `sqlite:path`, `sqlite::memory:`.
+    Sqlite,
+}
+
+impl Config {
+    /// Which backend `database_url` names.
+    pub fn backend(&self) -> Backend {
+        backend_of(self.database_url.expose()).unwrap_or(Backend::Sqlite)
+    }
+}
+
+fn backend_of(url: &str) -> Option<Backend> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Some(Backend::Postgres)
+    } else if url.starts_with("sqlite:") {
+        Some(Backend::Sqlite)
+    } else {
+        None
+    }
+}
 
 impl Config {
     /// Reads the configuration from the process environment.
@@ -186,6 +214,27 @@ mod tests {
     fn secrets_are_redacted_in_debug() {
         let c = config(&[("DATABASE_URL", "postgres://u:hunter2@h/db")]).unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn database_url_selects_the_backend() {
+        assert_eq!(config(&[]).unwrap().backend(), Backend::Sqlite);
+        assert_eq!(
+            config(&[("DATABASE_URL", "postgres://h/db")])
+                .unwrap()
+                .backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            config(&[("DATABASE_URL", "sqlite::memory:")])
+                .unwrap()
+                .backend(),
+            Backend::Sqlite
+        );
+        let err = config(&[("DATABASE_URL", "mysql://h/db")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DATABASE_URL"), "{err}");
     }
 
     #[test]

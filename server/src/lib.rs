@@ -3,7 +3,8 @@
 //! The reference server of Alga extension storage: the browser REST API (`/api/ext-storage/…`,
 //! Bearer JWT), the runner's internal endpoint (`/api/internal/ext-storage/install/{installId}`,
 //! `x-runner-auth`), the admin API (`/api/admin/…`), and `/healthz` / `/readyz`, over a storage
-//! backend behind the [`store::Store`] trait (Postgres today).
+//! backend behind the [`store::Store`] trait: Postgres (production, Citus-ready) or an embedded
+//! SQLite file (the default, so it runs with nothing installed).
 //!
 //! The server is a library plus a thin `main`: tests and embedders call [`start`] with a
 //! [`Config`] and a bound `TcpListener`.
@@ -34,8 +35,14 @@ pub const DEV_NAMESPACE: &str = "dev";
 /// Opens the backend named by the configuration and runs its migrations.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
     let url = config.database_url.expose();
-    let store = store::postgres::PgStore::connect(url, config.max_connections).await?;
-    Ok(Arc::new(store))
+    Ok(match config.backend() {
+        config::Backend::Postgres => {
+            Arc::new(store::postgres::PgStore::connect(url, config.max_connections).await?)
+        }
+        config::Backend::Sqlite => {
+            Arc::new(store::sqlite::SqliteStore::connect(url, config.max_connections).await?)
+        }
+    })
 }
 
 /// The handler state for a configuration and an open store.

@@ -1,22 +1,46 @@
-//! Harness shared by the end-to-end tests: starts the real server on a random port against the
-//! real Postgres (a fresh schema per server, so runs never collide), provisions tenants through
-//! the admin API, and drives every surface over HTTP.
+//! Harness shared by the end-to-end tests: starts the real server on a random port against a
+//! real database, provisions tenants through the admin API, and drives every surface over HTTP.
+//!
+//! The backend is chosen by `ALGA_TEST_BACKEND`: `postgres` (default; a fresh schema per server
+//! in `$DATABASE_URL`, so runs never collide) or `sqlite` (a fresh database file per server).
+//! The same suite runs on both.
 #![deny(missing_docs)]
 
 pub mod conformance;
 
+use alga_storage_server::config::Backend;
 use alga_storage_server::{app_state, open_store, router, serve, Config};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
-/// The Postgres the tests use: `$DATABASE_URL`, else the local server.
+/// The local Postgres the tests use when `$DATABASE_URL` names none.
+pub const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The Postgres the tests use: `$DATABASE_URL` if it is a Postgres URL, else [`LOCAL_POSTGRES`].
 pub fn database_url() -> String {
     std::env::var("DATABASE_URL")
         .ok()
         .filter(|u| u.starts_with("postgres"))
-        .unwrap_or_else(|| alga_storage_server::config::DEFAULT_DATABASE_URL.to_owned())
+        .unwrap_or_else(|| LOCAL_POSTGRES.to_owned())
+}
+
+/// The backend under test, from `ALGA_TEST_BACKEND`.
+pub fn backend() -> Backend {
+    match std::env::var("ALGA_TEST_BACKEND").as_deref() {
+        Ok("sqlite") => Backend::Sqlite,
+        Ok("postgres") | Err(_) => Backend::Postgres,
+        Ok(other) => panic!("ALGA_TEST_BACKEND={other:?}: expected postgres or sqlite"),
+    }
+}
+
+/// A direct connection to the server's database, to simulate time passing or failures.
+pub enum Db {
+    /// Postgres, in the server's schema.
+    Postgres(sqlx::PgPool),
+    /// The server's SQLite file.
+    Sqlite(sqlx::SqlitePool),
 }
 
 /// Schemas of test servers older than this are dropped by the next run.
@@ -32,10 +56,11 @@ pub struct TestServer {
     pub runner_token: String,
     /// A pooled client.
     pub client: reqwest::Client,
-    /// The schema this server's tables live in.
-    pub schema: String,
-    /// A direct connection to that schema (to simulate time passing or failures).
-    pub db: sqlx::PgPool,
+    /// The backend serving.
+    pub backend: Backend,
+    /// A direct connection to the server's database.
+    pub db: Db,
+    scratch: Option<std::path::PathBuf>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -74,44 +99,35 @@ fn schema_url(url: &str, schema: &str) -> String {
 }
 
 impl TestServer {
-    /// Starts a server on a fresh schema.
+    /// Starts a server on a fresh database of the backend under test.
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
 
-    /// Starts a server on a fresh schema, letting the caller adjust the configuration.
+    /// Starts a server on a fresh database, letting the caller adjust the configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        let url = database_url();
-        let admin = sqlx::PgPool::connect(&url).await.unwrap_or_else(|e| {
-            panic!(
-                "Postgres is not reachable at {url}: {e} (run scripts/test.sh, which starts one)"
-            )
-        });
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        drop_stale_schemas(&admin, now).await;
-        let schema = format!(
-            "alga_t_{now}_{}",
-            &Uuid::new_v4().simple().to_string()[..12]
-        );
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
-
+        let backend = backend();
+        let (url, scratch) = match backend {
+            Backend::Postgres => (fresh_schema().await, None),
+            Backend::Sqlite => {
+                let dir =
+                    std::env::temp_dir().join(format!("alga-test-{}", Uuid::new_v4().simple()));
+                (
+                    format!("sqlite://{}", dir.join("storage.db").display()),
+                    Some(dir),
+                )
+            }
+        };
         let mut config = Config::from_lookup(|name| match name {
             "RUNNER_STORAGE_API_TOKEN" => Some("runner-secret".into()),
             "STORAGE_JWT_SECRET" => Some("jwt-secret".into()),
             "STORAGE_ADMIN_TOKEN" => Some("admin-secret".into()),
             "STORAGE_CORS_ORIGINS" => Some("http://app.example".into()),
             "STORAGE_DB_MAX_CONNECTIONS" => Some("10".into()),
+            "DATABASE_URL" => Some(url.clone()),
             _ => None,
         })
         .unwrap();
-        config.database_url = alga_storage_server::config::Secret::new(schema_url(&url, &schema));
         adjust(&mut config);
         let store = open_store(&config).await.expect("open store");
         let state = app_state(&config, store);
@@ -122,18 +138,92 @@ impl TestServer {
         tokio::spawn(serve(listener, app, async {
             let _ = rx.await;
         }));
-        let db = sqlx::PgPool::connect(&schema_url(&url, &schema))
-            .await
-            .unwrap();
+        let db = match backend {
+            Backend::Postgres => Db::Postgres(sqlx::PgPool::connect(&url).await.unwrap()),
+            Backend::Sqlite => {
+                let options = url
+                    .parse::<sqlx::sqlite::SqliteConnectOptions>()
+                    .unwrap()
+                    .busy_timeout(std::time::Duration::from_secs(10));
+                Db::Sqlite(sqlx::SqlitePool::connect_with(options).await.unwrap())
+            }
+        };
         TestServer {
             base,
             admin_token: config.admin_token.expose().to_owned(),
             runner_token: config.runner_token.expose().to_owned(),
             client: reqwest::Client::new(),
-            schema,
+            backend,
             db,
+            scratch,
             shutdown: Some(tx),
         }
+    }
+
+    /// The backend's name, as the server reports it.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+
+    /// Runs one SQL statement directly on the server's database.
+    pub async fn sql(&self, statement: &str) {
+        match &self.db {
+            Db::Postgres(pool) => sqlx::query(statement).execute(pool).await.map(drop),
+            Db::Sqlite(pool) => sqlx::query(statement).execute(pool).await.map(drop),
+        }
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+
+    /// Moves every stored expiry one second into the past, as if the time had come.
+    pub async fn expire_all(&self) {
+        let past = match self.backend {
+            Backend::Postgres => "now() - interval '1 second'".to_owned(),
+            Backend::Sqlite => (chrono::Utc::now().timestamp_micros() - 1_000_000).to_string(),
+        };
+        self.sql(&format!("UPDATE ext_storage_records SET ttl_expires_at = {past} WHERE ttl_expires_at IS NOT NULL")).await;
+    }
+
+    /// How many record rows are physically stored (live or expired).
+    pub async fn stored_rows(&self) -> i64 {
+        let q = "SELECT count(*) FROM ext_storage_records";
+        match &self.db {
+            Db::Postgres(pool) => sqlx::query_scalar(q).fetch_one(pool).await.unwrap(),
+            Db::Sqlite(pool) => sqlx::query_scalar(q).fetch_one(pool).await.unwrap(),
+        }
+    }
+
+    /// Whether the records table exists.
+    pub async fn records_table_exists(&self) -> bool {
+        match &self.db {
+            Db::Postgres(pool) => sqlx::query_scalar("SELECT to_regclass('ext_storage_records') IS NOT NULL")
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            Db::Sqlite(pool) => sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ext_storage_records')",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+        }
+    }
+
+    /// Runs every down migration, then every up migration again.
+    pub async fn migrate_down_and_up(&self) -> (bool, bool) {
+        use alga_storage_server::store::{postgres, sqlite};
+        match &self.db {
+            Db::Postgres(pool) => postgres::MIGRATOR.undo(pool, 0).await.unwrap(),
+            Db::Sqlite(pool) => sqlite::MIGRATOR.undo(pool, 0).await.unwrap(),
+        }
+        let after_down = self.records_table_exists().await;
+        match &self.db {
+            Db::Postgres(pool) => postgres::MIGRATOR.run(pool).await.unwrap(),
+            Db::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await.unwrap(),
+        }
+        (after_down, self.records_table_exists().await)
     }
 
     /// Sends a request; `body` is sent as JSON unless it is a string, which is sent raw.
@@ -254,7 +344,33 @@ impl Drop for TestServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let Some(dir) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// Creates a fresh schema in the test Postgres and returns a URL whose connections use it.
+async fn fresh_schema() -> String {
+    let url = database_url();
+    let admin = sqlx::PgPool::connect(&url).await.unwrap_or_else(|e| {
+        panic!("Postgres is not reachable at {url}: {e} (run scripts/test.sh, which starts one)")
+    });
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    drop_stale_schemas(&admin, now).await;
+    let schema = format!(
+        "alga_t_{now}_{}",
+        &Uuid::new_v4().simple().to_string()[..12]
+    );
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    schema_url(&url, &schema)
 }
 
 async fn drop_stale_schemas(pool: &sqlx::PgPool, now: u64) {

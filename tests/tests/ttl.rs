@@ -6,20 +6,6 @@ use alga_storage_tests::TestServer;
 use reqwest::Method;
 use serde_json::json;
 
-async fn expire_all(s: &TestServer) {
-    sqlx::query("UPDATE ext_storage_records SET ttl_expires_at = now() - interval '1 second' WHERE ttl_expires_at IS NOT NULL")
-        .execute(&s.db)
-        .await
-        .unwrap();
-}
-
-async fn stored_rows(s: &TestServer) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM ext_storage_records")
-        .fetch_one(&s.db)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn an_expired_record_is_invisible_at_once_and_counts_as_absent() {
     let s = TestServer::start().await;
@@ -50,7 +36,7 @@ async fn an_expired_record_is_invisible_at_once_and_counts_as_absent() {
         Some(json!({"value": 1})),
     )
     .await;
-    expire_all(&s).await;
+    s.expire_all().await;
     assert_eq!(
         s.rest(&t, Method::GET, "/conf/gone", &[], None)
             .await
@@ -103,7 +89,7 @@ async fn an_expired_record_rewritten_unconditionally_starts_again_at_revision_1(
         )
         .await;
     }
-    expire_all(&s).await;
+    s.expire_all().await;
     let put = s
         .rest(
             &t,
@@ -160,16 +146,16 @@ async fn expired_records_are_swept_in_bounded_batches_by_requests_to_their_names
         Some(json!({"value": 1, "ttlSeconds": 60})),
     )
     .await;
-    expire_all(&s).await;
-    assert_eq!(stored_rows(&s).await, 42);
+    s.expire_all().await;
+    assert_eq!(s.stored_rows().await, 42);
     // A request to another namespace sweeps only that one.
     s.rest(&t, Method::GET, "/other/x", &[], None).await;
-    assert_eq!(stored_rows(&s).await, 41);
+    assert_eq!(s.stored_rows().await, 41);
     // Each request to `conf` removes at most 16 expired rows.
     s.rest(&t, Method::GET, "/conf/live", &[], None).await;
-    assert_eq!(stored_rows(&s).await, 41 - 16);
+    assert_eq!(s.stored_rows().await, 41 - 16);
     s.rest(&t, Method::GET, "/conf", &[], None).await;
-    assert_eq!(stored_rows(&s).await, 41 - 32);
+    assert_eq!(s.stored_rows().await, 41 - 32);
     s.rest(
         &t,
         Method::PUT,
@@ -178,5 +164,5 @@ async fn expired_records_are_swept_in_bounded_batches_by_requests_to_their_names
         Some(json!({"value": 2})),
     )
     .await;
-    assert_eq!(stored_rows(&s).await, 1, "only the live record is left");
+    assert_eq!(s.stored_rows().await, 1, "only the live record is left");
 }

@@ -1,7 +1,7 @@
 //! `alga-storage-bench`: load benchmark of the reference server.
 //!
-//! Populates a namespace with `--records` records, then drives `get`, `put` and `list` at 1 and
-//! 16 concurrent clients, first over HTTP against the server (in this process, on its own
+//! For each backend (Postgres and the embedded SQLite by default), populates a namespace with
+//! `--records` records, then drives `get`, `put` and `list` at 1 and 16 concurrent clients, first over HTTP against the server (in this process, on its own
 //! runtime), then as the very same SQL through the store directly (the "raw" driver loop: the
 //! principal lookup plus the operation's statement, exactly what the server runs per request).
 //! Prints ops/s and p50/p95/p99 latency for each, and the server/raw throughput ratio.
@@ -11,7 +11,6 @@
 //! ```
 
 use alga_storage_core::{GetRequest, InstallId, Key, Namespace, PutRequest};
-use alga_storage_server::config::Secret;
 use alga_storage_server::store::{ListQuery, Store};
 use alga_storage_server::{app_state, open_store, router, serve, Config};
 use clap::Parser;
@@ -33,8 +32,15 @@ struct Args {
     /// Concurrent client counts to run.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     clients: Vec<usize>,
+    /// Backends to run: postgres, sqlite.
+    #[arg(long, value_delimiter = ',', default_value = "postgres,sqlite")]
+    backends: Vec<String>,
     /// Postgres to run against (a schema `alga_bench` is recreated in it).
-    #[arg(long, env = "DATABASE_URL", default_value = alga_storage_server::config::DEFAULT_DATABASE_URL)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
     database_url: String,
 }
 
@@ -56,6 +62,30 @@ struct Figures {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     RECORDS.store(args.records, std::sync::atomic::Ordering::Relaxed);
+    for backend in &args.backends {
+        let url = match backend.as_str() {
+            "postgres" => {
+                let url = &args.database_url;
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}options=-c%20search_path%3D{SCHEMA}")
+            }
+            "sqlite" => {
+                let dir = std::env::temp_dir().join("alga-bench");
+                let _ = std::fs::remove_dir_all(&dir);
+                format!("sqlite://{}", dir.join("bench.db").display())
+            }
+            other => {
+                return Err(
+                    format!("unknown backend {other:?}: expected postgres or sqlite").into(),
+                )
+            }
+        };
+        run(&args, backend, url)?;
+    }
+    Ok(())
+}
+
+fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error::Error>> {
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -64,30 +94,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let url = args.database_url.clone();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let schema_url = format!("{url}{sep}options=-c%20search_path%3D{SCHEMA}");
-    client_rt.block_on(async {
-        let admin = sqlx::PgPool::connect(&url).await?;
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-            .execute(&admin)
-            .await?;
-        sqlx::query(&format!("CREATE SCHEMA {SCHEMA}"))
-            .execute(&admin)
-            .await?;
-        Ok::<_, Box<dyn std::error::Error>>(())
-    })?;
+    if backend == "postgres" {
+        let admin_url = args.database_url.clone();
+        client_rt.block_on(async {
+            let admin = sqlx::PgPool::connect(&admin_url).await?;
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+                .execute(&admin)
+                .await?;
+            sqlx::query(&format!("CREATE SCHEMA {SCHEMA}"))
+                .execute(&admin)
+                .await?;
+            Ok::<_, Box<dyn std::error::Error>>(())
+        })?;
+    }
     let config = Config::from_lookup(|name| match name {
         "RUNNER_STORAGE_API_TOKEN" => Some("bench-runner".into()),
         "STORAGE_JWT_SECRET" => Some("bench-jwt".into()),
         "STORAGE_ADMIN_TOKEN" => Some("bench-admin".into()),
         "STORAGE_DB_MAX_CONNECTIONS" => Some("16".into()),
+        "DATABASE_URL" => Some(url.clone()),
         _ => None,
     })?;
-    let config = Config {
-        database_url: Secret::new(schema_url),
-        ..config
-    };
     let tenant = uuid::Uuid::new_v4();
     // The server, on its own runtime.
     let (base, state) = server_rt.block_on(async {
@@ -119,7 +146,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok::<_, Box<dyn std::error::Error>>(state.tokens.mint(tenant, &install, 3600))
     })?;
     println!(
-        "alga-storage-bench: {} records, {} s per scenario, backend {}",
+        "\nalga-storage-bench: {} records, {} s per scenario, backend {}",
         args.records,
         args.seconds,
         raw.backend()
@@ -148,7 +175,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ratios.push((op, clients, server.ops_per_sec / raw_figures.ops_per_sec));
         }
     }
-    println!("\nserver/raw throughput ratio:");
+    println!("\nserver/raw throughput ratio ({}):", raw.backend());
     for (op, clients, ratio) in ratios {
         println!(
             "  {:<5} {:>3} clients  {ratio:.2}",
@@ -156,11 +183,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             clients
         );
     }
+    server_rt.shutdown_background();
     Ok(())
 }
 
-async fn populate(config: &Config, tenant: uuid::Uuid, records: u32) -> Result<(), sqlx::Error> {
-    let pool = sqlx::PgPool::connect(config.database_url.expose()).await?;
+async fn populate(
+    config: &Config,
+    tenant: uuid::Uuid,
+    records: u32,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let url = config.database_url.expose();
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await?;
+        let now = chrono::Utc::now().timestamp_micros();
+        sqlx::query(
+            "WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n + 1 < ?2) \
+             INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, created_at, updated_at) \
+             SELECT ?1, 'bench', 'k' || printf('%06d', n), json_object('n', n, 'text', substr(hex(zeroblob(40)), 1, 80)), \
+               json_object('kind', n % 10), 1, ?3, ?3 FROM g",
+        )
+        .bind(tenant.hyphenated().to_string())
+        .bind(records as i64)
+        .bind(now)
+        .execute(&pool)
+        .await?;
+        sqlx::query("ANALYZE").execute(&pool).await?;
+        return Ok(());
+    }
+    let pool = sqlx::PgPool::connect(url).await?;
     sqlx::query(
         "INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, created_at, updated_at) \
          SELECT $1, 'bench', 'k' || lpad(g::text, 6, '0'), jsonb_build_object('n', g, 'text', repeat('x', 80)), \

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub mod postgres;
+pub mod sqlite;
 
 /// Why a store call failed: a contract error for the client, or a backend failure that the
 /// client only ever sees as `INTERNAL_ERROR`.

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS ext_storage_records;
+DROP TABLE IF EXISTS ext_storage_installs;

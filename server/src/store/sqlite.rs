@@ -1,0 +1,568 @@
+//! The embedded SQLite backend: the default when no `DATABASE_URL` is set.
+//!
+//! Same observable semantics as Postgres, by different means where SQLite needs them:
+//! - **One writer.** Every write goes through a pool of exactly one connection, so a guard and
+//!   its write run in one transaction with no concurrent writer in this process; reads use a
+//!   separate WAL reader pool and never wait for writes. No `database is locked` can arise
+//!   between our own connections; a busy timeout covers other processes (one server per file is
+//!   the supported setup).
+//! - **Time** is integer microseconds since the epoch, taken from the server's clock.
+//! - **Metadata containment** is evaluated in Rust with [`json_contains`], scanning the
+//!   namespace in key order inside one read transaction (one snapshot per page).
+//! - **Expiry sweeps** run in the write transaction of writes; reads sweep through the writer
+//!   only when their namespace holds an expired record.
+//! - `sqlite::memory:` uses one connection for everything (an in-memory database lives and dies
+//!   with its connection).
+
+use super::{ListQuery, Principal, Store, StoreError, Upserted};
+use alga_storage_core::{
+    json_contains, BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem,
+    DeleteRequest, GetRequest, Grant, InstallId, Key, ListItem, Metadata, PutRequest, PutResponse,
+    Record, Revision, StorageError, TtlSeconds,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqliteConnection, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The embedded migrations (each with its down migration).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Most expired records one request deletes (as on Postgres).
+const SWEEP_BATCH: i64 = 16;
+/// Rows read per step while a metadata filter is applied in Rust.
+const FILTER_BATCH: i64 = 256;
+
+/// The SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+fn now_micros() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+fn time(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+fn tenant_text(tenant: Uuid) -> String {
+    tenant.hyphenated().to_string()
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(backend)
+}
+
+/// A record's current state, as a write sees it.
+#[derive(Debug, Clone, Copy)]
+struct Current {
+    revision: i64,
+    ttl_expires_at: Option<i64>,
+    created_at: i64,
+}
+
+impl Current {
+    fn live(self, now: i64) -> bool {
+        self.ttl_expires_at.is_none_or(|t| t > now)
+    }
+}
+
+/// The housekeeping fields of a written record.
+#[derive(Debug, Clone, Copy)]
+struct Written {
+    revision: u64,
+    ttl_expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// One record to write.
+struct Write<'a> {
+    key: &'a Key,
+    value: &'a Value,
+    metadata: Option<&'a Metadata>,
+    ttl: Option<TtlSeconds>,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its folder if needed) and migrates a SQLite database:
+    /// `sqlite://path`, `sqlite:path` or `sqlite::memory:`.
+    pub async fn connect(url: &str, max_readers: u32) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(backend)?
+            .create_if_missing(true)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(false);
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        if memory {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+                .map_err(backend)?;
+            MIGRATOR.run(&pool).await.map_err(backend)?;
+            return Ok(SqliteStore {
+                writer: pool.clone(),
+                reader: pool,
+            });
+        }
+        if let Some(dir) = options
+            .get_filename()
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(backend)?;
+        }
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(backend)?;
+        MIGRATOR.run(&writer).await.map_err(backend)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(max_readers.max(1))
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(backend)?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// The writer pool (for tests and the benchmark).
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// Deletes up to [`SWEEP_BATCH`] expired records of a namespace, never one of `keep`.
+    async fn sweep(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        ns: &str,
+        now: i64,
+        keep: &[&str],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key IN ( \
+               SELECT key FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 \
+               AND ttl_expires_at <= ?3 AND key NOT IN (SELECT value FROM json_each(?4)) LIMIT ?5)",
+        )
+        .bind(tenant)
+        .bind(ns)
+        .bind(now)
+        .bind(json_text(&keep))
+        .bind(SWEEP_BATCH)
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    /// After a read: sweeps through the writer only if the namespace holds an expired record.
+    async fn sweep_after_read(&self, tenant: &str, ns: &str, now: i64) -> Result<(), StoreError> {
+        let expired: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 \
+             AND ttl_expires_at <= ?3)",
+        )
+        .bind(tenant)
+        .bind(ns)
+        .bind(now)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(backend)?;
+        if expired {
+            let mut conn = self.writer.acquire().await.map_err(backend)?;
+            Self::sweep(&mut conn, tenant, ns, now, &[]).await?;
+        }
+        Ok(())
+    }
+
+    async fn current(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        ns: &str,
+        key: &str,
+    ) -> Result<Option<Current>, StoreError> {
+        let row: Option<(i64, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT revision, ttl_expires_at, created_at FROM ext_storage_records \
+             WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3",
+        )
+        .bind(tenant)
+        .bind(ns)
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?;
+        Ok(row.map(|(revision, ttl_expires_at, created_at)| Current {
+            revision,
+            ttl_expires_at,
+            created_at,
+        }))
+    }
+
+    /// The live revision of a record (0 when absent or expired) and whether a guard holds.
+    fn check(
+        current: Option<Current>,
+        guard: Option<Revision>,
+        now: i64,
+    ) -> (Option<Current>, Result<(), u64>) {
+        let live = current.filter(|c| c.live(now));
+        let live_revision = live.map_or(0, |c| c.revision as u64);
+        let holds = guard.is_none_or(|g| g.get() == live_revision);
+        (live, if holds { Ok(()) } else { Err(live_revision) })
+    }
+
+    async fn upsert(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        ns: &str,
+        w: &Write<'_>,
+        live: Option<Current>,
+        now: i64,
+    ) -> Result<Written, StoreError> {
+        let (revision, created_at) = live.map_or((1, now), |c| (c.revision + 1, c.created_at));
+        let ttl_expires_at = w.ttl.map(|t| now + i64::from(t.get()) * 1_000_000);
+        sqlx::query(
+            "INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, \
+               ttl_expires_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET value = excluded.value, \
+               metadata = excluded.metadata, revision = excluded.revision, \
+               ttl_expires_at = excluded.ttl_expires_at, created_at = excluded.created_at, \
+               updated_at = excluded.updated_at",
+        )
+        .bind(tenant)
+        .bind(ns)
+        .bind(w.key.as_str())
+        .bind(json_text(w.value))
+        .bind(json_text(&w.metadata.cloned().unwrap_or_default()))
+        .bind(revision)
+        .bind(ttl_expires_at)
+        .bind(created_at)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+        Ok(Written {
+            revision: revision as u64,
+            ttl_expires_at: ttl_expires_at.map(time),
+            created_at: time(created_at),
+            updated_at: time(now),
+        })
+    }
+}
+
+type RecordRow = (String, i64, String, String, Option<i64>, i64, i64);
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn principal(&self, install: &InstallId) -> Result<Option<Principal>, StoreError> {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT tenant_id, grants FROM ext_storage_installs WHERE install_id = ?1",
+        )
+        .bind(install.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.map(|(tenant, grants)| {
+            Ok(Principal {
+                tenant: Uuid::parse_str(&tenant).map_err(backend)?,
+                install: install.clone(),
+                grants: parse::<Vec<Grant>>(&grants)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put(&self, tenant: Uuid, req: &PutRequest) -> Result<PutResponse, StoreError> {
+        let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        Self::sweep(&mut tx, &tenant_id, ns, now, &[req.key.as_str()]).await?;
+        let current = Self::current(&mut tx, &tenant_id, ns, req.key.as_str()).await?;
+        let (live, guard) = Self::check(current, req.if_revision, now);
+        guard.map_err(StorageError::revision_mismatch)?;
+        let write = Write {
+            key: &req.key,
+            value: &req.value,
+            metadata: req.metadata.as_ref(),
+            ttl: req.ttl_seconds,
+        };
+        let w = Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(PutResponse {
+            namespace: req.namespace.clone(),
+            key: req.key.clone(),
+            revision: w.revision,
+            ttl_expires_at: w.ttl_expires_at,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        })
+    }
+
+    async fn get(&self, tenant: Uuid, req: &GetRequest) -> Result<Option<Record>, StoreError> {
+        let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
+        let row: Option<(String, String, i64, Option<i64>, i64, i64)> = sqlx::query_as(
+            "SELECT value, metadata, revision, ttl_expires_at, created_at, updated_at \
+             FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3 \
+             AND (ttl_expires_at IS NULL OR ttl_expires_at > ?4)",
+        )
+        .bind(&tenant_id)
+        .bind(ns)
+        .bind(req.key.as_str())
+        .bind(now)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        self.sweep_after_read(&tenant_id, ns, now).await?;
+        row.map(|(value, metadata, revision, ttl, created, updated)| {
+            Ok(Record {
+                namespace: req.namespace.clone(),
+                key: req.key.clone(),
+                revision: revision as u64,
+                value: parse(&value)?,
+                metadata: parse(&metadata)?,
+                ttl_expires_at: ttl.map(time),
+                created_at: time(created),
+                updated_at: time(updated),
+            })
+        })
+        .transpose()
+    }
+
+    async fn list(&self, tenant: Uuid, q: &ListQuery) -> Result<Vec<ListItem>, StoreError> {
+        let (tenant_id, ns, now) = (tenant_text(tenant), q.namespace.as_str(), now_micros());
+        let filter = q.metadata.clone().map(Value::Object);
+        let wanted = q.fetch.max(0) as usize;
+        let batch = if filter.is_some() {
+            FILTER_BATCH
+        } else {
+            q.fetch
+        };
+        let mut after = q.after.as_ref().map(|k| k.as_str().to_owned());
+        let mut items = Vec::new();
+        // One read transaction: every step sees the same snapshot.
+        let mut tx = self.reader.begin().await.map_err(backend)?;
+        loop {
+            let rows: Vec<RecordRow> = sqlx::query_as(
+                "SELECT key, revision, value, metadata, ttl_expires_at, created_at, updated_at \
+                 FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 \
+                   AND (ttl_expires_at IS NULL OR ttl_expires_at > ?3) \
+                   AND key >= ?4 AND (?5 IS NULL OR key > ?5) \
+                   AND (?6 IS NULL OR substr(key, 1, length(?6)) = ?6) \
+                 ORDER BY key LIMIT ?7",
+            )
+            .bind(&tenant_id)
+            .bind(ns)
+            .bind(now)
+            .bind(q.key_prefix.as_deref().unwrap_or(""))
+            .bind(after.as_deref())
+            .bind(q.key_prefix.as_deref())
+            .bind(batch)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+            let exhausted = (rows.len() as i64) < batch;
+            after = rows.last().map(|r| r.0.clone());
+            for (key, revision, value, metadata, ttl, created, updated) in rows {
+                let metadata: Metadata = parse(&metadata)?;
+                if let Some(filter) = &filter {
+                    if !json_contains(&Value::Object(metadata.clone()), filter) {
+                        continue;
+                    }
+                }
+                items.push(ListItem {
+                    namespace: q.namespace.clone(),
+                    key: Key::new(key).map_err(|e| backend(StorageError::from(e)))?,
+                    revision: revision as u64,
+                    value: if q.include_values {
+                        Some(parse(&value)?)
+                    } else {
+                        None
+                    },
+                    metadata: q.include_metadata.then_some(metadata),
+                    ttl_expires_at: ttl.map(time),
+                    created_at: Some(time(created)),
+                    updated_at: Some(time(updated)),
+                });
+                if items.len() == wanted {
+                    break;
+                }
+            }
+            if items.len() == wanted || exhausted {
+                break;
+            }
+        }
+        tx.commit().await.map_err(backend)?;
+        self.sweep_after_read(&tenant_id, ns, now).await?;
+        Ok(items)
+    }
+
+    async fn delete(&self, tenant: Uuid, req: &DeleteRequest) -> Result<(), StoreError> {
+        let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
+        let key = req.key.as_str();
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        Self::sweep(&mut tx, &tenant_id, ns, now, &[key]).await?;
+        if let Some(guard) = req.if_revision {
+            let current = Self::current(&mut tx, &tenant_id, ns, key).await?;
+            match Self::check(current, Some(guard), now) {
+                (None, _) => return Err(StorageError::not_found().into()),
+                (Some(_), Err(current)) => {
+                    return Err(StorageError::revision_mismatch(current).into())
+                }
+                (Some(_), Ok(())) => {}
+            }
+        }
+        sqlx::query(
+            "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3",
+        )
+        .bind(&tenant_id)
+        .bind(ns)
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn bulk_put(
+        &self,
+        tenant: Uuid,
+        req: &BulkPutRequest,
+    ) -> Result<BulkPutResponse, StoreError> {
+        let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
+        let keys: Vec<&str> = req.items.iter().map(|i| i.key.as_str()).collect();
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        Self::sweep(&mut tx, &tenant_id, ns, now, &keys).await?;
+        let mut lives = Vec::with_capacity(req.items.len());
+        let mut failures = Vec::new();
+        for (index, item) in req.items.iter().enumerate() {
+            let current = Self::current(&mut tx, &tenant_id, ns, item.key.as_str()).await?;
+            let (live, guard) = Self::check(current, item.if_revision, now);
+            if let Err(current) = guard {
+                let e = StorageError::revision_mismatch(current);
+                failures.push(BulkItemError {
+                    index,
+                    key: item.key.to_string(),
+                    code: e.code(),
+                    message: e.message().to_owned(),
+                    details: e.details().cloned(),
+                });
+            }
+            lives.push(live);
+        }
+        if !failures.is_empty() {
+            return Err(StorageError::bulk_partial_failure(failures).into());
+        }
+        let mut items = Vec::with_capacity(req.items.len());
+        for (item, live) in req.items.iter().zip(lives) {
+            let write = Write {
+                key: &item.key,
+                value: &item.value,
+                metadata: item.metadata.as_ref(),
+                ttl: item.ttl_seconds,
+            };
+            let w = Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
+            items.push(BulkPutResultItem {
+                key: item.key.clone(),
+                revision: w.revision,
+                ttl_expires_at: w.ttl_expires_at,
+                created_at: Some(w.created_at),
+                updated_at: Some(w.updated_at),
+            });
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(BulkPutResponse { items })
+    }
+
+    async fn upsert_install(
+        &self,
+        tenant: Uuid,
+        install: &InstallId,
+        extension_id: &str,
+        grants: &[Grant],
+    ) -> Result<Upserted, StoreError> {
+        let (tenant_id, now) = (tenant_text(tenant), now_micros());
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT tenant_id FROM ext_storage_installs WHERE install_id = ?1")
+                .bind(install.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let done = match owner {
+            Some(owner) if owner != tenant_id => {
+                return Err(StorageError::validation(
+                    "installId",
+                    "this install id belongs to another tenant",
+                )
+                .into())
+            }
+            Some(_) => Upserted::Updated,
+            None => Upserted::Created,
+        };
+        sqlx::query(
+            "INSERT INTO ext_storage_installs (tenant_id, install_id, extension_id, grants, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (tenant_id, install_id) DO UPDATE SET \
+             extension_id = excluded.extension_id, grants = excluded.grants, updated_at = excluded.updated_at",
+        )
+        .bind(&tenant_id)
+        .bind(install.as_str())
+        .bind(extension_id)
+        .bind(json_text(&grants))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(done)
+    }
+
+    async fn delete_install(&self, tenant: Uuid, install: &InstallId) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM ext_storage_installs WHERE tenant_id = ?1 AND install_id = ?2",
+        )
+        .bind(tenant_text(tenant))
+        .bind(install.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
