@@ -47,8 +47,12 @@ if [ -n "$(lock_version wasm-bindgen-test)" ]; then
   fi
 fi
 
-# 3. Postgres: use $DATABASE_URL if it answers, else the local server, else install one.
-export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+# 3. Postgres: use $DATABASE_URL if it names a Postgres that answers, else the local server,
+#    else install one. (The embedded SQLite backend needs nothing.)
+case "${DATABASE_URL:-}" in
+  postgres://* | postgresql://*) ;;
+  *) export DATABASE_URL="postgres://postgres@127.0.0.1:5432/test" ;;
+esac
 pg_answers() { psql "$DATABASE_URL" -qtAc 'SELECT 1' >/dev/null 2>&1; }
 if ! command -v psql >/dev/null; then
   say "installing postgresql-client"
