@@ -161,10 +161,15 @@ impl Config {
                 })?,
             None => 20,
         };
+        let database_url = lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if backend_of(&database_url).is_none() {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_URL",
+                reason: "must start with postgres://, postgresql:// or sqlite:".into(),
+            });
+        }
         Ok(Config {
-            database_url: Secret::new(
-                lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
-            ),
+            database_url: Secret::new(database_url),
             bind,
             runner_token: secret(0),
             jwt_secret: secret(1),
