@@ -22,6 +22,7 @@ mod error;
 pub mod limits;
 mod names;
 mod ops;
+mod snapshot;
 
 pub use capability::{ensure_capability, validate_grants, Access, Grant};
 pub use error::{BulkItemError, ErrorCode, StorageError};
@@ -31,3 +32,4 @@ pub use ops::{
     BulkPutResponse, BulkPutResultItem, DeleteRequest, GetRequest, ListItem, ListRequest,
     ListResponse, Metadata, PutBody, PutRequest, PutResponse, Record, StorageRequest, OPERATIONS,
 };
+pub use snapshot::{parse_etag, validate_patch, PatchOp, Snapshot};

@@ -26,3 +26,5 @@ pub const MAX_BULK_BYTES: usize = 512 * 1024;
 pub const MAX_NAMESPACES_PER_PRINCIPAL: usize = 32;
 /// Largest revision a guard may name (revisions are stored as signed 64-bit integers).
 pub const MAX_REVISION: u64 = i64::MAX as u64;
+/// Most operations in one namespace snapshot `PATCH`.
+pub const MAX_PATCH_OPS: usize = 100;

@@ -419,13 +419,9 @@ pub fn json_size<T: Serialize + ?Sized>(value: &T) -> usize {
     counter.0
 }
 
-/// Checks one record's value and metadata: sizes, and no U+0000 in any string (a NUL cannot be
-/// stored by every backend, so the contract refuses it everywhere).
-fn check_record(
-    prefix: &str,
-    value: &Value,
-    metadata: Option<&Metadata>,
-) -> Result<usize, StorageError> {
+/// Checks one value: its size, and no U+0000 in any string (a NUL cannot be stored by every
+/// backend, so the contract refuses it everywhere). Returns its size.
+pub(crate) fn check_value(prefix: &str, value: &Value) -> Result<usize, StorageError> {
     let value_size = json_size(value);
     if value_size > MAX_VALUE_BYTES {
         return Err(StorageError::too_large(
@@ -440,6 +436,16 @@ fn check_record(
             "strings must not contain U+0000",
         ));
     }
+    Ok(value_size)
+}
+
+/// Checks one record's value and metadata (see [`check_value`]). Returns their total size.
+fn check_record(
+    prefix: &str,
+    value: &Value,
+    metadata: Option<&Metadata>,
+) -> Result<usize, StorageError> {
+    let value_size = check_value(prefix, value)?;
     let mut metadata_size = 0;
     if let Some(metadata) = metadata {
         metadata_size = json_size(metadata);

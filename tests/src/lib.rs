@@ -144,6 +144,7 @@ impl TestServer {
                 let options = url
                     .parse::<sqlx::sqlite::SqliteConnectOptions>()
                     .unwrap()
+                    .create_if_missing(true)
                     .busy_timeout(std::time::Duration::from_secs(10));
                 Db::Sqlite(sqlx::SqlitePool::connect_with(options).await.unwrap())
             }

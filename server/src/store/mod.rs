@@ -3,7 +3,7 @@
 
 use alga_storage_core::{
     BulkPutRequest, BulkPutResponse, DeleteRequest, GetRequest, Grant, InstallId, Key, ListItem,
-    Metadata, Namespace, PutRequest, PutResponse, Record, StorageError,
+    Metadata, Namespace, PatchOp, PutRequest, PutResponse, Record, Snapshot, StorageError,
 };
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -21,6 +21,15 @@ pub enum StoreError {
     /// The backend failed; the message is logged, never sent.
     #[error("backend failure: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// `PRECONDITION_FAILED` naming the current ETag (details: `currentEtag`, quoted as in the header).
+pub fn precondition_failed(current: u64) -> StorageError {
+    StorageError::new(
+        alga_storage_core::ErrorCode::PreconditionFailed,
+        format!("the namespace has changed; its current ETag is \"{current}\""),
+    )
+    .with_details(serde_json::json!({ "currentEtag": format!("\"{current}\"") }))
 }
 
 /// A caller: an extension install of one tenant and its grants.
@@ -85,6 +94,17 @@ pub trait Store: Send + Sync + 'static {
         tenant: Uuid,
         req: &BulkPutRequest,
     ) -> Result<BulkPutResponse, StoreError>;
+    /// The whole live namespace and its ETag (`0` when it is empty).
+    async fn snapshot(&self, tenant: Uuid, namespace: &Namespace) -> Result<Snapshot, StoreError>;
+    /// Applies `ops` atomically if the namespace's ETag is still `if_match`; otherwise
+    /// `PRECONDITION_FAILED` with the current ETag, and nothing is written.
+    async fn patch(
+        &self,
+        tenant: Uuid,
+        namespace: &Namespace,
+        if_match: u64,
+        ops: &[PatchOp],
+    ) -> Result<Snapshot, StoreError>;
     /// Creates or replaces an install and its grants.
     async fn upsert_install(
         &self,

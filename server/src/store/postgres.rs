@@ -6,10 +6,11 @@
 //! one wins. Each statement also deletes a bounded batch of expired records of its namespace
 //! (`FOR UPDATE SKIP LOCKED`, never the key being written), so expiry needs no background job.
 
-use super::{ListQuery, Principal, Store, StoreError, Upserted};
+use super::{precondition_failed, ListQuery, Principal, Store, StoreError, Upserted};
 use alga_storage_core::{
     BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem, DeleteRequest, GetRequest,
-    Grant, InstallId, Key, ListItem, Metadata, PutRequest, PutResponse, Record, StorageError,
+    Grant, InstallId, Key, ListItem, Metadata, Namespace, PatchOp, PutRequest, PutResponse, Record,
+    Snapshot, StorageError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -36,7 +37,22 @@ macro_rules! sweep {
             $exclude,
             " LIMIT 16 FOR UPDATE SKIP LOCKED), ",
             "swept AS (DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 ",
-            "AND key IN (SELECT key FROM batch)) "
+            "AND key IN (SELECT key FROM batch) RETURNING 1), "
+        )
+    };
+}
+
+/// `bump AS (…)`: advances the namespace version by the swept rows plus `$changes` (an SQL
+/// expression: the rows the statement wrote or deleted, plus those of them that had expired).
+/// The version row is touched only when the sum is positive, and last, after the records.
+macro_rules! bump {
+    ($changes:literal) => {
+        concat!(
+            "bump AS (INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) ",
+            "SELECT $1, $2, d FROM (SELECT (SELECT count(*) FROM swept) + (",
+            $changes,
+            ") AS d) x WHERE d > 0 ",
+            "ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = n.version + EXCLUDED.version) "
         )
     };
 }
@@ -47,8 +63,10 @@ const LIVE: &str = "(ttl_expires_at IS NULL OR ttl_expires_at > now())";
 /// replaced and starts again at revision 1.
 const UPSERT: &str = concat!(
     sweep!("AND key <> $3"),
-    "INSERT INTO ext_storage_records AS r (tenant_id, namespace, key, value, metadata, revision, \
-     ttl_expires_at, created_at, updated_at) \
+    "prior AS (SELECT count(*) AS expired FROM ext_storage_records \
+       WHERE tenant_id = $1 AND namespace = $2 AND key = $3 AND ttl_expires_at <= now()), \
+     w AS (INSERT INTO ext_storage_records AS r (tenant_id, namespace, key, value, metadata, revision, \
+       ttl_expires_at, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, 1, now() + make_interval(secs => $6), now(), now()) \
      ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET \
        value = EXCLUDED.value, metadata = EXCLUDED.metadata, \
@@ -56,21 +74,26 @@ const UPSERT: &str = concat!(
        revision = CASE WHEN r.ttl_expires_at <= now() THEN 1 ELSE r.revision + 1 END, \
        created_at = CASE WHEN r.ttl_expires_at <= now() THEN EXCLUDED.created_at ELSE r.created_at END \
      WHERE $7::bigint IS NULL OR r.ttl_expires_at <= now() \
-     RETURNING revision, ttl_expires_at, created_at, updated_at"
+     RETURNING revision, ttl_expires_at, created_at, updated_at), ",
+    bump!("SELECT CASE WHEN EXISTS (SELECT 1 FROM w) THEN 1 + (SELECT expired FROM prior) ELSE 0 END"),
+    "SELECT revision, ttl_expires_at, created_at, updated_at FROM w"
 );
 
 /// Update guarded on the current live revision `$7`.
 const GUARDED_UPDATE: &str = concat!(
     sweep!("AND key <> $3"),
-    "UPDATE ext_storage_records SET value = $4, metadata = $5, \
+    "w AS (UPDATE ext_storage_records SET value = $4, metadata = $5, \
        ttl_expires_at = now() + make_interval(secs => $6), updated_at = now(), revision = revision + 1 \
      WHERE tenant_id = $1 AND namespace = $2 AND key = $3 AND revision = $7 \
        AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) \
-     RETURNING revision, ttl_expires_at, created_at, updated_at"
+     RETURNING revision, ttl_expires_at, created_at, updated_at), ",
+    bump!("SELECT count(*) FROM w"),
+    "SELECT revision, ttl_expires_at, created_at, updated_at FROM w"
 );
 
 const GET: &str = concat!(
     sweep!(""),
+    bump!("0"),
     "SELECT value, metadata, revision, ttl_expires_at, created_at, updated_at \
      FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = $3 \
        AND (ttl_expires_at IS NULL OR ttl_expires_at > now())"
@@ -80,6 +103,7 @@ const GET: &str = concat!(
 /// `$6` metadata containment filter, `$7` row count, `$8`/`$9` include value/metadata.
 const LIST: &str = concat!(
     sweep!(""),
+    bump!("0"),
     "SELECT key, revision, CASE WHEN $8 THEN value END AS value, \
        CASE WHEN $9 THEN metadata END AS metadata, ttl_expires_at, created_at, updated_at \
      FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
@@ -90,28 +114,45 @@ const LIST: &str = concat!(
      ORDER BY key LIMIT $7"
 );
 
+/// The whole live namespace, with the version and the count of expired rows not yet swept, as
+/// they were before this statement's own sweep (which keeps their sum unchanged).
+const SNAPSHOT: &str = concat!(
+    sweep!(""),
+    bump!("0"),
+    "SELECT key, value, \
+       coalesce((SELECT version FROM ext_storage_namespaces WHERE tenant_id = $1 AND namespace = $2), 0) AS version, \
+       (SELECT count(*) FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
+          AND ttl_expires_at <= now()) AS expired \
+     FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
+       AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) ORDER BY key"
+);
+
 const DELETE: &str = concat!(
     sweep!("AND key <> $3"),
-    "DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = $3"
+    "d AS (DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = $3 \
+       RETURNING ttl_expires_at <= now() AS expired), ",
+    bump!("SELECT count(*) + count(*) FILTER (WHERE expired) FROM d"),
+    "SELECT count(*) FROM d"
 );
 
 const GUARDED_DELETE: &str = concat!(
     sweep!("AND key <> $3"),
-    "DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = $3 \
-       AND revision = $4 AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) RETURNING revision"
+    "d AS (DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = $3 \
+       AND revision = $4 AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) RETURNING revision), ",
+    bump!("SELECT count(*) FROM d"),
+    "SELECT revision FROM d"
 );
 
-/// Locks the rows a bulk write touches and reports their live revision (0 when expired).
-const BULK_LOCK: &str = concat!(
-    sweep!("AND key <> ALL($3)"),
-    "SELECT key, CASE WHEN ttl_expires_at IS NULL OR ttl_expires_at > now() THEN revision ELSE 0 END \
-       AS revision FROM ext_storage_records \
-     WHERE tenant_id = $1 AND namespace = $2 AND key = ANY($3) FOR UPDATE"
-);
+/// Locks the existing rows a write of several keys touches, in key order (so concurrent writers
+/// lock in one order), and reports their live revision (0 when expired).
+const LOCK_KEYS: &str = "SELECT key, CASE WHEN ttl_expires_at IS NULL OR ttl_expires_at > now() \
+       THEN revision ELSE 0 END AS revision FROM ext_storage_records \
+     WHERE tenant_id = $1 AND namespace = $2 AND key = ANY($3) ORDER BY key FOR UPDATE";
 
-/// Writes every bulk item; keys in `$7` are create-only and are skipped if a live row appeared
-/// since the lock (the caller then reports them and rolls back).
-const BULK_UPSERT: &str = "INSERT INTO ext_storage_records AS r (tenant_id, namespace, key, value, \
+/// Writes several records (given in key order, so concurrent writers insert in one order and
+/// cannot deadlock); keys in `$7` are create-only and are skipped if a live row appeared since
+/// the lock (the caller then reports them and rolls back).
+const UPSERT_MANY: &str = "INSERT INTO ext_storage_records AS r (tenant_id, namespace, key, value, \
        metadata, revision, ttl_expires_at, created_at, updated_at) \
      SELECT $1, $2, u.k, u.v, u.m, 1, now() + make_interval(secs => u.t), now(), now() \
      FROM UNNEST($3::text[], $4::jsonb[], $5::jsonb[], $6::int[]) AS u(k, v, m, t) \
@@ -122,6 +163,23 @@ const BULK_UPSERT: &str = "INSERT INTO ext_storage_records AS r (tenant_id, name
        created_at = CASE WHEN r.ttl_expires_at <= now() THEN EXCLUDED.created_at ELSE r.created_at END \
      WHERE NOT (r.key = ANY($7)) OR r.ttl_expires_at <= now() \
      RETURNING key, revision, ttl_expires_at, created_at, updated_at";
+
+/// The last statement of a multi-key write: sweeps (never the keys `$4` it wrote) and advances
+/// the namespace version by the swept rows plus `$3`. The version row is the last lock taken.
+const SWEEP_AND_BUMP: &str = concat!(sweep!("AND key <> ALL($4)"), bump!("SELECT $3::bigint"), "SELECT 1");
+
+/// Sets a namespace version to `$3` if it is still `$4` (absent counts as 0).
+const SET_VERSION_IF: &str = "INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) \
+     VALUES ($1, $2, $3) ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = EXCLUDED.version \
+     WHERE n.version = $4 RETURNING 1";
+
+/// The namespace state an ETag is computed from: version, live rows, expired rows.
+const NAMESPACE_STATE: &str = "SELECT \
+       coalesce((SELECT version FROM ext_storage_namespaces WHERE tenant_id = $1 AND namespace = $2), 0), \
+       (SELECT count(*) FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
+          AND (ttl_expires_at IS NULL OR ttl_expires_at > now())), \
+       (SELECT count(*) FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
+          AND ttl_expires_at <= now())";
 
 /// The Postgres store.
 #[derive(Clone)]
@@ -198,6 +256,93 @@ fn written(row: &PgRow) -> Result<Written, StoreError> {
         created_at: row.try_get("created_at").map_err(backend)?,
         updated_at: row.try_get("updated_at").map_err(backend)?,
     })
+}
+
+fn mismatch(index: usize, key: &str, current: u64) -> BulkItemError {
+    let e = StorageError::revision_mismatch(current);
+    BulkItemError {
+        index,
+        key: key.to_owned(),
+        code: e.code(),
+        message: e.message().to_owned(),
+        details: e.details().cloned(),
+    }
+}
+
+/// One record of a multi-key write.
+struct ManyItem<'a> {
+    key: &'a str,
+    value: &'a Value,
+    metadata: Option<&'a Metadata>,
+    ttl: Option<alga_storage_core::TtlSeconds>,
+}
+
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Postgres>;
+
+async fn lock_keys(tx: &mut Tx<'_>, tenant: Uuid, ns: &str, keys: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+    Ok(sqlx::query_as::<_, (String, i64)>(LOCK_KEYS)
+        .bind(tenant)
+        .bind(ns)
+        .bind(keys)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(backend)?
+        .into_iter()
+        .map(|(k, r)| (k, r as u64))
+        .collect())
+}
+
+/// Writes records in key order; returns what was written, by key (create-only keys that met a
+/// live row are missing).
+async fn upsert_many(
+    tx: &mut Tx<'_>,
+    tenant: Uuid,
+    ns: &str,
+    mut items: Vec<ManyItem<'_>>,
+    create_only: &[&str],
+) -> Result<HashMap<String, Written>, StoreError> {
+    if items.is_empty() {
+        return Ok(HashMap::new());
+    }
+    items.sort_by(|a, b| a.key.cmp(b.key));
+    let keys: Vec<&str> = items.iter().map(|i| i.key).collect();
+    let values: Vec<Json<&Value>> = items.iter().map(|i| Json(i.value)).collect();
+    let metadata: Vec<Json<Value>> = items.iter().map(|i| Json(metadata_value(i.metadata))).collect();
+    let ttls: Vec<Option<i32>> = items.iter().map(|i| ttl_param(i.ttl)).collect();
+    let rows = sqlx::query(UPSERT_MANY)
+        .bind(tenant)
+        .bind(ns)
+        .bind(&keys)
+        .bind(&values)
+        .bind(&metadata)
+        .bind(&ttls)
+        .bind(create_only)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(backend)?;
+    let mut by_key = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let key: String = row.try_get("key").map_err(backend)?;
+        by_key.insert(key, written(row)?);
+    }
+    Ok(by_key)
+}
+
+async fn sweep_and_bump(tx: &mut Tx<'_>, tenant: Uuid, ns: &str, changes: i64, keep: &[&str]) -> Result<(), StoreError> {
+    sqlx::query(SWEEP_AND_BUMP)
+        .bind(tenant)
+        .bind(ns)
+        .bind(changes)
+        .bind(keep)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Version, live rows and expired rows of a namespace.
+async fn namespace_state(tx: &mut Tx<'_>, tenant: Uuid, ns: &str) -> Result<(i64, i64, i64), StoreError> {
+    sqlx::query_as(NAMESPACE_STATE).bind(tenant).bind(ns).fetch_one(&mut **tx).await.map_err(backend)
 }
 
 #[async_trait]
@@ -369,35 +514,12 @@ impl Store for PgStore {
         }
     }
 
-    async fn bulk_put(
-        &self,
-        tenant: Uuid,
-        req: &BulkPutRequest,
-    ) -> Result<BulkPutResponse, StoreError> {
+    async fn bulk_put(&self, tenant: Uuid, req: &BulkPutRequest) -> Result<BulkPutResponse, StoreError> {
         let ns = req.namespace.as_str();
         let keys: Vec<&str> = req.items.iter().map(|i| i.key.as_str()).collect();
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let current: HashMap<String, u64> = sqlx::query_as::<_, (String, i64)>(BULK_LOCK)
-            .bind(tenant)
-            .bind(ns)
-            .bind(&keys)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend)?
-            .into_iter()
-            .map(|(k, r)| (k, r as u64))
-            .collect();
+        let current = lock_keys(&mut tx, tenant, ns, &keys).await?;
         let revision_of = |key: &str| current.get(key).copied().unwrap_or(0);
-        let mismatch = |index: usize, key: &str, current: u64| {
-            let e = StorageError::revision_mismatch(current);
-            BulkItemError {
-                index,
-                key: key.to_owned(),
-                code: e.code(),
-                message: e.message().to_owned(),
-                details: e.details().cloned(),
-            }
-        };
         let failures: Vec<BulkItemError> = req
             .items
             .iter()
@@ -417,29 +539,12 @@ impl Store for PgStore {
             .filter(|i| i.if_revision.is_some_and(|r| r.get() == 0))
             .map(|i| i.key.as_str())
             .collect();
-        let values: Vec<Json<&Value>> = req.items.iter().map(|i| Json(&i.value)).collect();
-        let metadata: Vec<Json<Value>> = req
+        let writes: Vec<ManyItem<'_>> = req
             .items
             .iter()
-            .map(|i| Json(metadata_value(i.metadata.as_ref())))
+            .map(|i| ManyItem { key: i.key.as_str(), value: &i.value, metadata: i.metadata.as_ref(), ttl: i.ttl_seconds })
             .collect();
-        let ttls: Vec<Option<i32>> = req.items.iter().map(|i| ttl_param(i.ttl_seconds)).collect();
-        let rows = sqlx::query(BULK_UPSERT)
-            .bind(tenant)
-            .bind(ns)
-            .bind(&keys)
-            .bind(&values)
-            .bind(&metadata)
-            .bind(&ttls)
-            .bind(&create_only)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let mut by_key = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let key: String = row.try_get("key").map_err(backend)?;
-            by_key.insert(key, written(row)?);
-        }
+        let by_key = upsert_many(&mut tx, tenant, ns, writes, &create_only).await?;
         if by_key.len() != req.items.len() {
             // A create-only key was created by someone else after the lock: report it.
             drop(tx);
@@ -452,27 +557,93 @@ impl Store for PgStore {
             }
             return Err(StorageError::bulk_partial_failure(failures).into());
         }
+        // Each item changed a row; each that replaced an expired row also removed an expiry.
+        let expired_replaced = current.values().filter(|r| **r == 0).count();
+        sweep_and_bump(&mut tx, tenant, ns, (keys.len() + expired_replaced) as i64, &keys).await?;
         tx.commit().await.map_err(backend)?;
         let items = req
             .items
             .iter()
             .map(|item| {
-                let Written {
-                    revision,
-                    ttl_expires_at,
-                    created_at,
-                    updated_at,
-                } = by_key[item.key.as_str()];
+                let w = by_key[item.key.as_str()];
                 BulkPutResultItem {
                     key: item.key.clone(),
-                    revision,
-                    ttl_expires_at,
-                    created_at: Some(created_at),
-                    updated_at: Some(updated_at),
+                    revision: w.revision,
+                    ttl_expires_at: w.ttl_expires_at,
+                    created_at: Some(w.created_at),
+                    updated_at: Some(w.updated_at),
                 }
             })
             .collect();
         Ok(BulkPutResponse { items })
+    }
+
+    async fn snapshot(&self, tenant: Uuid, ns: &Namespace) -> Result<Snapshot, StoreError> {
+        let rows: Vec<(String, Value, i64, i64)> = sqlx::query_as(SNAPSHOT)
+            .bind(tenant)
+            .bind(ns.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let etag = rows.first().map_or(0, |(_, _, version, expired)| (version + expired) as u64);
+        Ok(Snapshot { etag, data: rows.into_iter().map(|(k, v, _, _)| (k, v)).collect() })
+    }
+
+    async fn patch(&self, tenant: Uuid, ns: &Namespace, if_match: u64, ops: &[PatchOp]) -> Result<Snapshot, StoreError> {
+        let ns = ns.as_str();
+        let keys: Vec<&str> = ops.iter().map(|op| op.key().as_str()).collect();
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        lock_keys(&mut tx, tenant, ns, &keys).await?;
+        let (version, live, expired) = namespace_state(&mut tx, tenant, ns).await?;
+        let current = if live == 0 { 0 } else { (version + expired) as u64 };
+        if current != if_match {
+            return Err(precondition_failed(current).into());
+        }
+        let sets: Vec<ManyItem<'_>> = ops
+            .iter()
+            .filter_map(|op| match op {
+                PatchOp::Set { key, value } => Some(ManyItem { key: key.as_str(), value, metadata: None, ttl: None }),
+                PatchOp::Del { .. } => None,
+            })
+            .collect();
+        upsert_many(&mut tx, tenant, ns, sets, &[]).await?;
+        let dels: Vec<&str> =
+            ops.iter().filter(|op| matches!(op, PatchOp::Del { .. })).map(|op| op.key().as_str()).collect();
+        sqlx::query("DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = ANY($3)")
+            .bind(tenant)
+            .bind(ns)
+            .bind(&dels)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let (_, _, expired_after) = namespace_state(&mut tx, tenant, ns).await?;
+        let new_version = version + ops.len() as i64 + (expired - expired_after);
+        let set = sqlx::query(SET_VERSION_IF)
+            .bind(tenant)
+            .bind(ns)
+            .bind(new_version)
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if set.is_none() {
+            // Another write to the namespace committed since the ETag was checked.
+            drop(tx);
+            let Snapshot { etag, .. } = self.snapshot(tenant, &Namespace::new(ns).map_err(|e| backend(StorageError::from(e)))?).await?;
+            return Err(precondition_failed(etag).into());
+        }
+        let rows: Vec<(String, Value)> = sqlx::query_as(
+            "SELECT key, value FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
+               AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) ORDER BY key",
+        )
+        .bind(tenant)
+        .bind(ns)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        let etag = if rows.is_empty() { 0 } else { (new_version + expired_after) as u64 };
+        Ok(Snapshot { etag, data: rows.into_iter().collect() })
     }
 
     async fn upsert_install(

@@ -11,18 +11,20 @@
 //!   namespace in key order inside one read transaction (one snapshot per page).
 //! - **Expiry sweeps** run in the write transaction of writes; reads sweep through the writer
 //!   only when their namespace holds an expired record.
+//! - **Namespace versions** advance in the same transaction as the write, by the rows changed
+//!   plus the expired rows removed, exactly as on Postgres.
 //! - `sqlite::memory:` uses one connection for everything (an in-memory database lives and dies
 //!   with its connection).
 
-use super::{ListQuery, Principal, Store, StoreError, Upserted};
+use super::{precondition_failed, ListQuery, Principal, Store, StoreError, Upserted};
 use alga_storage_core::{
     json_contains, BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem,
-    DeleteRequest, GetRequest, Grant, InstallId, Key, ListItem, Metadata, PutRequest, PutResponse,
-    Record, Revision, StorageError, TtlSeconds,
+    DeleteRequest, GetRequest, Grant, InstallId, Key, ListItem, Metadata, Namespace, PatchOp,
+    PutRequest, PutResponse, Record, Revision, Snapshot, StorageError, TtlSeconds,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 use std::str::FromStr;
@@ -125,21 +127,12 @@ impl SqliteStore {
                 .await
                 .map_err(backend)?;
             MIGRATOR.run(&pool).await.map_err(backend)?;
-            return Ok(SqliteStore {
-                writer: pool.clone(),
-                reader: pool,
-            });
+            return Ok(SqliteStore { writer: pool.clone(), reader: pool });
         }
-        if let Some(dir) = options
-            .get_filename()
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
+        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(backend)?;
         }
-        let options = options
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal);
+        let options = options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -159,15 +152,10 @@ impl SqliteStore {
         &self.writer
     }
 
-    /// Deletes up to [`SWEEP_BATCH`] expired records of a namespace, never one of `keep`.
-    async fn sweep(
-        conn: &mut SqliteConnection,
-        tenant: &str,
-        ns: &str,
-        now: i64,
-        keep: &[&str],
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+    /// Deletes up to [`SWEEP_BATCH`] expired records of a namespace, never one of `keep`, and
+    /// returns how many it deleted.
+    async fn sweep(conn: &mut SqliteConnection, tenant: &str, ns: &str, now: i64, keep: &[&str]) -> Result<i64, StoreError> {
+        let done = sqlx::query(
             "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key IN ( \
                SELECT key FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 \
                AND ttl_expires_at <= ?3 AND key NOT IN (SELECT value FROM json_each(?4)) LIMIT ?5)",
@@ -180,7 +168,56 @@ impl SqliteStore {
         .execute(conn)
         .await
         .map_err(backend)?;
+        Ok(done.rows_affected() as i64)
+    }
+
+    /// Advances a namespace version by `by` (rows changed plus expired rows removed).
+    async fn bump(conn: &mut SqliteConnection, tenant: &str, ns: &str, by: i64) -> Result<(), StoreError> {
+        if by > 0 {
+            sqlx::query(
+                "INSERT INTO ext_storage_namespaces (tenant_id, namespace, version) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = version + excluded.version",
+            )
+            .bind(tenant)
+            .bind(ns)
+            .bind(by)
+            .execute(conn)
+            .await
+            .map_err(backend)?;
+        }
         Ok(())
+    }
+
+    /// Version, live rows and expired rows of a namespace.
+    async fn state(conn: &mut SqliteConnection, tenant: &str, ns: &str, now: i64) -> Result<(i64, i64, i64), StoreError> {
+        sqlx::query_as(
+            "SELECT coalesce((SELECT version FROM ext_storage_namespaces WHERE tenant_id = ?1 AND namespace = ?2), 0), \
+               (SELECT count(*) FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 \
+                  AND (ttl_expires_at IS NULL OR ttl_expires_at > ?3)), \
+               (SELECT count(*) FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 \
+                  AND ttl_expires_at <= ?3)",
+        )
+        .bind(tenant)
+        .bind(ns)
+        .bind(now)
+        .fetch_one(conn)
+        .await
+        .map_err(backend)
+    }
+
+    /// The live records of a namespace as `{key: value}`.
+    async fn live_data(conn: &mut SqliteConnection, tenant: &str, ns: &str, now: i64) -> Result<Map<String, Value>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT key, value FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 \
+             AND (ttl_expires_at IS NULL OR ttl_expires_at > ?3) ORDER BY key",
+        )
+        .bind(tenant)
+        .bind(ns)
+        .bind(now)
+        .fetch_all(conn)
+        .await
+        .map_err(backend)?;
+        rows.into_iter().map(|(k, v)| Ok((k, parse(&v)?))).collect()
     }
 
     /// After a read: sweeps through the writer only if the namespace holds an expired record.
@@ -196,18 +233,15 @@ impl SqliteStore {
         .await
         .map_err(backend)?;
         if expired {
-            let mut conn = self.writer.acquire().await.map_err(backend)?;
-            Self::sweep(&mut conn, tenant, ns, now, &[]).await?;
+            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let swept = Self::sweep(&mut tx, tenant, ns, now, &[]).await?;
+            Self::bump(&mut tx, tenant, ns, swept).await?;
+            tx.commit().await.map_err(backend)?;
         }
         Ok(())
     }
 
-    async fn current(
-        conn: &mut SqliteConnection,
-        tenant: &str,
-        ns: &str,
-        key: &str,
-    ) -> Result<Option<Current>, StoreError> {
+    async fn current(conn: &mut SqliteConnection, tenant: &str, ns: &str, key: &str) -> Result<Option<Current>, StoreError> {
         let row: Option<(i64, Option<i64>, i64)> = sqlx::query_as(
             "SELECT revision, ttl_expires_at, created_at FROM ext_storage_records \
              WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3",
@@ -218,33 +252,19 @@ impl SqliteStore {
         .fetch_optional(conn)
         .await
         .map_err(backend)?;
-        Ok(row.map(|(revision, ttl_expires_at, created_at)| Current {
-            revision,
-            ttl_expires_at,
-            created_at,
-        }))
+        Ok(row.map(|(revision, ttl_expires_at, created_at)| Current { revision, ttl_expires_at, created_at }))
     }
 
-    /// The live revision of a record (0 when absent or expired) and whether a guard holds.
-    fn check(
-        current: Option<Current>,
-        guard: Option<Revision>,
-        now: i64,
-    ) -> (Option<Current>, Result<(), u64>) {
+    /// The live state of a record and whether a guard holds (else the live revision, 0 when
+    /// absent or expired).
+    fn check(current: Option<Current>, guard: Option<Revision>, now: i64) -> (Option<Current>, Result<(), u64>) {
         let live = current.filter(|c| c.live(now));
         let live_revision = live.map_or(0, |c| c.revision as u64);
         let holds = guard.is_none_or(|g| g.get() == live_revision);
         (live, if holds { Ok(()) } else { Err(live_revision) })
     }
 
-    async fn upsert(
-        conn: &mut SqliteConnection,
-        tenant: &str,
-        ns: &str,
-        w: &Write<'_>,
-        live: Option<Current>,
-        now: i64,
-    ) -> Result<Written, StoreError> {
+    async fn upsert(conn: &mut SqliteConnection, tenant: &str, ns: &str, w: &Write<'_>, live: Option<Current>, now: i64) -> Result<Written, StoreError> {
         let (revision, created_at) = live.map_or((1, now), |c| (c.revision + 1, c.created_at));
         let ttl_expires_at = w.ttl.map(|t| now + i64::from(t.get()) * 1_000_000);
         sqlx::query(
@@ -274,6 +294,17 @@ impl SqliteStore {
             updated_at: time(now),
         })
     }
+
+    async fn delete_key(conn: &mut SqliteConnection, tenant: &str, ns: &str, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3")
+            .bind(tenant)
+            .bind(ns)
+            .bind(key)
+            .execute(conn)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
 }
 
 type RecordRow = (String, i64, String, String, Option<i64>, i64, i64);
@@ -285,21 +316,17 @@ impl Store for SqliteStore {
     }
 
     async fn ready(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(backend)?;
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
         Ok(())
     }
 
     async fn principal(&self, install: &InstallId) -> Result<Option<Principal>, StoreError> {
-        let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT tenant_id, grants FROM ext_storage_installs WHERE install_id = ?1",
-        )
-        .bind(install.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(backend)?;
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT tenant_id, grants FROM ext_storage_installs WHERE install_id = ?1")
+                .bind(install.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
         row.map(|(tenant, grants)| {
             Ok(Principal {
                 tenant: Uuid::parse_str(&tenant).map_err(backend)?,
@@ -313,17 +340,18 @@ impl Store for SqliteStore {
     async fn put(&self, tenant: Uuid, req: &PutRequest) -> Result<PutResponse, StoreError> {
         let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        Self::sweep(&mut tx, &tenant_id, ns, now, &[req.key.as_str()]).await?;
+        let swept = Self::sweep(&mut tx, &tenant_id, ns, now, &[req.key.as_str()]).await?;
         let current = Self::current(&mut tx, &tenant_id, ns, req.key.as_str()).await?;
         let (live, guard) = Self::check(current, req.if_revision, now);
-        guard.map_err(StorageError::revision_mismatch)?;
-        let write = Write {
-            key: &req.key,
-            value: &req.value,
-            metadata: req.metadata.as_ref(),
-            ttl: req.ttl_seconds,
-        };
+        if let Err(current) = guard {
+            Self::bump(&mut tx, &tenant_id, ns, swept).await?;
+            tx.commit().await.map_err(backend)?;
+            return Err(StorageError::revision_mismatch(current).into());
+        }
+        let write = Write { key: &req.key, value: &req.value, metadata: req.metadata.as_ref(), ttl: req.ttl_seconds };
         let w = Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
+        let replaced_expired = i64::from(current.is_some() && live.is_none());
+        Self::bump(&mut tx, &tenant_id, ns, swept + 1 + replaced_expired).await?;
         tx.commit().await.map_err(backend)?;
         Ok(PutResponse {
             namespace: req.namespace.clone(),
@@ -369,11 +397,7 @@ impl Store for SqliteStore {
         let (tenant_id, ns, now) = (tenant_text(tenant), q.namespace.as_str(), now_micros());
         let filter = q.metadata.clone().map(Value::Object);
         let wanted = q.fetch.max(0) as usize;
-        let batch = if filter.is_some() {
-            FILTER_BATCH
-        } else {
-            q.fetch
-        };
+        let batch = if filter.is_some() { FILTER_BATCH } else { q.fetch };
         let mut after = q.after.as_ref().map(|k| k.as_str().to_owned());
         let mut items = Vec::new();
         // One read transaction: every step sees the same snapshot.
@@ -410,11 +434,7 @@ impl Store for SqliteStore {
                     namespace: q.namespace.clone(),
                     key: Key::new(key).map_err(|e| backend(StorageError::from(e)))?,
                     revision: revision as u64,
-                    value: if q.include_values {
-                        Some(parse(&value)?)
-                    } else {
-                        None
-                    },
+                    value: if q.include_values { Some(parse(&value)?) } else { None },
                     metadata: q.include_metadata.then_some(metadata),
                     ttl_expires_at: ttl.map(time),
                     created_at: Some(time(created)),
@@ -437,44 +457,35 @@ impl Store for SqliteStore {
         let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
         let key = req.key.as_str();
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        Self::sweep(&mut tx, &tenant_id, ns, now, &[key]).await?;
-        if let Some(guard) = req.if_revision {
-            let current = Self::current(&mut tx, &tenant_id, ns, key).await?;
-            match Self::check(current, Some(guard), now) {
-                (None, _) => return Err(StorageError::not_found().into()),
-                (Some(_), Err(current)) => {
-                    return Err(StorageError::revision_mismatch(current).into())
-                }
-                (Some(_), Ok(())) => {}
-            }
+        let swept = Self::sweep(&mut tx, &tenant_id, ns, now, &[key]).await?;
+        let current = Self::current(&mut tx, &tenant_id, ns, key).await?;
+        let outcome = match (req.if_revision, Self::check(current, req.if_revision, now)) {
+            (Some(_), (None, _)) => Err(StorageError::not_found()),
+            (Some(_), (Some(_), Err(current))) => Err(StorageError::revision_mismatch(current)),
+            _ => Ok(()),
+        };
+        let mut changes = swept;
+        if let (Ok(()), Some(c)) = (&outcome, current) {
+            Self::delete_key(&mut tx, &tenant_id, ns, key).await?;
+            changes += 1 + i64::from(!c.live(now));
         }
-        sqlx::query(
-            "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3",
-        )
-        .bind(&tenant_id)
-        .bind(ns)
-        .bind(key)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        Self::bump(&mut tx, &tenant_id, ns, changes).await?;
         tx.commit().await.map_err(backend)?;
-        Ok(())
+        Ok(outcome?)
     }
 
-    async fn bulk_put(
-        &self,
-        tenant: Uuid,
-        req: &BulkPutRequest,
-    ) -> Result<BulkPutResponse, StoreError> {
+    async fn bulk_put(&self, tenant: Uuid, req: &BulkPutRequest) -> Result<BulkPutResponse, StoreError> {
         let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
         let keys: Vec<&str> = req.items.iter().map(|i| i.key.as_str()).collect();
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        Self::sweep(&mut tx, &tenant_id, ns, now, &keys).await?;
+        let swept = Self::sweep(&mut tx, &tenant_id, ns, now, &keys).await?;
         let mut lives = Vec::with_capacity(req.items.len());
+        let mut replaced_expired = 0;
         let mut failures = Vec::new();
         for (index, item) in req.items.iter().enumerate() {
             let current = Self::current(&mut tx, &tenant_id, ns, item.key.as_str()).await?;
             let (live, guard) = Self::check(current, item.if_revision, now);
+            replaced_expired += i64::from(current.is_some() && live.is_none());
             if let Err(current) = guard {
                 let e = StorageError::revision_mismatch(current);
                 failures.push(BulkItemError {
@@ -488,16 +499,13 @@ impl Store for SqliteStore {
             lives.push(live);
         }
         if !failures.is_empty() {
+            Self::bump(&mut tx, &tenant_id, ns, swept).await?;
+            tx.commit().await.map_err(backend)?;
             return Err(StorageError::bulk_partial_failure(failures).into());
         }
         let mut items = Vec::with_capacity(req.items.len());
         for (item, live) in req.items.iter().zip(lives) {
-            let write = Write {
-                key: &item.key,
-                value: &item.value,
-                metadata: item.metadata.as_ref(),
-                ttl: item.ttl_seconds,
-            };
+            let write = Write { key: &item.key, value: &item.value, metadata: item.metadata.as_ref(), ttl: item.ttl_seconds };
             let w = Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
             items.push(BulkPutResultItem {
                 key: item.key.clone(),
@@ -507,8 +515,47 @@ impl Store for SqliteStore {
                 updated_at: Some(w.updated_at),
             });
         }
+        Self::bump(&mut tx, &tenant_id, ns, swept + req.items.len() as i64 + replaced_expired).await?;
         tx.commit().await.map_err(backend)?;
         Ok(BulkPutResponse { items })
+    }
+
+    async fn snapshot(&self, tenant: Uuid, namespace: &Namespace) -> Result<Snapshot, StoreError> {
+        let (tenant_id, ns, now) = (tenant_text(tenant), namespace.as_str(), now_micros());
+        let mut tx = self.reader.begin().await.map_err(backend)?;
+        let (version, _, expired) = Self::state(&mut tx, &tenant_id, ns, now).await?;
+        let data = Self::live_data(&mut tx, &tenant_id, ns, now).await?;
+        tx.commit().await.map_err(backend)?;
+        self.sweep_after_read(&tenant_id, ns, now).await?;
+        let etag = if data.is_empty() { 0 } else { (version + expired) as u64 };
+        Ok(Snapshot { etag, data })
+    }
+
+    async fn patch(&self, tenant: Uuid, namespace: &Namespace, if_match: u64, ops: &[PatchOp]) -> Result<Snapshot, StoreError> {
+        let (tenant_id, ns, now) = (tenant_text(tenant), namespace.as_str(), now_micros());
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let (version, live, expired) = Self::state(&mut tx, &tenant_id, ns, now).await?;
+        let current = if live == 0 { 0 } else { (version + expired) as u64 };
+        if current != if_match {
+            return Err(precondition_failed(current).into());
+        }
+        for op in ops {
+            match op {
+                PatchOp::Set { key, value } => {
+                    let live = Self::current(&mut tx, &tenant_id, ns, key.as_str()).await?.filter(|c| c.live(now));
+                    let write = Write { key, value, metadata: None, ttl: None };
+                    Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
+                }
+                PatchOp::Del { key } => Self::delete_key(&mut tx, &tenant_id, ns, key.as_str()).await?,
+            }
+        }
+        let (_, _, expired_after) = Self::state(&mut tx, &tenant_id, ns, now).await?;
+        let changes = ops.len() as i64 + (expired - expired_after);
+        Self::bump(&mut tx, &tenant_id, ns, changes).await?;
+        let data = Self::live_data(&mut tx, &tenant_id, ns, now).await?;
+        tx.commit().await.map_err(backend)?;
+        let etag = if data.is_empty() { 0 } else { (version + changes + expired_after) as u64 };
+        Ok(Snapshot { etag, data })
     }
 
     async fn upsert_install(
@@ -520,19 +567,14 @@ impl Store for SqliteStore {
     ) -> Result<Upserted, StoreError> {
         let (tenant_id, now) = (tenant_text(tenant), now_micros());
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let owner: Option<String> =
-            sqlx::query_scalar("SELECT tenant_id FROM ext_storage_installs WHERE install_id = ?1")
-                .bind(install.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend)?;
+        let owner: Option<String> = sqlx::query_scalar("SELECT tenant_id FROM ext_storage_installs WHERE install_id = ?1")
+            .bind(install.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
         let done = match owner {
             Some(owner) if owner != tenant_id => {
-                return Err(StorageError::validation(
-                    "installId",
-                    "this install id belongs to another tenant",
-                )
-                .into())
+                return Err(StorageError::validation("installId", "this install id belongs to another tenant").into())
             }
             Some(_) => Upserted::Updated,
             None => Upserted::Created,
@@ -555,14 +597,12 @@ impl Store for SqliteStore {
     }
 
     async fn delete_install(&self, tenant: Uuid, install: &InstallId) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM ext_storage_installs WHERE tenant_id = ?1 AND install_id = ?2",
-        )
-        .bind(tenant_text(tenant))
-        .bind(install.as_str())
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
+        let done = sqlx::query("DELETE FROM ext_storage_installs WHERE tenant_id = ?1 AND install_id = ?2")
+            .bind(tenant_text(tenant))
+            .bind(install.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
         Ok(done.rows_affected() > 0)
     }
 }
