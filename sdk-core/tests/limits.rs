@@ -222,33 +222,59 @@ fn principals_hold_at_most_32_namespaces() {
 }
 
 fn set(key: &str, value: Value) -> PatchOp {
-    PatchOp::Set { key: Key::new(key).unwrap(), value }
+    PatchOp::Set {
+        key: Key::new(key).unwrap(),
+        value,
+    }
 }
 
 #[test]
 fn patch_of_100_ops_is_accepted_and_101_refused() {
-    let ops = |n: usize| (0..n).map(|i| set(&format!("k{i}"), json!(i))).collect::<Vec<_>>();
+    let ops = |n: usize| {
+        (0..n)
+            .map(|i| set(&format!("k{i}"), json!(i)))
+            .collect::<Vec<_>>()
+    };
     validate_patch(&ops(MAX_PATCH_OPS)).unwrap();
-    assert_eq!(validate_patch(&ops(MAX_PATCH_OPS + 1)).unwrap_err().code(), ErrorCode::ValidationFailed);
-    assert_eq!(validate_patch(&[]).unwrap_err().code(), ErrorCode::ValidationFailed);
+    assert_eq!(
+        validate_patch(&ops(MAX_PATCH_OPS + 1)).unwrap_err().code(),
+        ErrorCode::ValidationFailed
+    );
+    assert_eq!(
+        validate_patch(&[]).unwrap_err().code(),
+        ErrorCode::ValidationFailed
+    );
 }
 
 #[test]
 fn patch_keys_are_distinct_and_values_within_limits() {
-    let del = PatchOp::Del { key: Key::new("a").unwrap() };
+    let del = PatchOp::Del {
+        key: Key::new("a").unwrap(),
+    };
     let err = validate_patch(&[set("a", json!(1)), del]).unwrap_err();
     assert_eq!(err.details().unwrap()["field"], "[1].key");
     let err = validate_patch(&[set("a", string_of(MAX_VALUE_BYTES + 1))]).unwrap_err();
     assert_eq!(err.code(), ErrorCode::PayloadTooLarge);
     assert_eq!(err.details().unwrap()["field"], "[0].value");
-    let nine: Vec<_> = (0..9).map(|i| set(&format!("k{i}"), string_of(MAX_VALUE_BYTES))).collect();
-    assert_eq!(validate_patch(&nine).unwrap_err().details().unwrap()["limit"], MAX_BULK_BYTES);
+    let nine: Vec<_> = (0..9)
+        .map(|i| set(&format!("k{i}"), string_of(MAX_VALUE_BYTES)))
+        .collect();
+    assert_eq!(
+        validate_patch(&nine).unwrap_err().details().unwrap()["limit"],
+        MAX_BULK_BYTES
+    );
 }
 
 #[test]
 fn patch_ops_parse_strictly() {
-    let ok: Vec<PatchOp> = parse_json(br#"[{"op":"set","key":"foo","value":"bar"},{"op":"del","key":"x"}]"#).unwrap();
-    assert_eq!(ok[1], PatchOp::Del { key: Key::new("x").unwrap() });
+    let ok: Vec<PatchOp> =
+        parse_json(br#"[{"op":"set","key":"foo","value":"bar"},{"op":"del","key":"x"}]"#).unwrap();
+    assert_eq!(
+        ok[1],
+        PatchOp::Del {
+            key: Key::new("x").unwrap()
+        }
+    );
     for bad in [
         &br#"[{"op":"inc","key":"a"}]"#[..],
         br#"[{"op":"set","key":"a"}]"#,
@@ -257,7 +283,11 @@ fn patch_ops_parse_strictly() {
         br#"{"op":"set","key":"a","value":1}"#,
         br#"[{"op":"set","key":"a/b","value":1}]"#,
     ] {
-        assert!(parse_json::<Vec<PatchOp>>(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        assert!(
+            parse_json::<Vec<PatchOp>>(bad).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
     }
 }
 

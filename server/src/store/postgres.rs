@@ -166,7 +166,11 @@ const UPSERT_MANY: &str = "INSERT INTO ext_storage_records AS r (tenant_id, name
 
 /// The last statement of a multi-key write: sweeps (never the keys `$4` it wrote) and advances
 /// the namespace version by the swept rows plus `$3`. The version row is the last lock taken.
-const SWEEP_AND_BUMP: &str = concat!(sweep!("AND key <> ALL($4)"), bump!("SELECT $3::bigint"), "SELECT 1");
+const SWEEP_AND_BUMP: &str = concat!(
+    sweep!("AND key <> ALL($4)"),
+    bump!("SELECT $3::bigint"),
+    "SELECT 1"
+);
 
 /// Sets a namespace version to `$3` if it is still `$4` (absent counts as 0).
 const SET_VERSION_IF: &str = "INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) \
@@ -279,7 +283,12 @@ struct ManyItem<'a> {
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Postgres>;
 
-async fn lock_keys(tx: &mut Tx<'_>, tenant: Uuid, ns: &str, keys: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+async fn lock_keys(
+    tx: &mut Tx<'_>,
+    tenant: Uuid,
+    ns: &str,
+    keys: &[&str],
+) -> Result<HashMap<String, u64>, StoreError> {
     Ok(sqlx::query_as::<_, (String, i64)>(LOCK_KEYS)
         .bind(tenant)
         .bind(ns)
@@ -307,7 +316,10 @@ async fn upsert_many(
     items.sort_by(|a, b| a.key.cmp(b.key));
     let keys: Vec<&str> = items.iter().map(|i| i.key).collect();
     let values: Vec<Json<&Value>> = items.iter().map(|i| Json(i.value)).collect();
-    let metadata: Vec<Json<Value>> = items.iter().map(|i| Json(metadata_value(i.metadata))).collect();
+    let metadata: Vec<Json<Value>> = items
+        .iter()
+        .map(|i| Json(metadata_value(i.metadata)))
+        .collect();
     let ttls: Vec<Option<i32>> = items.iter().map(|i| ttl_param(i.ttl)).collect();
     let rows = sqlx::query(UPSERT_MANY)
         .bind(tenant)
@@ -328,7 +340,13 @@ async fn upsert_many(
     Ok(by_key)
 }
 
-async fn sweep_and_bump(tx: &mut Tx<'_>, tenant: Uuid, ns: &str, changes: i64, keep: &[&str]) -> Result<(), StoreError> {
+async fn sweep_and_bump(
+    tx: &mut Tx<'_>,
+    tenant: Uuid,
+    ns: &str,
+    changes: i64,
+    keep: &[&str],
+) -> Result<(), StoreError> {
     sqlx::query(SWEEP_AND_BUMP)
         .bind(tenant)
         .bind(ns)
@@ -341,8 +359,17 @@ async fn sweep_and_bump(tx: &mut Tx<'_>, tenant: Uuid, ns: &str, changes: i64, k
 }
 
 /// Version, live rows and expired rows of a namespace.
-async fn namespace_state(tx: &mut Tx<'_>, tenant: Uuid, ns: &str) -> Result<(i64, i64, i64), StoreError> {
-    sqlx::query_as(NAMESPACE_STATE).bind(tenant).bind(ns).fetch_one(&mut **tx).await.map_err(backend)
+async fn namespace_state(
+    tx: &mut Tx<'_>,
+    tenant: Uuid,
+    ns: &str,
+) -> Result<(i64, i64, i64), StoreError> {
+    sqlx::query_as(NAMESPACE_STATE)
+        .bind(tenant)
+        .bind(ns)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(backend)
 }
 
 #[async_trait]
@@ -514,7 +541,11 @@ impl Store for PgStore {
         }
     }
 
-    async fn bulk_put(&self, tenant: Uuid, req: &BulkPutRequest) -> Result<BulkPutResponse, StoreError> {
+    async fn bulk_put(
+        &self,
+        tenant: Uuid,
+        req: &BulkPutRequest,
+    ) -> Result<BulkPutResponse, StoreError> {
         let ns = req.namespace.as_str();
         let keys: Vec<&str> = req.items.iter().map(|i| i.key.as_str()).collect();
         let mut tx = self.pool.begin().await.map_err(backend)?;
@@ -542,7 +573,12 @@ impl Store for PgStore {
         let writes: Vec<ManyItem<'_>> = req
             .items
             .iter()
-            .map(|i| ManyItem { key: i.key.as_str(), value: &i.value, metadata: i.metadata.as_ref(), ttl: i.ttl_seconds })
+            .map(|i| ManyItem {
+                key: i.key.as_str(),
+                value: &i.value,
+                metadata: i.metadata.as_ref(),
+                ttl: i.ttl_seconds,
+            })
             .collect();
         let by_key = upsert_many(&mut tx, tenant, ns, writes, &create_only).await?;
         if by_key.len() != req.items.len() {
@@ -559,7 +595,14 @@ impl Store for PgStore {
         }
         // Each item changed a row; each that replaced an expired row also removed an expiry.
         let expired_replaced = current.values().filter(|r| **r == 0).count();
-        sweep_and_bump(&mut tx, tenant, ns, (keys.len() + expired_replaced) as i64, &keys).await?;
+        sweep_and_bump(
+            &mut tx,
+            tenant,
+            ns,
+            (keys.len() + expired_replaced) as i64,
+            &keys,
+        )
+        .await?;
         tx.commit().await.map_err(backend)?;
         let items = req
             .items
@@ -585,30 +628,53 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
-        let etag = rows.first().map_or(0, |(_, _, version, expired)| (version + expired) as u64);
-        Ok(Snapshot { etag, data: rows.into_iter().map(|(k, v, _, _)| (k, v)).collect() })
+        let etag = rows
+            .first()
+            .map_or(0, |(_, _, version, expired)| (version + expired) as u64);
+        Ok(Snapshot {
+            etag,
+            data: rows.into_iter().map(|(k, v, _, _)| (k, v)).collect(),
+        })
     }
 
-    async fn patch(&self, tenant: Uuid, ns: &Namespace, if_match: u64, ops: &[PatchOp]) -> Result<Snapshot, StoreError> {
+    async fn patch(
+        &self,
+        tenant: Uuid,
+        ns: &Namespace,
+        if_match: u64,
+        ops: &[PatchOp],
+    ) -> Result<Snapshot, StoreError> {
         let ns = ns.as_str();
         let keys: Vec<&str> = ops.iter().map(|op| op.key().as_str()).collect();
         let mut tx = self.pool.begin().await.map_err(backend)?;
         lock_keys(&mut tx, tenant, ns, &keys).await?;
         let (version, live, expired) = namespace_state(&mut tx, tenant, ns).await?;
-        let current = if live == 0 { 0 } else { (version + expired) as u64 };
+        let current = if live == 0 {
+            0
+        } else {
+            (version + expired) as u64
+        };
         if current != if_match {
             return Err(precondition_failed(current).into());
         }
         let sets: Vec<ManyItem<'_>> = ops
             .iter()
             .filter_map(|op| match op {
-                PatchOp::Set { key, value } => Some(ManyItem { key: key.as_str(), value, metadata: None, ttl: None }),
+                PatchOp::Set { key, value } => Some(ManyItem {
+                    key: key.as_str(),
+                    value,
+                    metadata: None,
+                    ttl: None,
+                }),
                 PatchOp::Del { .. } => None,
             })
             .collect();
         upsert_many(&mut tx, tenant, ns, sets, &[]).await?;
-        let dels: Vec<&str> =
-            ops.iter().filter(|op| matches!(op, PatchOp::Del { .. })).map(|op| op.key().as_str()).collect();
+        let dels: Vec<&str> = ops
+            .iter()
+            .filter(|op| matches!(op, PatchOp::Del { .. }))
+            .map(|op| op.key().as_str())
+            .collect();
         sqlx::query("DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = ANY($3)")
             .bind(tenant)
             .bind(ns)
@@ -629,7 +695,12 @@ impl Store for PgStore {
         if set.is_none() {
             // Another write to the namespace committed since the ETag was checked.
             drop(tx);
-            let Snapshot { etag, .. } = self.snapshot(tenant, &Namespace::new(ns).map_err(|e| backend(StorageError::from(e)))?).await?;
+            let Snapshot { etag, .. } = self
+                .snapshot(
+                    tenant,
+                    &Namespace::new(ns).map_err(|e| backend(StorageError::from(e)))?,
+                )
+                .await?;
             return Err(precondition_failed(etag).into());
         }
         let rows: Vec<(String, Value)> = sqlx::query_as(
@@ -642,8 +713,15 @@ impl Store for PgStore {
         .await
         .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        let etag = if rows.is_empty() { 0 } else { (new_version + expired_after) as u64 };
-        Ok(Snapshot { etag, data: rows.into_iter().collect() })
+        let etag = if rows.is_empty() {
+            0
+        } else {
+            (new_version + expired_after) as u64
+        };
+        Ok(Snapshot {
+            etag,
+            data: rows.into_iter().collect(),
+        })
     }
 
     async fn upsert_install(

@@ -127,12 +127,21 @@ impl SqliteStore {
                 .await
                 .map_err(backend)?;
             MIGRATOR.run(&pool).await.map_err(backend)?;
-            return Ok(SqliteStore { writer: pool.clone(), reader: pool });
+            return Ok(SqliteStore {
+                writer: pool.clone(),
+                reader: pool,
+            });
         }
-        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = options
+            .get_filename()
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir).map_err(backend)?;
         }
-        let options = options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -154,7 +163,13 @@ impl SqliteStore {
 
     /// Deletes up to [`SWEEP_BATCH`] expired records of a namespace, never one of `keep`, and
     /// returns how many it deleted.
-    async fn sweep(conn: &mut SqliteConnection, tenant: &str, ns: &str, now: i64, keep: &[&str]) -> Result<i64, StoreError> {
+    async fn sweep(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        ns: &str,
+        now: i64,
+        keep: &[&str],
+    ) -> Result<i64, StoreError> {
         let done = sqlx::query(
             "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key IN ( \
                SELECT key FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 \
@@ -172,7 +187,12 @@ impl SqliteStore {
     }
 
     /// Advances a namespace version by `by` (rows changed plus expired rows removed).
-    async fn bump(conn: &mut SqliteConnection, tenant: &str, ns: &str, by: i64) -> Result<(), StoreError> {
+    async fn bump(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        ns: &str,
+        by: i64,
+    ) -> Result<(), StoreError> {
         if by > 0 {
             sqlx::query(
                 "INSERT INTO ext_storage_namespaces (tenant_id, namespace, version) VALUES (?1, ?2, ?3) \
@@ -189,7 +209,12 @@ impl SqliteStore {
     }
 
     /// Version, live rows and expired rows of a namespace.
-    async fn state(conn: &mut SqliteConnection, tenant: &str, ns: &str, now: i64) -> Result<(i64, i64, i64), StoreError> {
+    async fn state(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        ns: &str,
+        now: i64,
+    ) -> Result<(i64, i64, i64), StoreError> {
         sqlx::query_as(
             "SELECT coalesce((SELECT version FROM ext_storage_namespaces WHERE tenant_id = ?1 AND namespace = ?2), 0), \
                (SELECT count(*) FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 \
@@ -206,7 +231,12 @@ impl SqliteStore {
     }
 
     /// The live records of a namespace as `{key: value}`.
-    async fn live_data(conn: &mut SqliteConnection, tenant: &str, ns: &str, now: i64) -> Result<Map<String, Value>, StoreError> {
+    async fn live_data(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        ns: &str,
+        now: i64,
+    ) -> Result<Map<String, Value>, StoreError> {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT key, value FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 \
              AND (ttl_expires_at IS NULL OR ttl_expires_at > ?3) ORDER BY key",
@@ -241,7 +271,12 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn current(conn: &mut SqliteConnection, tenant: &str, ns: &str, key: &str) -> Result<Option<Current>, StoreError> {
+    async fn current(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        ns: &str,
+        key: &str,
+    ) -> Result<Option<Current>, StoreError> {
         let row: Option<(i64, Option<i64>, i64)> = sqlx::query_as(
             "SELECT revision, ttl_expires_at, created_at FROM ext_storage_records \
              WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3",
@@ -252,19 +287,34 @@ impl SqliteStore {
         .fetch_optional(conn)
         .await
         .map_err(backend)?;
-        Ok(row.map(|(revision, ttl_expires_at, created_at)| Current { revision, ttl_expires_at, created_at }))
+        Ok(row.map(|(revision, ttl_expires_at, created_at)| Current {
+            revision,
+            ttl_expires_at,
+            created_at,
+        }))
     }
 
     /// The live state of a record and whether a guard holds (else the live revision, 0 when
     /// absent or expired).
-    fn check(current: Option<Current>, guard: Option<Revision>, now: i64) -> (Option<Current>, Result<(), u64>) {
+    fn check(
+        current: Option<Current>,
+        guard: Option<Revision>,
+        now: i64,
+    ) -> (Option<Current>, Result<(), u64>) {
         let live = current.filter(|c| c.live(now));
         let live_revision = live.map_or(0, |c| c.revision as u64);
         let holds = guard.is_none_or(|g| g.get() == live_revision);
         (live, if holds { Ok(()) } else { Err(live_revision) })
     }
 
-    async fn upsert(conn: &mut SqliteConnection, tenant: &str, ns: &str, w: &Write<'_>, live: Option<Current>, now: i64) -> Result<Written, StoreError> {
+    async fn upsert(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        ns: &str,
+        w: &Write<'_>,
+        live: Option<Current>,
+        now: i64,
+    ) -> Result<Written, StoreError> {
         let (revision, created_at) = live.map_or((1, now), |c| (c.revision + 1, c.created_at));
         let ttl_expires_at = w.ttl.map(|t| now + i64::from(t.get()) * 1_000_000);
         sqlx::query(
@@ -295,14 +345,21 @@ impl SqliteStore {
         })
     }
 
-    async fn delete_key(conn: &mut SqliteConnection, tenant: &str, ns: &str, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3")
-            .bind(tenant)
-            .bind(ns)
-            .bind(key)
-            .execute(conn)
-            .await
-            .map_err(backend)?;
+    async fn delete_key(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        ns: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3",
+        )
+        .bind(tenant)
+        .bind(ns)
+        .bind(key)
+        .execute(conn)
+        .await
+        .map_err(backend)?;
         Ok(())
     }
 }
@@ -316,17 +373,21 @@ impl Store for SqliteStore {
     }
 
     async fn ready(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
     async fn principal(&self, install: &InstallId) -> Result<Option<Principal>, StoreError> {
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT tenant_id, grants FROM ext_storage_installs WHERE install_id = ?1")
-                .bind(install.as_str())
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(backend)?;
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT tenant_id, grants FROM ext_storage_installs WHERE install_id = ?1",
+        )
+        .bind(install.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
         row.map(|(tenant, grants)| {
             Ok(Principal {
                 tenant: Uuid::parse_str(&tenant).map_err(backend)?,
@@ -348,7 +409,12 @@ impl Store for SqliteStore {
             tx.commit().await.map_err(backend)?;
             return Err(StorageError::revision_mismatch(current).into());
         }
-        let write = Write { key: &req.key, value: &req.value, metadata: req.metadata.as_ref(), ttl: req.ttl_seconds };
+        let write = Write {
+            key: &req.key,
+            value: &req.value,
+            metadata: req.metadata.as_ref(),
+            ttl: req.ttl_seconds,
+        };
         let w = Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
         let replaced_expired = i64::from(current.is_some() && live.is_none());
         Self::bump(&mut tx, &tenant_id, ns, swept + 1 + replaced_expired).await?;
@@ -397,7 +463,11 @@ impl Store for SqliteStore {
         let (tenant_id, ns, now) = (tenant_text(tenant), q.namespace.as_str(), now_micros());
         let filter = q.metadata.clone().map(Value::Object);
         let wanted = q.fetch.max(0) as usize;
-        let batch = if filter.is_some() { FILTER_BATCH } else { q.fetch };
+        let batch = if filter.is_some() {
+            FILTER_BATCH
+        } else {
+            q.fetch
+        };
         let mut after = q.after.as_ref().map(|k| k.as_str().to_owned());
         let mut items = Vec::new();
         // One read transaction: every step sees the same snapshot.
@@ -434,7 +504,11 @@ impl Store for SqliteStore {
                     namespace: q.namespace.clone(),
                     key: Key::new(key).map_err(|e| backend(StorageError::from(e)))?,
                     revision: revision as u64,
-                    value: if q.include_values { Some(parse(&value)?) } else { None },
+                    value: if q.include_values {
+                        Some(parse(&value)?)
+                    } else {
+                        None
+                    },
                     metadata: q.include_metadata.then_some(metadata),
                     ttl_expires_at: ttl.map(time),
                     created_at: Some(time(created)),
@@ -474,7 +548,11 @@ impl Store for SqliteStore {
         Ok(outcome?)
     }
 
-    async fn bulk_put(&self, tenant: Uuid, req: &BulkPutRequest) -> Result<BulkPutResponse, StoreError> {
+    async fn bulk_put(
+        &self,
+        tenant: Uuid,
+        req: &BulkPutRequest,
+    ) -> Result<BulkPutResponse, StoreError> {
         let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
         let keys: Vec<&str> = req.items.iter().map(|i| i.key.as_str()).collect();
         let mut tx = self.writer.begin().await.map_err(backend)?;
@@ -505,7 +583,12 @@ impl Store for SqliteStore {
         }
         let mut items = Vec::with_capacity(req.items.len());
         for (item, live) in req.items.iter().zip(lives) {
-            let write = Write { key: &item.key, value: &item.value, metadata: item.metadata.as_ref(), ttl: item.ttl_seconds };
+            let write = Write {
+                key: &item.key,
+                value: &item.value,
+                metadata: item.metadata.as_ref(),
+                ttl: item.ttl_seconds,
+            };
             let w = Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
             items.push(BulkPutResultItem {
                 key: item.key.clone(),
@@ -515,7 +598,13 @@ impl Store for SqliteStore {
                 updated_at: Some(w.updated_at),
             });
         }
-        Self::bump(&mut tx, &tenant_id, ns, swept + req.items.len() as i64 + replaced_expired).await?;
+        Self::bump(
+            &mut tx,
+            &tenant_id,
+            ns,
+            swept + req.items.len() as i64 + replaced_expired,
+        )
+        .await?;
         tx.commit().await.map_err(backend)?;
         Ok(BulkPutResponse { items })
     }
@@ -527,26 +616,49 @@ impl Store for SqliteStore {
         let data = Self::live_data(&mut tx, &tenant_id, ns, now).await?;
         tx.commit().await.map_err(backend)?;
         self.sweep_after_read(&tenant_id, ns, now).await?;
-        let etag = if data.is_empty() { 0 } else { (version + expired) as u64 };
+        let etag = if data.is_empty() {
+            0
+        } else {
+            (version + expired) as u64
+        };
         Ok(Snapshot { etag, data })
     }
 
-    async fn patch(&self, tenant: Uuid, namespace: &Namespace, if_match: u64, ops: &[PatchOp]) -> Result<Snapshot, StoreError> {
+    async fn patch(
+        &self,
+        tenant: Uuid,
+        namespace: &Namespace,
+        if_match: u64,
+        ops: &[PatchOp],
+    ) -> Result<Snapshot, StoreError> {
         let (tenant_id, ns, now) = (tenant_text(tenant), namespace.as_str(), now_micros());
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let (version, live, expired) = Self::state(&mut tx, &tenant_id, ns, now).await?;
-        let current = if live == 0 { 0 } else { (version + expired) as u64 };
+        let current = if live == 0 {
+            0
+        } else {
+            (version + expired) as u64
+        };
         if current != if_match {
             return Err(precondition_failed(current).into());
         }
         for op in ops {
             match op {
                 PatchOp::Set { key, value } => {
-                    let live = Self::current(&mut tx, &tenant_id, ns, key.as_str()).await?.filter(|c| c.live(now));
-                    let write = Write { key, value, metadata: None, ttl: None };
+                    let live = Self::current(&mut tx, &tenant_id, ns, key.as_str())
+                        .await?
+                        .filter(|c| c.live(now));
+                    let write = Write {
+                        key,
+                        value,
+                        metadata: None,
+                        ttl: None,
+                    };
                     Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
                 }
-                PatchOp::Del { key } => Self::delete_key(&mut tx, &tenant_id, ns, key.as_str()).await?,
+                PatchOp::Del { key } => {
+                    Self::delete_key(&mut tx, &tenant_id, ns, key.as_str()).await?
+                }
             }
         }
         let (_, _, expired_after) = Self::state(&mut tx, &tenant_id, ns, now).await?;
@@ -554,7 +666,11 @@ impl Store for SqliteStore {
         Self::bump(&mut tx, &tenant_id, ns, changes).await?;
         let data = Self::live_data(&mut tx, &tenant_id, ns, now).await?;
         tx.commit().await.map_err(backend)?;
-        let etag = if data.is_empty() { 0 } else { (version + changes + expired_after) as u64 };
+        let etag = if data.is_empty() {
+            0
+        } else {
+            (version + changes + expired_after) as u64
+        };
         Ok(Snapshot { etag, data })
     }
 
@@ -567,14 +683,19 @@ impl Store for SqliteStore {
     ) -> Result<Upserted, StoreError> {
         let (tenant_id, now) = (tenant_text(tenant), now_micros());
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let owner: Option<String> = sqlx::query_scalar("SELECT tenant_id FROM ext_storage_installs WHERE install_id = ?1")
-            .bind(install.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT tenant_id FROM ext_storage_installs WHERE install_id = ?1")
+                .bind(install.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
         let done = match owner {
             Some(owner) if owner != tenant_id => {
-                return Err(StorageError::validation("installId", "this install id belongs to another tenant").into())
+                return Err(StorageError::validation(
+                    "installId",
+                    "this install id belongs to another tenant",
+                )
+                .into())
             }
             Some(_) => Upserted::Updated,
             None => Upserted::Created,
@@ -597,12 +718,14 @@ impl Store for SqliteStore {
     }
 
     async fn delete_install(&self, tenant: Uuid, install: &InstallId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM ext_storage_installs WHERE tenant_id = ?1 AND install_id = ?2")
-            .bind(tenant_text(tenant))
-            .bind(install.as_str())
-            .execute(&self.writer)
-            .await
-            .map_err(backend)?;
+        let done = sqlx::query(
+            "DELETE FROM ext_storage_installs WHERE tenant_id = ?1 AND install_id = ?2",
+        )
+        .bind(tenant_text(tenant))
+        .bind(install.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
         Ok(done.rows_affected() > 0)
     }
 }
