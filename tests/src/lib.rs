@@ -112,6 +112,7 @@ impl TestServer {
             Backend::Sqlite => {
                 let dir =
                     std::env::temp_dir().join(format!("alga-test-{}", Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&dir).unwrap();
                 (
                     format!("sqlite://{}", dir.join("storage.db").display()),
                     Some(dir),
