@@ -56,6 +56,9 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// `STORAGE_DB_MAX_CONNECTIONS` (default 20).
     pub max_connections: u32,
+    /// `STORAGE_ANONYMOUS_READ_TENANT`: when set, snapshot `GET`s without a token read this
+    /// tenant's namespaces (the seed's "anonymous read if configured"); off by default.
+    pub anonymous_read_tenant: Option<uuid::Uuid>,
     /// True when no secret was configured: the secrets were generated and a dev tenant and
     /// install are provisioned at start.
     pub dev_mode: bool,
@@ -161,6 +164,13 @@ impl Config {
                 })?,
             None => 20,
         };
+        let anonymous_read_tenant = match lookup("STORAGE_ANONYMOUS_READ_TENANT") {
+            Some(v) => Some(uuid::Uuid::parse_str(&v).map_err(|_| ConfigError::Invalid {
+                name: "STORAGE_ANONYMOUS_READ_TENANT",
+                reason: format!("{v:?} is not a UUID"),
+            })?),
+            None => None,
+        };
         let database_url = lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         if backend_of(&database_url).is_none() {
             return Err(ConfigError::Invalid {
@@ -176,6 +186,7 @@ impl Config {
             admin_token: secret(2),
             cors_origins,
             max_connections,
+            anonymous_read_tenant,
             dev_mode,
         })
     }

@@ -2,8 +2,8 @@
 //! logged here and answered as a bare `INTERNAL_ERROR`.
 
 use crate::store::StoreError;
-use alga_storage_core::{InvalidValue, StorageError};
-use axum::http::StatusCode;
+use alga_storage_core::{ErrorCode, InvalidValue, StorageError};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -39,6 +39,22 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(self.0)).into_response()
+        // A stale If-Match is answered with the current ETag, as the snapshot API promises.
+        let etag = match self.0.code() {
+            ErrorCode::PreconditionFailed => {
+                self.0.details().and_then(|d| d["currentEtag"].as_str())
+            }
+            _ => None,
+        }
+        .and_then(|e| HeaderValue::from_str(e).ok());
+        let mut res = (status, Json(&self.0)).into_response();
+        if let Some(etag) = etag {
+            res.headers_mut().insert(header::ETAG, etag);
+            res.headers_mut().insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("ETag, X-Storage-Backend"),
+            );
+        }
+        res
     }
 }

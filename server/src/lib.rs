@@ -53,6 +53,7 @@ pub fn app_state(config: &Config, store: Arc<dyn Store>) -> AppState {
         cursors: cursor::CursorKey::derive(config.jwt_secret.expose().as_bytes()),
         runner_token: config.runner_token.clone(),
         admin_token: config.admin_token.clone(),
+        anonymous_read_tenant: config.anonymous_read_tenant,
     }
 }
 

@@ -4,6 +4,7 @@ mod admin;
 mod extract;
 mod health;
 mod records;
+mod snapshot;
 
 use crate::auth::TokenKeys;
 use crate::config::Secret;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub runner_token: Secret,
     /// The admin token.
     pub admin_token: Secret,
+    /// The tenant whose namespaces tokenless snapshot reads may see, if configured.
+    pub anonymous_read_tenant: Option<uuid::Uuid>,
 }
 
 /// The whole application: every route, CORS for `cors_origins` (`*` = any), and the
@@ -58,6 +61,12 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
                 .put(records::put)
                 .delete(records::delete)
                 .layer(DefaultBodyLimit::max(RECORD_BODY_LIMIT)),
+        )
+        .route(
+            "/api/storage",
+            get(snapshot::get)
+                .patch(snapshot::patch)
+                .layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
         )
         .route(
             "/api/internal/ext-storage/install/{install}",
@@ -96,9 +105,28 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
             },
         ));
     if !cors_origins.is_empty() {
-        app = app.layer(cors(cors_origins));
+        app = app
+            .layer(cors(cors_origins))
+            .layer(axum::middleware::from_fn(preflight_no_content));
     }
     app.layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Answers a CORS preflight with 204 No Content (tower-http's CORS layer says 200; the snapshot
+/// API's clients expect 204).
+async fn preflight_no_content(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let preflight = request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = next.run(request).await;
+    if preflight && response.status() == axum::http::StatusCode::OK {
+        *response.status_mut() = axum::http::StatusCode::NO_CONTENT;
+    }
+    response
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
