@@ -47,7 +47,16 @@ if [ -n "$(lock_version wasm-bindgen-test)" ]; then
   fi
 fi
 
-# 3. Postgres: use $DATABASE_URL if it names a Postgres that answers, else the local server,
+# 3. curl and Node (the seed-client tests run the seed's curl lines and its TypeScript client),
+#    and the pinned TypeScript compiler from package-lock.json.
+command -v curl >/dev/null || { say "installing curl"; apt_install curl; }
+command -v node >/dev/null && command -v npm >/dev/null || { say "installing nodejs and npm"; apt_install nodejs npm; }
+if [ ! -x tests/snapshot/node_modules/.bin/tsc ]; then
+  say "installing the seed client's TypeScript compiler (npm ci)"
+  npm ci --prefix tests/snapshot --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+# 4. Postgres: use $DATABASE_URL if it names a Postgres that answers, else the local server,
 #    else install one. (The embedded SQLite backend needs nothing.)
 case "${DATABASE_URL:-}" in
   postgres://* | postgresql://*) ;;
@@ -82,13 +91,13 @@ if ! pg_answers; then
   pg_answers || { echo "setup: Postgres still does not answer on $DATABASE_URL" >&2; exit 1; }
 fi
 
-# 4. The contract crate builds for both wasm targets.
+# 5. The contract crate builds for both wasm targets.
 for target in wasm32-unknown-unknown wasm32-wasip2; do
   cargo build -q -p alga-storage-core --target "$target"
   echo "wasm: alga-storage-core builds for $target"
 done
 
-# 5. Every test: unit, property, end-to-end and doc tests, the end-to-end suite once per storage
+# 6. Every test: unit, property, end-to-end and doc tests, the end-to-end suite once per storage
 #    backend (Postgres, then embedded SQLite). The last line sums them up.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
