@@ -129,6 +129,19 @@ pub struct BulkItemError {
     pub details: Option<Value>,
 }
 
+impl BulkItemError {
+    /// The failure of item `index` (with `key`) for the reason `error`.
+    pub fn new(index: usize, key: impl Into<String>, error: &StorageError) -> Self {
+        BulkItemError {
+            index,
+            key: key.into(),
+            code: error.code(),
+            message: error.message().to_owned(),
+            details: error.details().cloned(),
+        }
+    }
+}
+
 impl StorageError {
     /// An error with a code and message, and the code's own HTTP status.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {

@@ -547,13 +547,7 @@ impl BulkPutRequest {
         for (index, item) in self.items.iter().enumerate() {
             match check_record("", &item.value, item.metadata.as_ref()) {
                 Ok(size) => total += size,
-                Err(e) => failures.push(BulkItemError {
-                    index,
-                    key: item.key.to_string(),
-                    code: e.code(),
-                    message: e.message().to_owned(),
-                    details: e.details().cloned(),
-                }),
+                Err(e) => failures.push(BulkItemError::new(index, item.key.as_str(), &e)),
             }
         }
         if !failures.is_empty() {

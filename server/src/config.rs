@@ -56,6 +56,11 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// `STORAGE_DB_MAX_CONNECTIONS` (default 20).
     pub max_connections: u32,
+    /// `STORAGE_RATE_LIMIT_PER_SECOND`: requests per second per principal, per server instance
+    /// (default 1000; 0 turns the limit off).
+    pub rate_per_second: u32,
+    /// `STORAGE_RATE_LIMIT_BURST`: the bucket size (default twice the rate).
+    pub rate_burst: u32,
     /// `STORAGE_ANONYMOUS_READ_TENANT`: when set, snapshot `GET`s without a token read this
     /// tenant's namespaces (the seed's "anonymous read if configured"); off by default.
     pub anonymous_read_tenant: Option<uuid::Uuid>,
@@ -164,6 +169,19 @@ impl Config {
                 })?,
             None => 20,
         };
+        let number = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
+            lookup(name).map_or(Ok(default), |v| {
+                v.parse().map_err(|_| ConfigError::Invalid {
+                    name,
+                    reason: format!("{v:?} is not a whole number"),
+                })
+            })
+        };
+        let rate_per_second = number("STORAGE_RATE_LIMIT_PER_SECOND", 1000)?;
+        let rate_burst = number(
+            "STORAGE_RATE_LIMIT_BURST",
+            rate_per_second.saturating_mul(2),
+        )?;
         let anonymous_read_tenant = match lookup("STORAGE_ANONYMOUS_READ_TENANT") {
             Some(v) => Some(uuid::Uuid::parse_str(&v).map_err(|_| ConfigError::Invalid {
                 name: "STORAGE_ANONYMOUS_READ_TENANT",
@@ -186,6 +204,8 @@ impl Config {
             admin_token: secret(2),
             cors_origins,
             max_connections,
+            rate_per_second,
+            rate_burst,
             anonymous_read_tenant,
             dev_mode,
         })

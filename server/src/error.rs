@@ -48,6 +48,14 @@ impl IntoResponse for ApiError {
         }
         .and_then(|e| HeaderValue::from_str(e).ok());
         let mut res = (status, Json(&self.0)).into_response();
+        if let Some(seconds) = self
+            .0
+            .details()
+            .and_then(|d| d["retryAfterSeconds"].as_u64())
+        {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if let Some(etag) = etag {
             res.headers_mut().insert(header::ETAG, etag);
             res.headers_mut().insert(

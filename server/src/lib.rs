@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod governance;
 pub mod http;
 pub mod store;
 
@@ -54,6 +55,11 @@ pub fn app_state(config: &Config, store: Arc<dyn Store>) -> AppState {
         runner_token: config.runner_token.clone(),
         admin_token: config.admin_token.clone(),
         anonymous_read_tenant: config.anonymous_read_tenant,
+        rate_limit: Arc::new(governance::RateLimit::new(
+            config.rate_per_second,
+            config.rate_burst,
+        )),
+        metrics: governance::Metrics::default(),
     }
 }
 

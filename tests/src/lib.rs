@@ -125,6 +125,7 @@ impl TestServer {
             "STORAGE_ADMIN_TOKEN" => Some("admin-secret".into()),
             "STORAGE_CORS_ORIGINS" => Some("http://app.example".into()),
             "STORAGE_DB_MAX_CONNECTIONS" => Some("10".into()),
+            "STORAGE_RATE_LIMIT_PER_SECOND" => Some("0".into()),
             "DATABASE_URL" => Some(url.clone()),
             _ => None,
         })

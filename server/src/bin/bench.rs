@@ -112,6 +112,7 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
         "STORAGE_JWT_SECRET" => Some("bench-jwt".into()),
         "STORAGE_ADMIN_TOKEN" => Some("bench-admin".into()),
         "STORAGE_DB_MAX_CONNECTIONS" => Some("16".into()),
+        "STORAGE_RATE_LIMIT_PER_SECOND" => Some("0".into()),
         "DATABASE_URL" => Some(url.clone()),
         _ => None,
     })?;

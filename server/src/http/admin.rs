@@ -68,8 +68,13 @@ pub async fn put_install(
     admin(&state, &headers)?;
     let (tenant, install) = tenant_install(path)?;
     let body: InstallBody = parse_json(&extract::body(body, ADMIN_BODY_LIMIT)?)?;
-    if body.extension_id.trim().is_empty() || body.extension_id.len() > 256 {
-        return Err(StorageError::validation("extensionId", "must be 1-256 characters").into());
+    let id = &body.extension_id;
+    if id.trim().is_empty() || id.chars().count() > 256 || id.chars().any(char::is_control) {
+        return Err(StorageError::validation(
+            "extensionId",
+            "must be 1-256 characters without control characters",
+        )
+        .into());
     }
     validate_grants(&body.grants)?;
     let done = state

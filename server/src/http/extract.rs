@@ -61,16 +61,33 @@ pub fn bearer_claims(
     Ok(state.tokens.verify(token)?)
 }
 
-/// The principal behind verified claims: refused at once if the install was revoked or moved.
-pub async fn principal_of(
+/// Admits a caller on every surface alike: looks up the install (refused at once if revoked;
+/// for a browser token, also if it belongs to another tenant than the token says), then takes a
+/// token from its rate limit.
+pub async fn admit(
     state: &AppState,
     install: &alga_storage_core::InstallId,
-    tenant: uuid::Uuid,
+    token_tenant: Option<uuid::Uuid>,
 ) -> Result<Principal, ApiError> {
-    match state.store.principal(install).await? {
-        Some(p) if p.tenant == tenant => Ok(p),
-        _ => Err(StorageError::unauthenticated("the token's install is revoked or unknown").into()),
-    }
+    let principal = match (state.store.principal(install).await?, token_tenant) {
+        (Some(p), Some(tenant)) if p.tenant == tenant => p,
+        (Some(p), None) => p,
+        (_, Some(_)) => {
+            return Err(
+                StorageError::unauthenticated("the token's install is revoked or unknown").into(),
+            )
+        }
+        (None, None) => {
+            return Err(StorageError::new(
+                ErrorCode::Unauthorized,
+                "this install is not registered or was revoked",
+            )
+            .with_details(serde_json::json!({ "reason": "noGrants" }))
+            .into())
+        }
+    };
+    state.rate_limit.admit(&principal.install)?;
+    Ok(principal)
 }
 
 /// The admin bearer token, compared in constant time.

@@ -12,6 +12,17 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
+/// `GET /metrics`: Prometheus (OpenMetrics text) metrics of this instance.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
 /// `GET /readyz`: the database answers; names the backend.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let backend = state.store.backend();

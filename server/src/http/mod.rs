@@ -42,6 +42,10 @@ pub struct AppState {
     pub admin_token: Secret,
     /// The tenant whose namespaces tokenless snapshot reads may see, if configured.
     pub anonymous_read_tenant: Option<uuid::Uuid>,
+    /// The per-principal rate limit.
+    pub rate_limit: Arc<crate::governance::RateLimit>,
+    /// The metrics served at `/metrics`.
+    pub metrics: crate::governance::Metrics,
 }
 
 /// The whole application: every route, CORS for `cors_origins` (`*` = any), and the
@@ -87,6 +91,7 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .merge(admin)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .fallback(|| async {
             ApiError(StorageError::new(
                 alga_storage_core::ErrorCode::NotFound,

@@ -1,16 +1,17 @@
 //! The five operations, reached through browser REST and the runner's envelope. Both surfaces
 //! build the same [`StorageRequest`] and answer through [`execute`], so their answers are equal.
 
-use super::extract::{self, bearer_claims, principal_of};
+use super::extract::{self, admit, bearer_claims};
 use super::{AppState, BULK_BODY_LIMIT, RECORD_BODY_LIMIT};
 use crate::auth;
 use crate::cursor::Scope;
 use crate::error::ApiError;
+use crate::governance::Surface;
 use crate::store::{ListQuery, Principal};
 use alga_storage_core::{
-    ensure_capability, parse_json, Access, BulkPutBody, BulkPutRequest, Cursor, DeleteRequest,
-    ErrorCode, GetRequest, InstallId, Key, Limit, ListRequest, ListResponse, Metadata, Namespace,
-    PutBody, StorageError, StorageRequest,
+    ensure_capability, json_size, parse_json, Access, BulkPutBody, BulkPutRequest, Cursor,
+    DeleteRequest, GetRequest, InstallId, Key, Limit, ListRequest, ListResponse, Metadata,
+    Namespace, PutBody, StorageError, StorageRequest,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -18,6 +19,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use std::time::Instant;
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -32,7 +34,9 @@ pub async fn execute(
     Ok(match request {
         StorageRequest::Put(req) => {
             ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
-            Json(store.put(tenant, &req).await?).into_response()
+            let written = store.put(tenant, &req).await?;
+            state.metrics.written(json_size(&req.value));
+            Json(written).into_response()
         }
         StorageRequest::Get(req) => {
             ensure_capability(&principal.grants, &req.namespace, Access::Read)?;
@@ -58,7 +62,11 @@ pub async fn execute(
         }
         StorageRequest::BulkPut(req) => {
             ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
-            Json(store.bulk_put(tenant, &req).await?).into_response()
+            let written = store.bulk_put(tenant, &req).await?;
+            state
+                .metrics
+                .written(req.items.iter().map(|i| json_size(&i.value)).sum());
+            Json(written).into_response()
         }
     })
 }
@@ -102,13 +110,36 @@ async fn list_page(state: &AppState, tenant: uuid::Uuid, req: ListRequest) -> Re
 async fn browser(
     state: &AppState,
     headers: &HeaderMap,
+    operation: &'static str,
     request: Result<StorageRequest>,
 ) -> Result<Response> {
-    let (install, tenant) = bearer_claims(state, headers)?;
-    let request = request?;
-    request.validate()?;
-    let principal = principal_of(state, &install, tenant).await?;
-    execute(state, &principal, request).await
+    let started = Instant::now();
+    let answer = async {
+        let (install, tenant) = bearer_claims(state, headers)?;
+        let request = request?;
+        request.validate()?;
+        let principal = admit(state, &install, Some(tenant)).await?;
+        execute(state, &principal, request).await
+    }
+    .await;
+    observe(state, operation, Surface::Rest, started, answer)
+}
+
+/// Records the outcome of one operation in the metrics and passes it on.
+fn observe(
+    state: &AppState,
+    operation: &'static str,
+    surface: Surface,
+    started: Instant,
+    answer: Result<Response>,
+) -> Result<Response> {
+    state.metrics.observe(
+        operation,
+        surface,
+        answer.as_ref().map(drop).map_err(|e| &e.0),
+        started.elapsed(),
+    );
+    answer
 }
 
 fn record_path(path: Result<Path<(String, String)>, PathRejection>) -> Result<(Namespace, Key)> {
@@ -135,7 +166,7 @@ pub async fn get(
             if_revision,
         }))
     })();
-    browser(&state, &headers, request).await
+    browser(&state, &headers, "get", request).await
 }
 
 /// `PUT /api/ext-storage/{ns}/{key}`, body `{value, metadata?, ttlSeconds?, ifRevision?}`.
@@ -150,7 +181,7 @@ pub async fn put(
         let body: PutBody = parse_json(&extract::body(body, RECORD_BODY_LIMIT)?)?;
         Ok(StorageRequest::Put(body.into_request(namespace, key)))
     })();
-    browser(&state, &headers, request).await
+    browser(&state, &headers, "put", request).await
 }
 
 /// `DELETE /api/ext-storage/{ns}/{key}` (guard: `If-Revision-Match`).
@@ -168,7 +199,7 @@ pub async fn delete(
             if_revision,
         }))
     })();
-    browser(&state, &headers, request).await
+    browser(&state, &headers, "delete", request).await
 }
 
 /// `POST /api/ext-storage/{ns}`, body `{items: […]}`.
@@ -186,7 +217,7 @@ pub async fn bulk_put(
             items: body.items,
         }))
     })();
-    browser(&state, &headers, request).await
+    browser(&state, &headers, "bulkPut", request).await
 }
 
 /// `GET /api/ext-storage/{ns}?keyPrefix=&limit=&cursor=&includeValues=&includeMetadata=&metadata=`
@@ -204,7 +235,7 @@ pub async fn list(
             query.as_deref().unwrap_or(""),
         )?))
     })();
-    browser(&state, &headers, request).await
+    browser(&state, &headers, "list", request).await
 }
 
 fn list_query(namespace: Namespace, query: &str) -> Result<ListRequest> {
@@ -272,18 +303,19 @@ pub async fn internal(
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
-    let presented = headers.get("x-runner-auth").and_then(|v| v.to_str().ok());
-    if !auth::secret_matches(presented, &state.runner_token) {
-        return Err(StorageError::unauthenticated("missing or invalid x-runner-auth").into());
+    let started = Instant::now();
+    let mut operation = "invalid";
+    let answer = async {
+        let presented = headers.get("x-runner-auth").and_then(|v| v.to_str().ok());
+        if !auth::secret_matches(presented, &state.runner_token) {
+            return Err(StorageError::unauthenticated("missing or invalid x-runner-auth").into());
+        }
+        let install = InstallId::new(extract::path(path)?)?;
+        let request = StorageRequest::from_json(&extract::body(body, BULK_BODY_LIMIT)?)?;
+        operation = request.operation();
+        let principal = admit(&state, &install, None).await?;
+        execute(&state, &principal, request).await
     }
-    let install = InstallId::new(extract::path(path)?)?;
-    let request = StorageRequest::from_json(&extract::body(body, BULK_BODY_LIMIT)?)?;
-    let principal = state.store.principal(&install).await?.ok_or_else(|| {
-        StorageError::new(
-            ErrorCode::Unauthorized,
-            "this install is not registered or was revoked",
-        )
-        .with_details(serde_json::json!({ "reason": "noGrants" }))
-    })?;
-    execute(&state, &principal, request).await
+    .await;
+    observe(&state, operation, Surface::Runner, started, answer)
 }

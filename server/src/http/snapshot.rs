@@ -1,12 +1,13 @@
 //! The namespace snapshot API (`/api/storage?ns=`): the whole namespace as one JSON object with
 //! an `ETag`, and atomic `PATCH`es guarded by `If-Match`.
 
-use super::extract::{self, bearer_claims, principal_of};
+use super::extract::{self, admit, bearer_claims};
 use super::{AppState, BULK_BODY_LIMIT};
 use crate::error::ApiError;
+use crate::governance::Surface;
 use alga_storage_core::{
-    ensure_capability, parse_etag, parse_json, validate_patch, Access, Namespace, PatchOp,
-    Snapshot, StorageError,
+    ensure_capability, json_size, parse_etag, parse_json, validate_patch, Access, Namespace,
+    PatchOp, Snapshot, StorageError,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -14,6 +15,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use std::time::Instant;
 
 /// The ETag header value of a snapshot version.
 pub fn etag_value(etag: u64) -> HeaderValue {
@@ -50,6 +52,21 @@ fn answer(status: StatusCode, snapshot: Snapshot) -> Response {
     res
 }
 
+fn observe(
+    state: &AppState,
+    operation: &'static str,
+    started: Instant,
+    answer: Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    state.metrics.observe(
+        operation,
+        Surface::Snapshot,
+        answer.as_ref().map(drop).map_err(|e| &e.0),
+        started.elapsed(),
+    );
+    answer
+}
+
 /// `GET /api/storage?ns={namespace}`: the live records as `{key: value}`, `ETag: "<n>"`. Without
 /// a token it answers 401, unless an anonymous-read tenant is configured.
 pub async fn get(
@@ -57,19 +74,29 @@ pub async fn get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let answer = read(&state, &headers, query.as_deref()).await;
+    observe(&state, "snapshot", started, answer)
+}
+
+async fn read(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Response, ApiError> {
     if let (None, Some(tenant)) = (
         headers.get(header::AUTHORIZATION),
         state.anonymous_read_tenant,
     ) {
-        let namespace = namespace_query(query.as_deref())?;
+        let namespace = namespace_query(query)?;
         return Ok(answer(
             StatusCode::OK,
             state.store.snapshot(tenant, &namespace).await?,
         ));
     }
-    let (install, tenant) = bearer_claims(&state, &headers)?;
-    let namespace = namespace_query(query.as_deref())?;
-    let principal = principal_of(&state, &install, tenant).await?;
+    let (install, tenant) = bearer_claims(state, headers)?;
+    let namespace = namespace_query(query)?;
+    let principal = admit(state, &install, Some(tenant)).await?;
     ensure_capability(&principal.grants, &namespace, Access::Read)?;
     let snapshot = state.store.snapshot(principal.tenant, &namespace).await?;
     Ok(answer(StatusCode::OK, snapshot))
@@ -84,8 +111,19 @@ pub async fn patch(
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (install, tenant) = bearer_claims(&state, &headers)?;
-    let namespace = namespace_query(query.as_deref())?;
+    let started = Instant::now();
+    let answer = write(&state, &headers, query.as_deref(), body).await;
+    observe(&state, "patch", started, answer)
+}
+
+async fn write(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (install, tenant) = bearer_claims(state, headers)?;
+    let namespace = namespace_query(query)?;
     let header_text = |name: &'static str| -> Result<&str, ApiError> {
         let value = headers
             .get(name)
@@ -108,12 +146,23 @@ pub async fn patch(
     }
     let ops: Vec<PatchOp> = parse_json(&extract::body(body, BULK_BODY_LIMIT)?)?;
     validate_patch(&ops)?;
-    let principal = principal_of(&state, &install, tenant).await?;
+    let principal = admit(state, &install, Some(tenant)).await?;
     ensure_capability(&principal.grants, &namespace, Access::Write)?;
     let snapshot = state
         .store
         .patch(principal.tenant, &namespace, if_match, &ops)
         .await?;
+    let written = ops
+        .iter()
+        .map(|op| {
+            if let PatchOp::Set { value, .. } = op {
+                json_size(value)
+            } else {
+                0
+            }
+        })
+        .sum();
+    state.metrics.written(written);
     let status = if if_match == 0 {
         StatusCode::CREATED
     } else {

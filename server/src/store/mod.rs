@@ -32,6 +32,11 @@ pub fn precondition_failed(current: u64) -> StorageError {
     .with_details(serde_json::json!({ "currentEtag": format!("\"{current}\"") }))
 }
 
+/// Wraps a backend failure.
+pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
 /// A caller: an extension install of one tenant and its grants.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {

@@ -6,7 +6,7 @@
 //! one wins. Each statement also deletes a bounded batch of expired records of its namespace
 //! (`FOR UPDATE SKIP LOCKED`, never the key being written), so expiry needs no background job.
 
-use super::{precondition_failed, ListQuery, Principal, Store, StoreError, Upserted};
+use super::{backend, precondition_failed, ListQuery, Principal, Store, StoreError, Upserted};
 use alga_storage_core::{
     BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem, DeleteRequest, GetRequest,
     Grant, InstallId, Key, ListItem, Metadata, Namespace, PatchOp, PutRequest, PutResponse, Record,
@@ -197,10 +197,6 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
-}
-
 impl PgStore {
     /// Connects (`postgres://…`, options such as `?options=-c search_path=…` honoured) and runs
     /// the migrations.
@@ -263,14 +259,7 @@ fn written(row: &PgRow) -> Result<Written, StoreError> {
 }
 
 fn mismatch(index: usize, key: &str, current: u64) -> BulkItemError {
-    let e = StorageError::revision_mismatch(current);
-    BulkItemError {
-        index,
-        key: key.to_owned(),
-        code: e.code(),
-        message: e.message().to_owned(),
-        details: e.details().cloned(),
-    }
+    BulkItemError::new(index, key, &StorageError::revision_mismatch(current))
 }
 
 /// One record of a multi-key write.

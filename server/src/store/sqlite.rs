@@ -16,7 +16,7 @@
 //! - `sqlite::memory:` uses one connection for everything (an in-memory database lives and dies
 //!   with its connection).
 
-use super::{precondition_failed, ListQuery, Principal, Store, StoreError, Upserted};
+use super::{backend, precondition_failed, ListQuery, Principal, Store, StoreError, Upserted};
 use alga_storage_core::{
     json_contains, BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem,
     DeleteRequest, GetRequest, Grant, InstallId, Key, ListItem, Metadata, Namespace, PatchOp,
@@ -50,10 +50,6 @@ impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore").finish_non_exhaustive()
     }
-}
-
-fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
 }
 
 fn now_micros() -> i64 {
@@ -565,14 +561,11 @@ impl Store for SqliteStore {
             let (live, guard) = Self::check(current, item.if_revision, now);
             replaced_expired += i64::from(current.is_some() && live.is_none());
             if let Err(current) = guard {
-                let e = StorageError::revision_mismatch(current);
-                failures.push(BulkItemError {
+                failures.push(BulkItemError::new(
                     index,
-                    key: item.key.to_string(),
-                    code: e.code(),
-                    message: e.message().to_owned(),
-                    details: e.details().cloned(),
-                });
+                    item.key.as_str(),
+                    &StorageError::revision_mismatch(current),
+                ));
             }
             lives.push(live);
         }
