@@ -16,6 +16,7 @@ pub mod cursor;
 pub mod error;
 pub mod governance;
 pub mod http;
+pub mod schema;
 pub mod store;
 
 pub use config::Config;
@@ -60,6 +61,7 @@ pub fn app_state(config: &Config, store: Arc<dyn Store>) -> AppState {
             config.rate_burst,
         )),
         metrics: governance::Metrics::default(),
+        schemas: schema::Schemas::default(),
     }
 }
 

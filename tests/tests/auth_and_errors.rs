@@ -417,7 +417,10 @@ async fn admin_api_requires_its_token_and_validates_input() {
             "grants[1].namespace",
         ),
         (json!({"extensionId": "", "grants": []}), "extensionId"),
-        (json!({"extensionId": "a\u{0}b", "grants": []}), "extensionId"),
+        (
+            json!({"extensionId": "a\u{0}b", "grants": []}),
+            "extensionId",
+        ),
         (
             json!({"extensionId": "e", "grants": [], "extra": 1}),
             "extra",

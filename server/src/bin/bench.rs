@@ -283,7 +283,9 @@ async fn raw_call(store: Arc<dyn Store>, install: InstallId, op: Op, n: u32) -> 
                 ttl_seconds: None,
                 if_revision: None,
             };
-            store.put(tenant, &req).await.is_ok()
+            // The server looks up the namespace's schema before every write.
+            store.schema(tenant, &req.namespace, None).await.is_ok()
+                && store.put(tenant, &req).await.is_ok()
         }
         Op::List => {
             let query = ListQuery {

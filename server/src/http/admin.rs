@@ -4,7 +4,7 @@ use super::extract::{self, admin};
 use super::{AppState, ADMIN_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::store::Upserted;
-use alga_storage_core::{parse_json, validate_grants, Grant, InstallId, StorageError};
+use alga_storage_core::{parse_json, validate_grants, Grant, InstallId, Namespace, StorageError};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
@@ -147,4 +147,50 @@ pub async fn mint_token(
     let token = state.tokens.mint(tenant, &install, ttl);
     let expires_at = chrono::Utc::now() + chrono::Duration::seconds(ttl);
     Ok((StatusCode::CREATED, Json(TokenView { token, expires_at })).into_response())
+}
+
+fn tenant_namespace(
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(Uuid, Namespace), ApiError> {
+    let (tenant, ns) = extract::path(path)?;
+    let tenant = Uuid::parse_str(&tenant)
+        .map_err(|_| StorageError::validation("tenant", format!("{tenant:?} is not a UUID")))?;
+    Ok((tenant, Namespace::new(ns)?))
+}
+
+/// `PUT /api/admin/tenants/{tenant}/namespaces/{ns}/schema`, body: a JSON Schema (2020-12).
+/// The schema is checked against the meta-schema and compiled first (400 if it is not valid);
+/// answers the new version. Every later write to the namespace must match it.
+pub async fn put_schema(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    admin(&state, &headers)?;
+    let (tenant, namespace) = tenant_namespace(path)?;
+    let schema: serde_json::Value = parse_json(&extract::body(body, ADMIN_BODY_LIMIT)?)?;
+    crate::schema::compile(&schema)?;
+    let version = state.store.put_schema(tenant, &namespace, &schema).await?;
+    Ok(Json(serde_json::json!({ "namespace": namespace, "version": version })).into_response())
+}
+
+/// `DELETE /api/admin/tenants/{tenant}/namespaces/{ns}/schema`: writes are no longer checked
+/// (204; 404 if the namespace had no schema).
+pub async fn delete_schema(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    admin(&state, &headers)?;
+    let (tenant, namespace) = tenant_namespace(path)?;
+    if state.store.delete_schema(tenant, &namespace).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(StorageError::new(
+            alga_storage_core::ErrorCode::NotFound,
+            "this namespace has no schema",
+        )
+        .into())
+    }
 }

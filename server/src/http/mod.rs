@@ -46,6 +46,8 @@ pub struct AppState {
     pub rate_limit: Arc<crate::governance::RateLimit>,
     /// The metrics served at `/metrics`.
     pub metrics: crate::governance::Metrics,
+    /// Compiled namespace schemas.
+    pub schemas: crate::schema::Schemas,
 }
 
 /// The whole application: every route, CORS for `cors_origins` (`*` = any), and the
@@ -84,6 +86,10 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .route(
             "/api/admin/tenants/{tenant}/installs/{install}/tokens",
             post(admin::mint_token),
+        )
+        .route(
+            "/api/admin/tenants/{tenant}/namespaces/{ns}/schema",
+            put(admin::put_schema).delete(admin::delete_schema),
         )
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
     let mut app = Router::new()

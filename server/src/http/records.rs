@@ -7,10 +7,11 @@ use crate::auth;
 use crate::cursor::Scope;
 use crate::error::ApiError;
 use crate::governance::Surface;
+use crate::schema::{schema_error, violations};
 use crate::store::{ListQuery, Principal};
 use alga_storage_core::{
-    ensure_capability, json_size, parse_json, Access, BulkPutBody, BulkPutRequest, Cursor,
-    DeleteRequest, GetRequest, InstallId, Key, Limit, ListRequest, ListResponse, Metadata,
+    ensure_capability, json_size, parse_json, Access, BulkItemError, BulkPutBody, BulkPutRequest,
+    Cursor, DeleteRequest, GetRequest, InstallId, Key, Limit, ListRequest, ListResponse, Metadata,
     Namespace, PutBody, StorageError, StorageRequest,
 };
 use axum::body::Bytes;
@@ -34,6 +35,16 @@ pub async fn execute(
     Ok(match request {
         StorageRequest::Put(req) => {
             ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
+            if let Some(schema) = state
+                .schemas
+                .validator(&**store, tenant, &req.namespace)
+                .await?
+            {
+                let found = violations(&schema, &req.value);
+                if !found.is_empty() {
+                    return Err(schema_error("value", found).into());
+                }
+            }
             let written = store.put(tenant, &req).await?;
             state.metrics.written(json_size(&req.value));
             Json(written).into_response()
@@ -62,6 +73,26 @@ pub async fn execute(
         }
         StorageRequest::BulkPut(req) => {
             ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
+            if let Some(schema) = state
+                .schemas
+                .validator(&**store, tenant, &req.namespace)
+                .await?
+            {
+                let failures: Vec<BulkItemError> = req
+                    .items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| {
+                        let found = violations(&schema, &item.value);
+                        (!found.is_empty()).then(|| {
+                            BulkItemError::new(i, item.key.as_str(), &schema_error("value", found))
+                        })
+                    })
+                    .collect();
+                if !failures.is_empty() {
+                    return Err(StorageError::bulk_partial_failure(failures).into());
+                }
+            }
             let written = store.bulk_put(tenant, &req).await?;
             state
                 .metrics

@@ -5,6 +5,7 @@ use super::extract::{self, admit, bearer_claims};
 use super::{AppState, BULK_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::governance::Surface;
+use crate::schema::{schema_error, violations};
 use alga_storage_core::{
     ensure_capability, json_size, parse_etag, parse_json, validate_patch, Access, Namespace,
     PatchOp, Snapshot, StorageError,
@@ -148,6 +149,20 @@ async fn write(
     validate_patch(&ops)?;
     let principal = admit(state, &install, Some(tenant)).await?;
     ensure_capability(&principal.grants, &namespace, Access::Write)?;
+    if let Some(schema) = state
+        .schemas
+        .validator(&*state.store, principal.tenant, &namespace)
+        .await?
+    {
+        for (i, op) in ops.iter().enumerate() {
+            if let PatchOp::Set { value, .. } = op {
+                let found = violations(&schema, value);
+                if !found.is_empty() {
+                    return Err(schema_error(&format!("[{i}].value"), found).into());
+                }
+            }
+        }
+    }
     let snapshot = state
         .store
         .patch(principal.tenant, &namespace, if_match, &ops)

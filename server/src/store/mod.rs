@@ -6,6 +6,7 @@ use alga_storage_core::{
     Metadata, Namespace, PatchOp, PutRequest, PutResponse, Record, Snapshot, StorageError,
 };
 use async_trait::async_trait;
+use serde_json::Value;
 use uuid::Uuid;
 
 pub mod postgres;
@@ -67,6 +68,17 @@ pub struct ListQuery {
     pub include_metadata: bool,
 }
 
+/// The answer to a schema lookup.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SchemaLookup {
+    /// The namespace has no schema.
+    None,
+    /// The schema is still at the version the caller knows.
+    Unchanged,
+    /// The current schema and its version.
+    Current(i64, Value),
+}
+
 /// What an admin upsert of an install did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upserted {
@@ -110,6 +122,22 @@ pub trait Store: Send + Sync + 'static {
         if_match: u64,
         ops: &[PatchOp],
     ) -> Result<Snapshot, StoreError>;
+    /// Registers (or replaces) the JSON Schema of a namespace; returns its new version.
+    async fn put_schema(
+        &self,
+        tenant: Uuid,
+        namespace: &Namespace,
+        schema: &Value,
+    ) -> Result<i64, StoreError>;
+    /// Removes the JSON Schema of a namespace; `false` if it had none.
+    async fn delete_schema(&self, tenant: Uuid, namespace: &Namespace) -> Result<bool, StoreError>;
+    /// The namespace's schema, unless its version is `known` (then `Unchanged`).
+    async fn schema(
+        &self,
+        tenant: Uuid,
+        namespace: &Namespace,
+        known: Option<i64>,
+    ) -> Result<SchemaLookup, StoreError>;
     /// Creates or replaces an install and its grants.
     async fn upsert_install(
         &self,

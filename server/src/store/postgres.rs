@@ -6,7 +6,9 @@
 //! one wins. Each statement also deletes a bounded batch of expired records of its namespace
 //! (`FOR UPDATE SKIP LOCKED`, never the key being written), so expiry needs no background job.
 
-use super::{backend, precondition_failed, ListQuery, Principal, Store, StoreError, Upserted};
+use super::{
+    backend, precondition_failed, ListQuery, Principal, SchemaLookup, Store, StoreError, Upserted,
+};
 use alga_storage_core::{
     BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem, DeleteRequest, GetRequest,
     Grant, InstallId, Key, ListItem, Metadata, Namespace, PatchOp, PutRequest, PutResponse, Record,
@@ -710,6 +712,61 @@ impl Store for PgStore {
         Ok(Snapshot {
             etag,
             data: rows.into_iter().collect(),
+        })
+    }
+
+    async fn put_schema(
+        &self,
+        tenant: Uuid,
+        namespace: &Namespace,
+        schema: &Value,
+    ) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "INSERT INTO ext_storage_schemas AS s (tenant_id, namespace, version, schema) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = s.version + 1, schema = EXCLUDED.schema, \
+               updated_at = now() RETURNING version",
+        )
+        .bind(tenant)
+        .bind(namespace.as_str())
+        .bind(schema)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)
+    }
+
+    async fn delete_schema(&self, tenant: Uuid, namespace: &Namespace) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE ext_storage_schemas SET schema = NULL, version = version + 1, updated_at = now() \
+             WHERE tenant_id = $1 AND namespace = $2 AND schema IS NOT NULL",
+        )
+        .bind(tenant)
+        .bind(namespace.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn schema(
+        &self,
+        tenant: Uuid,
+        namespace: &Namespace,
+        known: Option<i64>,
+    ) -> Result<SchemaLookup, StoreError> {
+        let row: Option<(i64, Option<Value>, bool)> = sqlx::query_as(
+            "SELECT version, CASE WHEN version = $3 THEN NULL ELSE schema END, schema IS NULL \
+             FROM ext_storage_schemas WHERE tenant_id = $1 AND namespace = $2",
+        )
+        .bind(tenant)
+        .bind(namespace.as_str())
+        .bind(known)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(match row {
+            None | Some((_, _, true)) => SchemaLookup::None,
+            Some((_, None, false)) => SchemaLookup::Unchanged,
+            Some((version, Some(schema), false)) => SchemaLookup::Current(version, schema),
         })
     }
 

@@ -16,7 +16,9 @@
 //! - `sqlite::memory:` uses one connection for everything (an in-memory database lives and dies
 //!   with its connection).
 
-use super::{backend, precondition_failed, ListQuery, Principal, Store, StoreError, Upserted};
+use super::{
+    backend, precondition_failed, ListQuery, Principal, SchemaLookup, Store, StoreError, Upserted,
+};
 use alga_storage_core::{
     json_contains, BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem,
     DeleteRequest, GetRequest, Grant, InstallId, Key, ListItem, Metadata, Namespace, PatchOp,
@@ -665,6 +667,63 @@ impl Store for SqliteStore {
             (version + changes + expired_after) as u64
         };
         Ok(Snapshot { etag, data })
+    }
+
+    async fn put_schema(
+        &self,
+        tenant: Uuid,
+        namespace: &Namespace,
+        schema: &Value,
+    ) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "INSERT INTO ext_storage_schemas (tenant_id, namespace, version, schema, updated_at) VALUES (?1, ?2, 1, ?3, ?4) \
+             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = version + 1, schema = excluded.schema, \
+               updated_at = excluded.updated_at RETURNING version",
+        )
+        .bind(tenant_text(tenant))
+        .bind(namespace.as_str())
+        .bind(json_text(schema))
+        .bind(now_micros())
+        .fetch_one(&self.writer)
+        .await
+        .map_err(backend)
+    }
+
+    async fn delete_schema(&self, tenant: Uuid, namespace: &Namespace) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE ext_storage_schemas SET schema = NULL, version = version + 1, updated_at = ?3 \
+             WHERE tenant_id = ?1 AND namespace = ?2 AND schema IS NOT NULL",
+        )
+        .bind(tenant_text(tenant))
+        .bind(namespace.as_str())
+        .bind(now_micros())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn schema(
+        &self,
+        tenant: Uuid,
+        namespace: &Namespace,
+        known: Option<i64>,
+    ) -> Result<SchemaLookup, StoreError> {
+        let row: Option<(i64, Option<String>, bool)> = sqlx::query_as(
+            "SELECT version, CASE WHEN version = ?3 THEN NULL ELSE schema END, schema IS NULL \
+             FROM ext_storage_schemas WHERE tenant_id = ?1 AND namespace = ?2",
+        )
+        .bind(tenant_text(tenant))
+        .bind(namespace.as_str())
+        .bind(known)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(match row {
+            None | Some((_, _, true)) => SchemaLookup::None,
+            Some((_, None, false)) => SchemaLookup::Unchanged,
+            Some((version, Some(schema), false)) => SchemaLookup::Current(version, parse(&schema)?),
+        })
     }
 
     async fn upsert_install(
