@@ -66,7 +66,8 @@ pub enum Surface {
 }
 
 impl Surface {
-    fn as_str(self) -> &'static str {
+    /// The label used in metrics and the audit log.
+    pub fn as_str(self) -> &'static str {
         match self {
             Surface::Rest => "rest",
             Surface::Runner => "runner",

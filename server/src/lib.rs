@@ -86,7 +86,13 @@ pub async fn provision_dev(state: &AppState) -> Result<DevInstall, StoreError> {
     }];
     state
         .store
-        .upsert_install(DEV_TENANT, &install, "dev-extension", &grants)
+        .upsert_install(
+            DEV_TENANT,
+            store::Actor::ADMIN,
+            &install,
+            "dev-extension",
+            &grants,
+        )
         .await?;
     let token = state.tokens.mint(DEV_TENANT, &install, 24 * 3600);
     Ok(DevInstall {

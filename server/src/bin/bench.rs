@@ -11,7 +11,7 @@
 //! ```
 
 use alga_storage_core::{GetRequest, InstallId, Key, Namespace, PutRequest};
-use alga_storage_server::store::{ListQuery, Store};
+use alga_storage_server::store::{Actor, ListQuery, Store};
 use alga_storage_server::{app_state, open_store, router, serve, Config};
 use clap::Parser;
 use hdrhistogram::Histogram;
@@ -141,7 +141,7 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
                 alga_storage_core::Access::Write,
             ],
         }];
-        raw.upsert_install(tenant, &install, "bench", &grants)
+        raw.upsert_install(tenant, Actor::ADMIN, &install, "bench", &grants)
             .await?;
         populate(&config, tenant, args.records).await?;
         Ok::<_, Box<dyn std::error::Error>>(state.tokens.mint(tenant, &install, 3600))
@@ -285,7 +285,17 @@ async fn raw_call(store: Arc<dyn Store>, install: InstallId, op: Op, n: u32) -> 
             };
             // The server looks up the namespace's schema before every write.
             store.schema(tenant, &req.namespace, None).await.is_ok()
-                && store.put(tenant, &req).await.is_ok()
+                && store
+                    .put(
+                        tenant,
+                        Actor {
+                            principal: install.as_str(),
+                            surface: "rest",
+                        },
+                        &req,
+                    )
+                    .await
+                    .is_ok()
         }
         Op::List => {
             let query = ListQuery {

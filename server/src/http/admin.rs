@@ -3,7 +3,7 @@
 use super::extract::{self, admin};
 use super::{AppState, ADMIN_BODY_LIMIT};
 use crate::error::ApiError;
-use crate::store::Upserted;
+use crate::store::{Actor, Upserted};
 use alga_storage_core::{parse_json, validate_grants, Grant, InstallId, Namespace, StorageError};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -79,7 +79,13 @@ pub async fn put_install(
     validate_grants(&body.grants)?;
     let done = state
         .store
-        .upsert_install(tenant, &install, &body.extension_id, &body.grants)
+        .upsert_install(
+            tenant,
+            Actor::ADMIN,
+            &install,
+            &body.extension_id,
+            &body.grants,
+        )
         .await?;
     let status = if done == Upserted::Created {
         StatusCode::CREATED
@@ -103,7 +109,11 @@ pub async fn delete_install(
 ) -> Result<Response, ApiError> {
     admin(&state, &headers)?;
     let (tenant, install) = tenant_install(path)?;
-    if state.store.delete_install(tenant, &install).await? {
+    if state
+        .store
+        .delete_install(tenant, Actor::ADMIN, &install)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(StorageError::new(alga_storage_core::ErrorCode::NotFound, "no such install").into())
@@ -171,7 +181,10 @@ pub async fn put_schema(
     let (tenant, namespace) = tenant_namespace(path)?;
     let schema: serde_json::Value = parse_json(&extract::body(body, ADMIN_BODY_LIMIT)?)?;
     crate::schema::compile(&schema)?;
-    let version = state.store.put_schema(tenant, &namespace, &schema).await?;
+    let version = state
+        .store
+        .put_schema(tenant, Actor::ADMIN, &namespace, &schema)
+        .await?;
     Ok(Json(serde_json::json!({ "namespace": namespace, "version": version })).into_response())
 }
 
@@ -184,7 +197,11 @@ pub async fn delete_schema(
 ) -> Result<Response, ApiError> {
     admin(&state, &headers)?;
     let (tenant, namespace) = tenant_namespace(path)?;
-    if state.store.delete_schema(tenant, &namespace).await? {
+    if state
+        .store
+        .delete_schema(tenant, Actor::ADMIN, &namespace)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(StorageError::new(
@@ -193,4 +210,50 @@ pub async fn delete_schema(
         )
         .into())
     }
+}
+
+/// Most audit rows in one page.
+pub const MAX_AUDIT_PAGE: i64 = 500;
+
+/// `GET /api/admin/tenants/{tenant}/audit?after=<seq>&limit=<n>`: the tenant's audit log, oldest
+/// first, `limit` (default 100, at most 500) rows after `after`; `nextAfter` continues it.
+pub async fn audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    admin(&state, &headers)?;
+    let tenant = extract::path(path)?;
+    let tenant = Uuid::parse_str(&tenant)
+        .map_err(|_| StorageError::validation("tenant", format!("{tenant:?} is not a UUID")))?;
+    let (mut after, mut limit) = (0_i64, 100_i64);
+    for (name, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+        let number = || value.parse::<i64>().ok().filter(|n| *n >= 0);
+        match name.as_ref() {
+            "after" => {
+                after = number()
+                    .ok_or_else(|| StorageError::validation("after", "must be a sequence number"))?
+            }
+            "limit" => {
+                limit = number()
+                    .filter(|n| (1..=MAX_AUDIT_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        StorageError::validation("limit", format!("must be 1-{MAX_AUDIT_PAGE}"))
+                    })?
+            }
+            other => {
+                return Err(StorageError::validation(
+                    other.to_owned(),
+                    "unknown query parameter; expected after or limit",
+                )
+                .into())
+            }
+        }
+    }
+    let items = state.store.audit(tenant, after, limit).await?;
+    let next_after = (items.len() as i64 == limit)
+        .then(|| items.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(serde_json::json!({ "items": items, "nextAfter": next_after })).into_response())
 }

@@ -91,6 +91,7 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
             "/api/admin/tenants/{tenant}/namespaces/{ns}/schema",
             put(admin::put_schema).delete(admin::delete_schema),
         )
+        .route("/api/admin/tenants/{tenant}/audit", get(admin::audit))
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
     let mut app = Router::new()
         .merge(records)

@@ -8,7 +8,7 @@ use crate::cursor::Scope;
 use crate::error::ApiError;
 use crate::governance::Surface;
 use crate::schema::{schema_error, violations};
-use crate::store::{ListQuery, Principal};
+use crate::store::{Actor, ListQuery, Principal};
 use alga_storage_core::{
     ensure_capability, json_size, parse_json, Access, BulkItemError, BulkPutBody, BulkPutRequest,
     Cursor, DeleteRequest, GetRequest, InstallId, Key, Limit, ListRequest, ListResponse, Metadata,
@@ -28,10 +28,15 @@ type Result<T, E = ApiError> = std::result::Result<T, E>;
 pub async fn execute(
     state: &AppState,
     principal: &Principal,
+    surface: Surface,
     request: StorageRequest,
 ) -> Result<Response> {
     let store = &state.store;
     let tenant = principal.tenant;
+    let actor = Actor {
+        principal: principal.install.as_str(),
+        surface: surface.as_str(),
+    };
     Ok(match request {
         StorageRequest::Put(req) => {
             ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
@@ -45,7 +50,7 @@ pub async fn execute(
                     return Err(schema_error("value", found).into());
                 }
             }
-            let written = store.put(tenant, &req).await?;
+            let written = store.put(tenant, actor, &req).await?;
             state.metrics.written(json_size(&req.value));
             Json(written).into_response()
         }
@@ -68,7 +73,7 @@ pub async fn execute(
         }
         StorageRequest::Delete(req) => {
             ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
-            store.delete(tenant, &req).await?;
+            store.delete(tenant, actor, &req).await?;
             StatusCode::NO_CONTENT.into_response()
         }
         StorageRequest::BulkPut(req) => {
@@ -93,7 +98,7 @@ pub async fn execute(
                     return Err(StorageError::bulk_partial_failure(failures).into());
                 }
             }
-            let written = store.bulk_put(tenant, &req).await?;
+            let written = store.bulk_put(tenant, actor, &req).await?;
             state
                 .metrics
                 .written(req.items.iter().map(|i| json_size(&i.value)).sum());
@@ -150,7 +155,7 @@ async fn browser(
         let request = request?;
         request.validate()?;
         let principal = admit(state, &install, Some(tenant)).await?;
-        execute(state, &principal, request).await
+        execute(state, &principal, Surface::Rest, request).await
     }
     .await;
     observe(state, operation, Surface::Rest, started, answer)
@@ -345,7 +350,7 @@ pub async fn internal(
         let request = StorageRequest::from_json(&extract::body(body, BULK_BODY_LIMIT)?)?;
         operation = request.operation();
         let principal = admit(&state, &install, None).await?;
-        execute(&state, &principal, request).await
+        execute(&state, &principal, Surface::Runner, request).await
     }
     .await;
     observe(&state, operation, Surface::Runner, started, answer)

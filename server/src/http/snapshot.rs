@@ -6,6 +6,7 @@ use super::{AppState, BULK_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::governance::Surface;
 use crate::schema::{schema_error, violations};
+use crate::store::Actor;
 use alga_storage_core::{
     ensure_capability, json_size, parse_etag, parse_json, validate_patch, Access, Namespace,
     PatchOp, Snapshot, StorageError,
@@ -165,7 +166,16 @@ async fn write(
     }
     let snapshot = state
         .store
-        .patch(principal.tenant, &namespace, if_match, &ops)
+        .patch(
+            principal.tenant,
+            Actor {
+                principal: principal.install.as_str(),
+                surface: Surface::Snapshot.as_str(),
+            },
+            &namespace,
+            if_match,
+            &ops,
+        )
         .await?;
     let written = ops
         .iter()

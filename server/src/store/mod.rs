@@ -88,7 +88,48 @@ pub enum Upserted {
     Updated,
 }
 
-/// A storage backend with the full semantics of the contract.
+/// Who makes a change, as the audit log records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor<'a> {
+    /// The install id, or `admin` for the admin API.
+    pub principal: &'a str,
+    /// `rest`, `runner`, `snapshot` or `admin`.
+    pub surface: &'static str,
+}
+
+impl Actor<'static> {
+    /// The host application, through the admin API.
+    pub const ADMIN: Actor<'static> = Actor {
+        principal: "admin",
+        surface: "admin",
+    };
+}
+
+/// One row of the audit log: a mutation that succeeded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// Position in the tenant's log (increasing).
+    pub seq: i64,
+    /// The install id, or `admin`.
+    pub principal: String,
+    /// The namespace, if the change was to one.
+    pub namespace: Option<String>,
+    /// The record key (or, for install changes, the install id).
+    pub key: Option<String>,
+    /// `put`, `delete`, `bulkPut`, `set`, `del`, `install.put`, `install.delete`, `schema.put`,
+    /// `schema.delete`.
+    pub operation: String,
+    /// The new revision (schema version for schema changes), if any.
+    pub revision: Option<i64>,
+    /// `rest`, `runner`, `snapshot` or `admin`.
+    pub surface: String,
+    /// When.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A storage backend with the full semantics of the contract. Every mutation takes the
+/// [`Actor`] making it and writes its audit row in the same transaction.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The backend's name, as reported in `X-Storage-Backend` and `/readyz`.
@@ -98,17 +139,28 @@ pub trait Store: Send + Sync + 'static {
     /// The principal of an install, or `None` if it is unknown or revoked.
     async fn principal(&self, install: &InstallId) -> Result<Option<Principal>, StoreError>;
     /// `put`.
-    async fn put(&self, tenant: Uuid, req: &PutRequest) -> Result<PutResponse, StoreError>;
+    async fn put(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &PutRequest,
+    ) -> Result<PutResponse, StoreError>;
     /// `get` (the revision guard is checked by the caller).
     async fn get(&self, tenant: Uuid, req: &GetRequest) -> Result<Option<Record>, StoreError>;
     /// One page of `list`, ordered by key, read from one snapshot.
     async fn list(&self, tenant: Uuid, query: &ListQuery) -> Result<Vec<ListItem>, StoreError>;
     /// `delete`.
-    async fn delete(&self, tenant: Uuid, req: &DeleteRequest) -> Result<(), StoreError>;
+    async fn delete(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &DeleteRequest,
+    ) -> Result<(), StoreError>;
     /// `bulkPut`, all or nothing.
     async fn bulk_put(
         &self,
         tenant: Uuid,
+        actor: Actor<'_>,
         req: &BulkPutRequest,
     ) -> Result<BulkPutResponse, StoreError>;
     /// The whole live namespace and its ETag (`0` when it is empty).
@@ -118,6 +170,7 @@ pub trait Store: Send + Sync + 'static {
     async fn patch(
         &self,
         tenant: Uuid,
+        actor: Actor<'_>,
         namespace: &Namespace,
         if_match: u64,
         ops: &[PatchOp],
@@ -126,11 +179,17 @@ pub trait Store: Send + Sync + 'static {
     async fn put_schema(
         &self,
         tenant: Uuid,
+        actor: Actor<'_>,
         namespace: &Namespace,
         schema: &Value,
     ) -> Result<i64, StoreError>;
     /// Removes the JSON Schema of a namespace; `false` if it had none.
-    async fn delete_schema(&self, tenant: Uuid, namespace: &Namespace) -> Result<bool, StoreError>;
+    async fn delete_schema(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        namespace: &Namespace,
+    ) -> Result<bool, StoreError>;
     /// The namespace's schema, unless its version is `known` (then `Unchanged`).
     async fn schema(
         &self,
@@ -142,10 +201,23 @@ pub trait Store: Send + Sync + 'static {
     async fn upsert_install(
         &self,
         tenant: Uuid,
+        actor: Actor<'_>,
         install: &InstallId,
         extension_id: &str,
         grants: &[Grant],
     ) -> Result<Upserted, StoreError>;
     /// Removes an install; `false` if it did not exist.
-    async fn delete_install(&self, tenant: Uuid, install: &InstallId) -> Result<bool, StoreError>;
+    async fn delete_install(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        install: &InstallId,
+    ) -> Result<bool, StoreError>;
+    /// The tenant's audit log after `after`, oldest first, at most `limit` rows.
+    async fn audit(
+        &self,
+        tenant: Uuid,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 }

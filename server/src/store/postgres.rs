@@ -7,7 +7,8 @@
 //! (`FOR UPDATE SKIP LOCKED`, never the key being written), so expiry needs no background job.
 
 use super::{
-    backend, precondition_failed, ListQuery, Principal, SchemaLookup, Store, StoreError, Upserted,
+    backend, precondition_failed, Actor, AuditEntry, ListQuery, Principal, SchemaLookup, Store,
+    StoreError, Upserted,
 };
 use alga_storage_core::{
     BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem, DeleteRequest, GetRequest,
@@ -59,6 +60,17 @@ macro_rules! bump {
     };
 }
 
+/// `audit AS (…)`: the audit row of each row the CTE `$from` wrote, for tenant `$1`, namespace
+/// `$2`, key `$3`, by the principal and surface in the given parameters.
+macro_rules! audit {
+    ($op:literal, $from:literal, $revision:literal, $principal:literal, $surface:literal) => {
+        concat!(
+            "audit AS (INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface) ",
+            "SELECT $1, ", $principal, ", $2, $3, '", $op, "', ", $revision, ", ", $surface, " FROM ", $from, "), "
+        )
+    };
+}
+
 const LIVE: &str = "(ttl_expires_at IS NULL OR ttl_expires_at > now())";
 
 /// Unconditional or create-only (`$7 = 0`) upsert. An expired row counts as absent: it is
@@ -77,6 +89,7 @@ const UPSERT: &str = concat!(
        created_at = CASE WHEN r.ttl_expires_at <= now() THEN EXCLUDED.created_at ELSE r.created_at END \
      WHERE $7::bigint IS NULL OR r.ttl_expires_at <= now() \
      RETURNING revision, ttl_expires_at, created_at, updated_at), ",
+    audit!("put", "w", "revision", "$8", "$9"),
     bump!("SELECT CASE WHEN EXISTS (SELECT 1 FROM w) THEN 1 + (SELECT expired FROM prior) ELSE 0 END"),
     "SELECT revision, ttl_expires_at, created_at, updated_at FROM w"
 );
@@ -89,6 +102,7 @@ const GUARDED_UPDATE: &str = concat!(
      WHERE tenant_id = $1 AND namespace = $2 AND key = $3 AND revision = $7 \
        AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) \
      RETURNING revision, ttl_expires_at, created_at, updated_at), ",
+    audit!("put", "w", "revision", "$8", "$9"),
     bump!("SELECT count(*) FROM w"),
     "SELECT revision, ttl_expires_at, created_at, updated_at FROM w"
 );
@@ -133,6 +147,7 @@ const DELETE: &str = concat!(
     sweep!("AND key <> $3"),
     "d AS (DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = $3 \
        RETURNING ttl_expires_at <= now() AS expired), ",
+    audit!("delete", "d", "NULL::bigint", "$4", "$5"),
     bump!("SELECT count(*) + count(*) FILTER (WHERE expired) FROM d"),
     "SELECT count(*) FROM d"
 );
@@ -141,6 +156,7 @@ const GUARDED_DELETE: &str = concat!(
     sweep!("AND key <> $3"),
     "d AS (DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = $3 \
        AND revision = $4 AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) RETURNING revision), ",
+    audit!("delete", "d", "NULL::bigint", "$5", "$6"),
     bump!("SELECT count(*) FROM d"),
     "SELECT revision FROM d"
 );
@@ -173,6 +189,11 @@ const SWEEP_AND_BUMP: &str = concat!(
     bump!("SELECT $3::bigint"),
     "SELECT 1"
 );
+
+/// The audit rows of a multi-key write: keys `$6` with their new revisions `$7` (NULL for
+/// deletions), all with operation `$4`.
+const AUDIT_MANY: &str = "INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface) \
+     SELECT $1, $2, $3, u.k, $4, u.r, $5 FROM UNNEST($6::text[], $7::bigint[]) AS u(k, r)";
 
 /// Sets a namespace version to `$3` if it is still `$4` (absent counts as 0).
 const SET_VERSION_IF: &str = "INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) \
@@ -331,6 +352,33 @@ async fn upsert_many(
     Ok(by_key)
 }
 
+/// Writes the audit rows of a multi-key write (nothing when `keys` is empty).
+async fn audit_many(
+    tx: &mut Tx<'_>,
+    tenant: Uuid,
+    actor: Actor<'_>,
+    ns: &str,
+    operation: &str,
+    keys: &[&str],
+    revisions: &[Option<i64>],
+) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(AUDIT_MANY)
+        .bind(tenant)
+        .bind(actor.principal)
+        .bind(ns)
+        .bind(operation)
+        .bind(actor.surface)
+        .bind(keys)
+        .bind(revisions)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
 async fn sweep_and_bump(
     tx: &mut Tx<'_>,
     tenant: Uuid,
@@ -395,7 +443,12 @@ impl Store for PgStore {
         .transpose()
     }
 
-    async fn put(&self, tenant: Uuid, req: &PutRequest) -> Result<PutResponse, StoreError> {
+    async fn put(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &PutRequest,
+    ) -> Result<PutResponse, StoreError> {
         let guard = req.if_revision.map(|r| r.get() as i64);
         let sql = match guard {
             Some(n) if n > 0 => GUARDED_UPDATE,
@@ -409,6 +462,8 @@ impl Store for PgStore {
             .bind(metadata_value(req.metadata.as_ref()))
             .bind(ttl_param(req.ttl_seconds))
             .bind(guard)
+            .bind(actor.principal)
+            .bind(actor.surface)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
@@ -502,7 +557,12 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn delete(&self, tenant: Uuid, req: &DeleteRequest) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &DeleteRequest,
+    ) -> Result<(), StoreError> {
         let ns = req.namespace.as_str();
         let key = req.key.as_str();
         let Some(guard) = req.if_revision else {
@@ -510,6 +570,8 @@ impl Store for PgStore {
                 .bind(tenant)
                 .bind(ns)
                 .bind(key)
+                .bind(actor.principal)
+                .bind(actor.surface)
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?;
@@ -520,6 +582,8 @@ impl Store for PgStore {
             .bind(ns)
             .bind(key)
             .bind(guard.get() as i64)
+            .bind(actor.principal)
+            .bind(actor.surface)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
@@ -535,6 +599,7 @@ impl Store for PgStore {
     async fn bulk_put(
         &self,
         tenant: Uuid,
+        actor: Actor<'_>,
         req: &BulkPutRequest,
     ) -> Result<BulkPutResponse, StoreError> {
         let ns = req.namespace.as_str();
@@ -584,6 +649,11 @@ impl Store for PgStore {
             }
             return Err(StorageError::bulk_partial_failure(failures).into());
         }
+        let revisions: Vec<Option<i64>> = keys
+            .iter()
+            .map(|k| Some(by_key[*k].revision as i64))
+            .collect();
+        audit_many(&mut tx, tenant, actor, ns, "bulkPut", &keys, &revisions).await?;
         // Each item changed a row; each that replaced an expired row also removed an expiry.
         let expired_replaced = current.values().filter(|r| **r == 0).count();
         sweep_and_bump(
@@ -631,6 +701,7 @@ impl Store for PgStore {
     async fn patch(
         &self,
         tenant: Uuid,
+        actor: Actor<'_>,
         ns: &Namespace,
         if_match: u64,
         ops: &[PatchOp],
@@ -660,19 +731,37 @@ impl Store for PgStore {
                 PatchOp::Del { .. } => None,
             })
             .collect();
-        upsert_many(&mut tx, tenant, ns, sets, &[]).await?;
+        let set_rows = upsert_many(&mut tx, tenant, ns, sets, &[]).await?;
         let dels: Vec<&str> = ops
             .iter()
             .filter(|op| matches!(op, PatchOp::Del { .. }))
             .map(|op| op.key().as_str())
             .collect();
-        sqlx::query("DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = ANY($3)")
-            .bind(tenant)
-            .bind(ns)
-            .bind(&dels)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let deleted: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = ANY($3) RETURNING key",
+        )
+        .bind(tenant)
+        .bind(ns)
+        .bind(&dels)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let (set_keys, set_revisions): (Vec<&str>, Vec<Option<i64>>) = set_rows
+            .iter()
+            .map(|(k, w)| (k.as_str(), Some(w.revision as i64)))
+            .unzip();
+        audit_many(&mut tx, tenant, actor, ns, "set", &set_keys, &set_revisions).await?;
+        let deleted: Vec<&str> = deleted.iter().map(String::as_str).collect();
+        audit_many(
+            &mut tx,
+            tenant,
+            actor,
+            ns,
+            "del",
+            &deleted,
+            &vec![None; deleted.len()],
+        )
+        .await?;
         let (_, _, expired_after) = namespace_state(&mut tx, tenant, ns).await?;
         let new_version = version + ops.len() as i64 + (expired - expired_after);
         let set = sqlx::query(SET_VERSION_IF)
@@ -718,33 +807,47 @@ impl Store for PgStore {
     async fn put_schema(
         &self,
         tenant: Uuid,
+        actor: Actor<'_>,
         namespace: &Namespace,
         schema: &Value,
     ) -> Result<i64, StoreError> {
         sqlx::query_scalar(
-            "INSERT INTO ext_storage_schemas AS s (tenant_id, namespace, version, schema) VALUES ($1, $2, 1, $3) \
+            "WITH s AS (INSERT INTO ext_storage_schemas AS s (tenant_id, namespace, version, schema) VALUES ($1, $2, 1, $3) \
              ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = s.version + 1, schema = EXCLUDED.schema, \
-               updated_at = now() RETURNING version",
+               updated_at = now() RETURNING version), \
+             a AS (INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface) SELECT $1, $4, $2, NULL, 'schema.put', version, $5 FROM s) \
+             SELECT version FROM s",
         )
         .bind(tenant)
         .bind(namespace.as_str())
         .bind(schema)
+        .bind(actor.principal)
+        .bind(actor.surface)
         .fetch_one(&self.pool)
         .await
         .map_err(backend)
     }
 
-    async fn delete_schema(&self, tenant: Uuid, namespace: &Namespace) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE ext_storage_schemas SET schema = NULL, version = version + 1, updated_at = now() \
-             WHERE tenant_id = $1 AND namespace = $2 AND schema IS NOT NULL",
+    async fn delete_schema(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        namespace: &Namespace,
+    ) -> Result<bool, StoreError> {
+        let done: i64 = sqlx::query_scalar(
+            "WITH s AS (UPDATE ext_storage_schemas SET schema = NULL, version = version + 1, updated_at = now() \
+               WHERE tenant_id = $1 AND namespace = $2 AND schema IS NOT NULL RETURNING version), \
+             a AS (INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface) SELECT $1, $3, $2, NULL, 'schema.delete', version, $4 FROM s) \
+             SELECT count(*) FROM s",
         )
         .bind(tenant)
         .bind(namespace.as_str())
-        .execute(&self.pool)
+        .bind(actor.principal)
+        .bind(actor.surface)
+        .fetch_one(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 
     async fn schema(
@@ -773,21 +876,26 @@ impl Store for PgStore {
     async fn upsert_install(
         &self,
         tenant: Uuid,
+        actor: Actor<'_>,
         install: &InstallId,
         extension_id: &str,
         grants: &[Grant],
     ) -> Result<Upserted, StoreError> {
         let result = sqlx::query_scalar::<_, bool>(
-            "INSERT INTO ext_storage_installs (tenant_id, install_id, extension_id, grants) \
+            "WITH i AS (INSERT INTO ext_storage_installs (tenant_id, install_id, extension_id, grants) \
              VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tenant_id, install_id) DO UPDATE SET extension_id = EXCLUDED.extension_id, \
                grants = EXCLUDED.grants, updated_at = now() \
-             RETURNING (xmax = 0)",
+             RETURNING (xmax = 0) AS created), \
+             a AS (INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface) SELECT $1, $5, NULL, $2, 'install.put', NULL, $6 FROM i) \
+             SELECT created FROM i",
         )
         .bind(tenant)
         .bind(install.as_str())
         .bind(extension_id)
         .bind(Json(grants))
+        .bind(actor.principal)
+        .bind(actor.surface)
         .fetch_one(&self.pool)
         .await;
         match result {
@@ -806,15 +914,58 @@ impl Store for PgStore {
         }
     }
 
-    async fn delete_install(&self, tenant: Uuid, install: &InstallId) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM ext_storage_installs WHERE tenant_id = $1 AND install_id = $2",
+    async fn delete_install(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        install: &InstallId,
+    ) -> Result<bool, StoreError> {
+        let done: i64 = sqlx::query_scalar(
+            "WITH d AS (DELETE FROM ext_storage_installs WHERE tenant_id = $1 AND install_id = $2 RETURNING 1), \
+             a AS (INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface) SELECT $1, $3, NULL, $2, 'install.delete', NULL, $4 FROM d) \
+             SELECT count(*) FROM d",
         )
         .bind(tenant)
         .bind(install.as_str())
-        .execute(&self.pool)
+        .bind(actor.principal)
+        .bind(actor.surface)
+        .fetch_one(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
+    }
+
+    async fn audit(
+        &self,
+        tenant: Uuid,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows: Vec<(i64, String, Option<String>, Option<String>, String, Option<i64>, String, DateTime<Utc>)> =
+            sqlx::query_as(
+                "SELECT seq, principal, namespace, key, operation, revision, surface, at FROM ext_storage_audit \
+                 WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(tenant)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(seq, principal, namespace, key, operation, revision, surface, at)| AuditEntry {
+                    seq,
+                    principal,
+                    namespace,
+                    key,
+                    operation,
+                    revision,
+                    surface,
+                    at,
+                },
+            )
+            .collect())
     }
 }

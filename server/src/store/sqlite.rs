@@ -17,7 +17,8 @@
 //!   with its connection).
 
 use super::{
-    backend, precondition_failed, ListQuery, Principal, SchemaLookup, Store, StoreError, Upserted,
+    backend, precondition_failed, Actor, AuditEntry, ListQuery, Principal, SchemaLookup, Store,
+    StoreError, Upserted,
 };
 use alga_storage_core::{
     json_contains, BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem,
@@ -343,13 +344,43 @@ impl SqliteStore {
         })
     }
 
+    /// Writes one audit row.
+    #[allow(clippy::too_many_arguments)]
+    async fn audit_row(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        actor: Actor<'_>,
+        ns: Option<&str>,
+        key: Option<&str>,
+        operation: &str,
+        revision: Option<i64>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(tenant)
+        .bind(actor.principal)
+        .bind(ns)
+        .bind(key)
+        .bind(operation)
+        .bind(revision)
+        .bind(actor.surface)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
     async fn delete_key(
         conn: &mut SqliteConnection,
         tenant: &str,
         ns: &str,
         key: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
             "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3",
         )
         .bind(tenant)
@@ -358,7 +389,7 @@ impl SqliteStore {
         .execute(conn)
         .await
         .map_err(backend)?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 }
 
@@ -396,7 +427,12 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn put(&self, tenant: Uuid, req: &PutRequest) -> Result<PutResponse, StoreError> {
+    async fn put(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &PutRequest,
+    ) -> Result<PutResponse, StoreError> {
         let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let swept = Self::sweep(&mut tx, &tenant_id, ns, now, &[req.key.as_str()]).await?;
@@ -414,6 +450,17 @@ impl Store for SqliteStore {
             ttl: req.ttl_seconds,
         };
         let w = Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
+        Self::audit_row(
+            &mut tx,
+            &tenant_id,
+            actor,
+            Some(ns),
+            Some(req.key.as_str()),
+            "put",
+            Some(w.revision as i64),
+            now,
+        )
+        .await?;
         let replaced_expired = i64::from(current.is_some() && live.is_none());
         Self::bump(&mut tx, &tenant_id, ns, swept + 1 + replaced_expired).await?;
         tx.commit().await.map_err(backend)?;
@@ -525,7 +572,12 @@ impl Store for SqliteStore {
         Ok(items)
     }
 
-    async fn delete(&self, tenant: Uuid, req: &DeleteRequest) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &DeleteRequest,
+    ) -> Result<(), StoreError> {
         let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
         let key = req.key.as_str();
         let mut tx = self.writer.begin().await.map_err(backend)?;
@@ -539,6 +591,17 @@ impl Store for SqliteStore {
         let mut changes = swept;
         if let (Ok(()), Some(c)) = (&outcome, current) {
             Self::delete_key(&mut tx, &tenant_id, ns, key).await?;
+            Self::audit_row(
+                &mut tx,
+                &tenant_id,
+                actor,
+                Some(ns),
+                Some(key),
+                "delete",
+                None,
+                now,
+            )
+            .await?;
             changes += 1 + i64::from(!c.live(now));
         }
         Self::bump(&mut tx, &tenant_id, ns, changes).await?;
@@ -549,6 +612,7 @@ impl Store for SqliteStore {
     async fn bulk_put(
         &self,
         tenant: Uuid,
+        actor: Actor<'_>,
         req: &BulkPutRequest,
     ) -> Result<BulkPutResponse, StoreError> {
         let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
@@ -585,6 +649,17 @@ impl Store for SqliteStore {
                 ttl: item.ttl_seconds,
             };
             let w = Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
+            Self::audit_row(
+                &mut tx,
+                &tenant_id,
+                actor,
+                Some(ns),
+                Some(item.key.as_str()),
+                "bulkPut",
+                Some(w.revision as i64),
+                now,
+            )
+            .await?;
             items.push(BulkPutResultItem {
                 key: item.key.clone(),
                 revision: w.revision,
@@ -622,6 +697,7 @@ impl Store for SqliteStore {
     async fn patch(
         &self,
         tenant: Uuid,
+        actor: Actor<'_>,
         namespace: &Namespace,
         if_match: u64,
         ops: &[PatchOp],
@@ -649,10 +725,33 @@ impl Store for SqliteStore {
                         metadata: None,
                         ttl: None,
                     };
-                    Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
+                    let w = Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
+                    Self::audit_row(
+                        &mut tx,
+                        &tenant_id,
+                        actor,
+                        Some(ns),
+                        Some(key.as_str()),
+                        "set",
+                        Some(w.revision as i64),
+                        now,
+                    )
+                    .await?;
                 }
                 PatchOp::Del { key } => {
-                    Self::delete_key(&mut tx, &tenant_id, ns, key.as_str()).await?
+                    if Self::delete_key(&mut tx, &tenant_id, ns, key.as_str()).await? {
+                        Self::audit_row(
+                            &mut tx,
+                            &tenant_id,
+                            actor,
+                            Some(ns),
+                            Some(key.as_str()),
+                            "del",
+                            None,
+                            now,
+                        )
+                        .await?;
+                    }
                 }
             }
         }
@@ -672,35 +771,72 @@ impl Store for SqliteStore {
     async fn put_schema(
         &self,
         tenant: Uuid,
+        actor: Actor<'_>,
         namespace: &Namespace,
         schema: &Value,
     ) -> Result<i64, StoreError> {
-        sqlx::query_scalar(
+        let (tenant_id, ns, now) = (tenant_text(tenant), namespace.as_str(), now_micros());
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let version: i64 = sqlx::query_scalar(
             "INSERT INTO ext_storage_schemas (tenant_id, namespace, version, schema, updated_at) VALUES (?1, ?2, 1, ?3, ?4) \
              ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = version + 1, schema = excluded.schema, \
                updated_at = excluded.updated_at RETURNING version",
         )
-        .bind(tenant_text(tenant))
-        .bind(namespace.as_str())
+        .bind(&tenant_id)
+        .bind(ns)
         .bind(json_text(schema))
-        .bind(now_micros())
-        .fetch_one(&self.writer)
-        .await
-        .map_err(backend)
-    }
-
-    async fn delete_schema(&self, tenant: Uuid, namespace: &Namespace) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE ext_storage_schemas SET schema = NULL, version = version + 1, updated_at = ?3 \
-             WHERE tenant_id = ?1 AND namespace = ?2 AND schema IS NOT NULL",
-        )
-        .bind(tenant_text(tenant))
-        .bind(namespace.as_str())
-        .bind(now_micros())
-        .execute(&self.writer)
+        .bind(now)
+        .fetch_one(&mut *tx)
         .await
         .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        Self::audit_row(
+            &mut tx,
+            &tenant_id,
+            actor,
+            Some(ns),
+            None,
+            "schema.put",
+            Some(version),
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(version)
+    }
+
+    async fn delete_schema(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        namespace: &Namespace,
+    ) -> Result<bool, StoreError> {
+        let (tenant_id, ns, now) = (tenant_text(tenant), namespace.as_str(), now_micros());
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let version: Option<i64> = sqlx::query_scalar(
+            "UPDATE ext_storage_schemas SET schema = NULL, version = version + 1, updated_at = ?3 \
+             WHERE tenant_id = ?1 AND namespace = ?2 AND schema IS NOT NULL RETURNING version",
+        )
+        .bind(&tenant_id)
+        .bind(ns)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if let Some(version) = version {
+            Self::audit_row(
+                &mut tx,
+                &tenant_id,
+                actor,
+                Some(ns),
+                None,
+                "schema.delete",
+                Some(version),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(version.is_some())
     }
 
     async fn schema(
@@ -729,6 +865,7 @@ impl Store for SqliteStore {
     async fn upsert_install(
         &self,
         tenant: Uuid,
+        actor: Actor<'_>,
         install: &InstallId,
         extension_id: &str,
         grants: &[Grant],
@@ -765,19 +902,95 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        Self::audit_row(
+            &mut tx,
+            &tenant_id,
+            actor,
+            None,
+            Some(install.as_str()),
+            "install.put",
+            None,
+            now,
+        )
+        .await?;
         tx.commit().await.map_err(backend)?;
         Ok(done)
     }
 
-    async fn delete_install(&self, tenant: Uuid, install: &InstallId) -> Result<bool, StoreError> {
+    async fn delete_install(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        install: &InstallId,
+    ) -> Result<bool, StoreError> {
+        let (tenant_id, now) = (tenant_text(tenant), now_micros());
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         let done = sqlx::query(
             "DELETE FROM ext_storage_installs WHERE tenant_id = ?1 AND install_id = ?2",
         )
-        .bind(tenant_text(tenant))
+        .bind(&tenant_id)
         .bind(install.as_str())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        let deleted = done.rows_affected() > 0;
+        if deleted {
+            Self::audit_row(
+                &mut tx,
+                &tenant_id,
+                actor,
+                None,
+                Some(install.as_str()),
+                "install.delete",
+                None,
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(deleted)
+    }
+
+    async fn audit(
+        &self,
+        tenant: Uuid,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        type Row = (
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            Option<i64>,
+            String,
+            i64,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT seq, principal, namespace, key, operation, revision, surface, at FROM ext_storage_audit \
+             WHERE tenant_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )
+        .bind(tenant_text(tenant))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(seq, principal, namespace, key, operation, revision, surface, at)| AuditEntry {
+                    seq,
+                    principal,
+                    namespace,
+                    key,
+                    operation,
+                    revision,
+                    surface,
+                    at: time(at),
+                },
+            )
+            .collect())
     }
 }
