@@ -164,6 +164,14 @@ impl Metrics {
             self.rate_limited.inc();
         }
         let surface = surface.as_str();
+        tracing::info!(
+            target: "alga_storage::ops",
+            operation,
+            surface,
+            code,
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            "storage operation"
+        );
         self.operations
             .get_or_create(&OperationLabels {
                 operation,

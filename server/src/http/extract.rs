@@ -86,6 +86,12 @@ pub async fn admit(
             .into())
         }
     };
+    tracing::debug!(
+        target: "alga_storage::auth",
+        tenant = %crate::governance::hashed(&principal.tenant.to_string()),
+        install = %crate::governance::hashed(principal.install.as_str()),
+        "admitted"
+    );
     state.rate_limit.admit(&principal.install)?;
     Ok(principal)
 }

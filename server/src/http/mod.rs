@@ -50,6 +50,23 @@ pub struct AppState {
     pub schemas: crate::schema::Schemas,
 }
 
+/// Records the outcome of one operation (metrics and the operations log) and passes it on.
+pub(crate) fn observe(
+    state: &AppState,
+    operation: &'static str,
+    surface: crate::governance::Surface,
+    started: std::time::Instant,
+    answer: Result<axum::response::Response, ApiError>,
+) -> Result<axum::response::Response, ApiError> {
+    state.metrics.observe(
+        operation,
+        surface,
+        answer.as_ref().map(drop).map_err(|e| &e.0),
+        started.elapsed(),
+    );
+    answer
+}
+
 /// The whole application: every route, CORS for `cors_origins` (`*` = any), and the
 /// `X-Storage-Backend` header on every answer.
 pub fn router(state: AppState, cors_origins: &[String]) -> Router {

@@ -2,7 +2,7 @@
 //! build the same [`StorageRequest`] and answer through [`execute`], so their answers are equal.
 
 use super::extract::{self, admit, bearer_claims};
-use super::{AppState, BULK_BODY_LIMIT, RECORD_BODY_LIMIT};
+use super::{observe, AppState, BULK_BODY_LIMIT, RECORD_BODY_LIMIT};
 use crate::auth;
 use crate::cursor::Scope;
 use crate::error::ApiError;
@@ -159,23 +159,6 @@ async fn browser(
     }
     .await;
     observe(state, operation, Surface::Rest, started, answer)
-}
-
-/// Records the outcome of one operation in the metrics and passes it on.
-fn observe(
-    state: &AppState,
-    operation: &'static str,
-    surface: Surface,
-    started: Instant,
-    answer: Result<Response>,
-) -> Result<Response> {
-    state.metrics.observe(
-        operation,
-        surface,
-        answer.as_ref().map(drop).map_err(|e| &e.0),
-        started.elapsed(),
-    );
-    answer
 }
 
 fn record_path(path: Result<Path<(String, String)>, PathRejection>) -> Result<(Namespace, Key)> {

@@ -2,7 +2,7 @@
 //! an `ETag`, and atomic `PATCH`es guarded by `If-Match`.
 
 use super::extract::{self, admit, bearer_claims};
-use super::{AppState, BULK_BODY_LIMIT};
+use super::{observe, AppState, BULK_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::governance::Surface;
 use crate::schema::{schema_error, violations};
@@ -54,21 +54,6 @@ fn answer(status: StatusCode, snapshot: Snapshot) -> Response {
     res
 }
 
-fn observe(
-    state: &AppState,
-    operation: &'static str,
-    started: Instant,
-    answer: Result<Response, ApiError>,
-) -> Result<Response, ApiError> {
-    state.metrics.observe(
-        operation,
-        Surface::Snapshot,
-        answer.as_ref().map(drop).map_err(|e| &e.0),
-        started.elapsed(),
-    );
-    answer
-}
-
 /// `GET /api/storage?ns={namespace}`: the live records as `{key: value}`, `ETag: "<n>"`. Without
 /// a token it answers 401, unless an anonymous-read tenant is configured.
 pub async fn get(
@@ -78,7 +63,7 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let answer = read(&state, &headers, query.as_deref()).await;
-    observe(&state, "snapshot", started, answer)
+    observe(&state, "snapshot", Surface::Snapshot, started, answer)
 }
 
 async fn read(
@@ -115,7 +100,7 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let answer = write(&state, &headers, query.as_deref(), body).await;
-    observe(&state, "patch", started, answer)
+    observe(&state, "patch", Surface::Snapshot, started, answer)
 }
 
 async fn write(
