@@ -48,12 +48,17 @@ struct TokenView {
     expires_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// The tenant of an admin path: a UUID.
+fn tenant_id(text: &str) -> Result<Uuid, StorageError> {
+    Uuid::parse_str(text)
+        .map_err(|_| StorageError::validation("tenant", format!("{text:?} is not a UUID")))
+}
+
 fn tenant_install(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<(Uuid, InstallId), ApiError> {
     let (tenant, install) = extract::path(path)?;
-    let tenant = Uuid::parse_str(&tenant)
-        .map_err(|_| StorageError::validation("tenant", format!("{tenant:?} is not a UUID")))?;
+    let tenant = tenant_id(&tenant)?;
     Ok((tenant, InstallId::new(install)?))
 }
 
@@ -163,8 +168,7 @@ fn tenant_namespace(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<(Uuid, Namespace), ApiError> {
     let (tenant, ns) = extract::path(path)?;
-    let tenant = Uuid::parse_str(&tenant)
-        .map_err(|_| StorageError::validation("tenant", format!("{tenant:?} is not a UUID")))?;
+    let tenant = tenant_id(&tenant)?;
     Ok((tenant, Namespace::new(ns)?))
 }
 
@@ -225,8 +229,7 @@ pub async fn audit(
 ) -> Result<Response, ApiError> {
     admin(&state, &headers)?;
     let tenant = extract::path(path)?;
-    let tenant = Uuid::parse_str(&tenant)
-        .map_err(|_| StorageError::validation("tenant", format!("{tenant:?} is not a UUID")))?;
+    let tenant = tenant_id(&tenant)?;
     let (mut after, mut limit) = (0_i64, 100_i64);
     for (name, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
         let number = || value.parse::<i64>().ok().filter(|n| *n >= 0);
