@@ -6,8 +6,9 @@
 //! backend behind the [`store::Store`] trait: Postgres (production, Citus-ready) or an embedded
 //! SQLite file (the default, so it runs with nothing installed).
 //!
-//! The server is a library plus a thin `main`: tests and embedders call [`start`] with a
-//! [`Config`] and a bound `TcpListener`.
+//! The server is a library plus a thin `main`: tests and embedders open a backend with
+//! [`open_store`], build the handler state with [`app_state`], and serve [`router`] on their own
+//! `TcpListener` with [`serve`].
 #![deny(missing_docs)]
 
 pub mod auth;
