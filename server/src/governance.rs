@@ -15,6 +15,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Buckets kept before the ones that are full again are forgotten.
+const BUCKETS_BEFORE_CLEANUP: usize = 10_000;
+
 /// A token bucket per principal (install). Kept in this server instance's memory: with several
 /// instances behind a load balancer each enforces the limit on the requests it receives.
 pub struct RateLimit {
@@ -42,6 +45,10 @@ impl RateLimit {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
+        if limiter.len() > BUCKETS_BEFORE_CLEANUP {
+            // Forget principals whose bucket is full again: they behave exactly as new ones.
+            limiter.retain_recent();
+        }
         limiter.check_key(principal).map_err(|not_until| {
             let wait: Duration = not_until.wait_time_from(self.clock.now());
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -217,6 +224,19 @@ mod tests {
             RateLimit::new(0, 0).admit(&a).is_ok(),
             "0 turns the limit off"
         );
+    }
+
+    #[test]
+    fn buckets_of_idle_principals_are_forgotten() {
+        let limit = RateLimit::new(1000, 2000);
+        for i in 0..=BUCKETS_BEFORE_CLEANUP {
+            limit.admit(&format!("p{i}").parse().unwrap()).unwrap();
+        }
+        let limiter = limit.limiter.as_ref().unwrap();
+        assert!(limiter.len() > BUCKETS_BEFORE_CLEANUP);
+        std::thread::sleep(Duration::from_millis(20));
+        limit.admit(&"one-more".parse().unwrap()).unwrap();
+        assert!(limiter.len() < 100, "{} buckets kept", limiter.len());
     }
 
     #[test]
