@@ -68,6 +68,25 @@ pub struct Schemas {
 }
 
 impl Schemas {
+    /// The violations of values about to be written to a namespace, as `(position, errors)` for
+    /// each value that breaks the namespace's schema; empty when all match or there is none.
+    pub async fn check<'v>(
+        &self,
+        store: &dyn Store,
+        tenant: Uuid,
+        ns: &Namespace,
+        values: impl IntoIterator<Item = (usize, &'v Value)>,
+    ) -> Result<Vec<(usize, Vec<Value>)>, StoreError> {
+        let Some(validator) = self.validator(store, tenant, ns).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(values
+            .into_iter()
+            .map(|(i, value)| (i, violations(&validator, value)))
+            .filter(|(_, found)| !found.is_empty())
+            .collect())
+    }
+
     /// The current validator of a namespace, if it has a schema.
     pub async fn validator(
         &self,

@@ -7,7 +7,7 @@ use crate::auth;
 use crate::cursor::Scope;
 use crate::error::ApiError;
 use crate::governance::Surface;
-use crate::schema::{schema_error, violations};
+use crate::schema::schema_error;
 use crate::store::{Actor, ListQuery, Principal};
 use alga_storage_core::{
     ensure_capability, json_size, parse_json, Access, BulkItemError, BulkPutBody, BulkPutRequest,
@@ -40,15 +40,12 @@ pub async fn execute(
     Ok(match request {
         StorageRequest::Put(req) => {
             ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
-            if let Some(schema) = state
+            let broken = state
                 .schemas
-                .validator(&**store, tenant, &req.namespace)
-                .await?
-            {
-                let found = violations(&schema, &req.value);
-                if !found.is_empty() {
-                    return Err(schema_error("value", found).into());
-                }
+                .check(&**store, tenant, &req.namespace, [(0, &req.value)])
+                .await?;
+            if let Some((_, found)) = broken.into_iter().next() {
+                return Err(schema_error("value", found).into());
             }
             let written = store.put(tenant, actor, &req).await?;
             state.metrics.written(json_size(&req.value));
@@ -78,25 +75,23 @@ pub async fn execute(
         }
         StorageRequest::BulkPut(req) => {
             ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
-            if let Some(schema) = state
+            let values = req.items.iter().map(|item| &item.value).enumerate();
+            let broken = state
                 .schemas
-                .validator(&**store, tenant, &req.namespace)
-                .await?
-            {
-                let failures: Vec<BulkItemError> = req
-                    .items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, item)| {
-                        let found = violations(&schema, &item.value);
-                        (!found.is_empty()).then(|| {
-                            BulkItemError::new(i, item.key.as_str(), &schema_error("value", found))
-                        })
+                .check(&**store, tenant, &req.namespace, values)
+                .await?;
+            if !broken.is_empty() {
+                let failures = broken
+                    .into_iter()
+                    .map(|(i, found)| {
+                        BulkItemError::new(
+                            i,
+                            req.items[i].key.as_str(),
+                            &schema_error("value", found),
+                        )
                     })
                     .collect();
-                if !failures.is_empty() {
-                    return Err(StorageError::bulk_partial_failure(failures).into());
-                }
+                return Err(StorageError::bulk_partial_failure(failures).into());
             }
             let written = store.bulk_put(tenant, actor, &req).await?;
             state

@@ -5,7 +5,7 @@ use super::extract::{self, admit, bearer_claims};
 use super::{observe, AppState, BULK_BODY_LIMIT};
 use crate::error::ApiError;
 use crate::governance::Surface;
-use crate::schema::{schema_error, violations};
+use crate::schema::schema_error;
 use crate::store::Actor;
 use alga_storage_core::{
     ensure_capability, json_size, parse_etag, parse_json, validate_patch, Access, Namespace,
@@ -135,19 +135,16 @@ async fn write(
     validate_patch(&ops)?;
     let principal = admit(state, &install, Some(tenant)).await?;
     ensure_capability(&principal.grants, &namespace, Access::Write)?;
-    if let Some(schema) = state
+    let values = ops.iter().enumerate().filter_map(|(i, op)| match op {
+        PatchOp::Set { value, .. } => Some((i, value)),
+        PatchOp::Del { .. } => None,
+    });
+    let broken = state
         .schemas
-        .validator(&*state.store, principal.tenant, &namespace)
-        .await?
-    {
-        for (i, op) in ops.iter().enumerate() {
-            if let PatchOp::Set { value, .. } = op {
-                let found = violations(&schema, value);
-                if !found.is_empty() {
-                    return Err(schema_error(&format!("[{i}].value"), found).into());
-                }
-            }
-        }
+        .check(&*state.store, principal.tenant, &namespace, values)
+        .await?;
+    if let Some((i, found)) = broken.into_iter().next() {
+        return Err(schema_error(&format!("[{i}].value"), found).into());
     }
     let snapshot = state
         .store
