@@ -384,6 +384,20 @@ async fn unknown_routes_are_404_in_the_envelope() {
 }
 
 #[tokio::test]
+async fn a_method_a_route_does_not_take_is_405_in_the_envelope() {
+    let s = TestServer::start().await;
+    let answer = s
+        .send(Method::PATCH, "/api/ext-storage/conf/k", &[], None)
+        .await;
+    assert_error(&answer, 405, "VALIDATION_FAILED");
+    assert_eq!(answer.body["error"]["details"]["field"], "method");
+    assert!(
+        answer.headers.get("allow").is_some(),
+        "405 names the allowed methods"
+    );
+}
+
+#[tokio::test]
 async fn admin_api_requires_its_token_and_validates_input() {
     let s = TestServer::start().await;
     let tenant = uuid::Uuid::new_v4();

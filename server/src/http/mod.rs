@@ -122,6 +122,15 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
                 "no such route",
             ))
         })
+        .method_not_allowed_fallback(|| async {
+            // The contract has no code of its own for this; the envelope keeps the 405 status.
+            let error =
+                StorageError::validation("method", "this route does not accept that method");
+            (
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                axum::Json(error),
+            )
+        })
         .with_state(state)
         .layer(axum::middleware::map_response(
             move |mut res: axum::response::Response| {
