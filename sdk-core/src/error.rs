@@ -112,6 +112,58 @@ pub struct StorageError {
     status: u16,
 }
 
+/// The kind of a storage error as a WASM guest sees it: the cases of the WIT `storage-error`
+/// variant (`alga:storage/storage`). Several codes share a kind; the code itself travels too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// `UNAUTHORIZED` (a grant lacks the access) or `UNAUTHENTICATED`.
+    Unauthorized,
+    /// `UNAUTHORIZED` because the namespace is not granted at all.
+    NamespaceDenied,
+    /// `REVISION_MISMATCH` (or a snapshot's `PRECONDITION_FAILED`).
+    RevisionMismatch,
+    /// `QUOTA_EXCEEDED`.
+    QuotaExceeded,
+    /// `VALIDATION_FAILED`, `PAYLOAD_TOO_LARGE` or `BULK_PARTIAL_FAILURE`.
+    ValidationFailed,
+    /// `NOT_FOUND`.
+    NotFound,
+    /// `RATE_LIMITED`.
+    RateLimited,
+    /// The storage service could not be reached.
+    Transport,
+    /// `INTERNAL_ERROR`, or a failure of the host itself.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order of the WIT variant.
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::Unauthorized,
+        ErrorKind::NamespaceDenied,
+        ErrorKind::RevisionMismatch,
+        ErrorKind::QuotaExceeded,
+        ErrorKind::ValidationFailed,
+        ErrorKind::NotFound,
+        ErrorKind::RateLimited,
+        ErrorKind::Transport,
+        ErrorKind::Internal,
+    ];
+
+    /// The code an error of this kind has when nothing more precise is known.
+    pub const fn default_code(self) -> ErrorCode {
+        match self {
+            ErrorKind::Unauthorized | ErrorKind::NamespaceDenied => ErrorCode::Unauthorized,
+            ErrorKind::RevisionMismatch => ErrorCode::RevisionMismatch,
+            ErrorKind::QuotaExceeded => ErrorCode::QuotaExceeded,
+            ErrorKind::ValidationFailed => ErrorCode::ValidationFailed,
+            ErrorKind::NotFound => ErrorCode::NotFound,
+            ErrorKind::RateLimited => ErrorCode::RateLimited,
+            ErrorKind::Transport | ErrorKind::Internal => ErrorCode::InternalError,
+        }
+    }
+}
+
 /// One failing item of a `bulkPut`, as listed in the details of `BULK_PARTIAL_FAILURE`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -235,6 +287,113 @@ impl StorageError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
         self.status
+    }
+
+    /// A failure to reach the storage service at all (connection refused, timeout, broken
+    /// response), as reported by an SDK or the runner host after its retries. It carries the
+    /// `INTERNAL_ERROR` code (the server never sends it), status 503 and
+    /// `details.reason = "transport"`; [`StorageError::is_transport`] tells it apart.
+    ///
+    /// ```
+    /// use alga_storage_core::{ErrorKind, StorageError};
+    /// let err = StorageError::transport("connection refused");
+    /// assert!(err.is_transport());
+    /// assert_eq!(err.kind(), ErrorKind::Transport);
+    /// assert_eq!(err.status(), 503);
+    /// ```
+    pub fn transport(message: impl Into<String>) -> Self {
+        StorageError {
+            status: 503,
+            ..StorageError::new(ErrorCode::InternalError, message)
+                .with_details(json!({ "reason": "transport" }))
+        }
+    }
+
+    /// Whether this error is a transport failure (see [`StorageError::transport`]).
+    pub fn is_transport(&self) -> bool {
+        self.code == ErrorCode::InternalError
+            && self
+                .details
+                .as_ref()
+                .and_then(|d| d.get("reason"))
+                .is_some_and(|r| r == "transport")
+    }
+
+    /// The guest-facing kind of this error: the case of the WIT `storage-error` variant.
+    ///
+    /// `UNAUTHORIZED` becomes [`ErrorKind::NamespaceDenied`] when the namespace is not granted
+    /// at all; `PAYLOAD_TOO_LARGE` and `BULK_PARTIAL_FAILURE` are validation failures (their
+    /// exact code travels with them).
+    pub fn kind(&self) -> ErrorKind {
+        match self.code {
+            ErrorCode::Unauthorized => {
+                let reason = self.details.as_ref().and_then(|d| d.get("reason"));
+                if reason.is_some_and(|r| r == "namespaceNotGranted") {
+                    ErrorKind::NamespaceDenied
+                } else {
+                    ErrorKind::Unauthorized
+                }
+            }
+            ErrorCode::Unauthenticated => ErrorKind::Unauthorized,
+            ErrorCode::RevisionMismatch | ErrorCode::PreconditionFailed => {
+                ErrorKind::RevisionMismatch
+            }
+            ErrorCode::QuotaExceeded => ErrorKind::QuotaExceeded,
+            ErrorCode::ValidationFailed
+            | ErrorCode::PayloadTooLarge
+            | ErrorCode::BulkPartialFailure => ErrorKind::ValidationFailed,
+            ErrorCode::NotFound => ErrorKind::NotFound,
+            ErrorCode::RateLimited => ErrorKind::RateLimited,
+            ErrorCode::InternalError if self.is_transport() => ErrorKind::Transport,
+            ErrorCode::InternalError => ErrorKind::Internal,
+        }
+    }
+
+    /// Rebuilds an error from what crossed a boundary as parts: its kind, wire code, message and
+    /// details as JSON text (the WIT `error-info`). An unknown code falls back to the kind's
+    /// own; the status follows the code, as on the server.
+    ///
+    /// ```
+    /// use alga_storage_core::{ErrorCode, ErrorKind, StorageError};
+    /// let err = StorageError::revision_mismatch(4);
+    /// let details = err.details().map(|d| d.to_string());
+    /// let back = StorageError::from_parts(err.kind(), err.code().as_str(), err.message(), details.as_deref());
+    /// assert_eq!(back, err);
+    /// ```
+    pub fn from_parts(
+        kind: ErrorKind,
+        code: &str,
+        message: impl Into<String>,
+        details: Option<&str>,
+    ) -> Self {
+        let details: Option<Value> = details.and_then(|d| serde_json::from_str(d).ok());
+        if kind == ErrorKind::Transport {
+            let mut err = StorageError::transport(message);
+            if let (Some(Value::Object(extra)), Some(Value::Object(mine))) =
+                (details, err.details.as_mut())
+            {
+                for (k, v) in extra {
+                    mine.entry(k).or_insert(v);
+                }
+            }
+            return err;
+        }
+        let code = serde_json::from_value::<ErrorCode>(Value::String(code.to_owned()))
+            .unwrap_or_else(|_| kind.default_code());
+        let status = match code {
+            ErrorCode::BulkPartialFailure => details
+                .as_ref()
+                .and_then(|d| d.pointer("/items/0/code"))
+                .and_then(|c| serde_json::from_value::<ErrorCode>(c.clone()).ok())
+                .map_or(400, ErrorCode::http_status),
+            other => other.http_status(),
+        };
+        StorageError {
+            code,
+            message: message.into(),
+            details,
+            status,
+        }
     }
 
     /// Rebuilds an error from an HTTP status and a response body holding the envelope.

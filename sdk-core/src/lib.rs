@@ -25,7 +25,7 @@ mod ops;
 mod snapshot;
 
 pub use capability::{ensure_capability, validate_grants, Access, Grant};
-pub use error::{BulkItemError, ErrorCode, StorageError};
+pub use error::{BulkItemError, ErrorCode, ErrorKind, StorageError};
 pub use names::{Cursor, InstallId, InvalidValue, Key, Limit, Namespace, Revision, TtlSeconds};
 pub use ops::{
     json_contains, json_size, parse_json, BulkPutBody, BulkPutItem, BulkPutRequest,

@@ -92,6 +92,27 @@ pub fn load() -> Vec<(String, Case)> {
 
 /// Runs one case on a surface for a fresh tenant; returns a description of the first mismatch.
 pub async fn run(server: &TestServer, surface: Surface, case: &Case) -> Result<(), String> {
+    run_via(server, case, &format!("{surface:?}"), |tenant, request| async move {
+        match surface {
+            Surface::Runner => server.runner(&tenant.install, request).await,
+            Surface::Rest => rest_call(server, &tenant, &request).await,
+        }
+    })
+    .await
+}
+
+/// Runs one case through any surface: `call` sends one envelope for a tenant and answers
+/// what came back (the guest SDK surface lives in [`crate::guest`]).
+pub async fn run_via<F, Fut>(
+    server: &TestServer,
+    case: &Case,
+    surface: &str,
+    call: F,
+) -> Result<(), String>
+where
+    F: Fn(Tenant, Value) -> Fut,
+    Fut: std::future::Future<Output = Answer>,
+{
     let grants = case
         .grants
         .clone()
@@ -100,17 +121,14 @@ pub async fn run(server: &TestServer, surface: Surface, case: &Case) -> Result<(
     let mut vars: HashMap<String, Value> = HashMap::new();
     for (i, step) in case.steps.iter().enumerate() {
         let request = expand(&step.request, &vars);
-        let answer = match surface {
-            Surface::Runner => server.runner(&tenant.install, request.clone()).await,
-            Surface::Rest => rest_call(server, &tenant, &request).await,
-        };
+        let answer = call(tenant.clone(), request.clone()).await;
         let expect = Expect {
             body: step.expect.body.as_ref().map(|b| expand(b, &vars)),
             ..step.expect.clone()
         };
         check(&expect, &answer).map_err(|why| {
             format!(
-                "step {i} ({}) on {surface:?}: {why}\n  request: {request}\n  answer: {} {}",
+                "step {i} ({}) on {surface}: {why}\n  request: {request}\n  answer: {} {}",
                 request["operation"], answer.status, answer.body
             )
         })?;

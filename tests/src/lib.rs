@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod conformance;
+pub mod guest;
 
 use alga_storage_server::config::Backend;
 use alga_storage_server::{app_state, open_store, router, serve, Config};

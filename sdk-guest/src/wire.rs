@@ -1,0 +1,193 @@
+//! Crossing the boundary: `sdk-core` requests to WIT records, WIT answers back to `sdk-core`
+//! types, and WIT errors to [`StorageError`].
+
+use crate::bindings::alga::storage::storage as wit;
+use crate::Result;
+use alga_storage_core::{
+    BulkPutRequest, BulkPutResponse, BulkPutResultItem, Cursor, DeleteRequest, ErrorCode,
+    ErrorKind, GetRequest, Key, ListItem, ListRequest, ListResponse, Metadata,
+    Namespace as CoreNamespace, PutRequest, PutResponse, Record, StorageError, StorageRequest,
+};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Sends any validated request and answers the server's JSON body for it (`null` for a
+/// delete). Used by generic handlers; the typed API calls the functions below directly.
+pub fn execute(request: StorageRequest) -> Result<Value> {
+    fn json<T: serde::Serialize>(v: T) -> Result<Value> {
+        serde_json::to_value(v).map_err(|e| malformed(&e.to_string()))
+    }
+    match request {
+        StorageRequest::Put(r) => json(put(r)?),
+        StorageRequest::Get(r) => json(get::<Value>(r)?),
+        StorageRequest::List(r) => json(list::<Value>(r)?),
+        StorageRequest::Delete(r) => delete(r).map(|()| Value::Null),
+        StorageRequest::BulkPut(r) => json(bulk_put(r)?),
+    }
+}
+
+pub(crate) fn put(r: PutRequest) -> Result<PutResponse> {
+    let request = wit::PutRequest {
+        namespace: r.namespace.into(),
+        key: r.key.into(),
+        value: r.value.to_string(),
+        metadata: r.metadata.map(|m| Value::Object(m).to_string()),
+        ttl_seconds: r.ttl_seconds.map(u32::from),
+        if_revision: r.if_revision.map(u64::from),
+    };
+    let a = wit::put(&request).map_err(error)?;
+    Ok(PutResponse {
+        namespace: namespace(a.namespace)?,
+        key: key(a.key)?,
+        revision: a.revision,
+        ttl_expires_at: a.ttl_expires_at.map(time).transpose()?,
+        created_at: time(a.created_at)?,
+        updated_at: time(a.updated_at)?,
+    })
+}
+
+pub(crate) fn get<T: DeserializeOwned>(r: GetRequest) -> Result<Record<T>> {
+    let request = wit::GetRequest {
+        namespace: r.namespace.into(),
+        key: r.key.into(),
+        if_revision: r.if_revision.map(u64::from),
+    };
+    let a = wit::get(&request).map_err(error)?;
+    Ok(Record {
+        namespace: namespace(a.namespace)?,
+        key: key(a.key)?,
+        revision: a.revision,
+        value: value(&a.value)?,
+        metadata: metadata(&a.metadata)?,
+        ttl_expires_at: a.ttl_expires_at.map(time).transpose()?,
+        created_at: time(a.created_at)?,
+        updated_at: time(a.updated_at)?,
+    })
+}
+
+pub(crate) fn list<T: DeserializeOwned>(r: ListRequest) -> Result<ListResponse<T>> {
+    let request = wit::ListRequest {
+        namespace: r.namespace.into(),
+        cursor: r.cursor.map(|c| c.0),
+        limit: r.limit.map(|l| u32::from(l.get())),
+        key_prefix: r.key_prefix,
+        metadata: r.metadata.map(|m| Value::Object(m).to_string()),
+        include_values: r.include_values,
+        include_metadata: r.include_metadata,
+    };
+    let a = wit::list(&request).map_err(error)?;
+    let items = a
+        .items
+        .into_iter()
+        .map(|i| {
+            Ok(ListItem {
+                namespace: namespace(i.namespace)?,
+                key: key(i.key)?,
+                revision: i.revision,
+                value: i.value.as_deref().map(value).transpose()?,
+                metadata: i.metadata.as_deref().map(metadata).transpose()?,
+                ttl_expires_at: i.ttl_expires_at.map(time).transpose()?,
+                created_at: i.created_at.map(time).transpose()?,
+                updated_at: i.updated_at.map(time).transpose()?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(ListResponse {
+        items,
+        next_cursor: a.next_cursor.map(Cursor),
+    })
+}
+
+pub(crate) fn delete(r: DeleteRequest) -> Result<()> {
+    let request = wit::DeleteRequest {
+        namespace: r.namespace.into(),
+        key: r.key.into(),
+        if_revision: r.if_revision.map(u64::from),
+    };
+    wit::delete(&request).map_err(error)
+}
+
+pub(crate) fn bulk_put(r: BulkPutRequest) -> Result<BulkPutResponse> {
+    let request = wit::BulkPutRequest {
+        namespace: r.namespace.into(),
+        items: r
+            .items
+            .into_iter()
+            .map(|i| wit::BulkPutItem {
+                key: i.key.into(),
+                value: i.value.to_string(),
+                metadata: i.metadata.map(|m| Value::Object(m).to_string()),
+                ttl_seconds: i.ttl_seconds.map(u32::from),
+                if_revision: i.if_revision.map(u64::from),
+            })
+            .collect(),
+    };
+    let a = wit::bulk_put(&request).map_err(error)?;
+    let items = a
+        .items
+        .into_iter()
+        .map(|i| {
+            Ok(BulkPutResultItem {
+                key: key(i.key)?,
+                revision: i.revision,
+                ttl_expires_at: i.ttl_expires_at.map(time).transpose()?,
+                created_at: i.created_at.map(time).transpose()?,
+                updated_at: i.updated_at.map(time).transpose()?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(BulkPutResponse { items })
+}
+
+/// The WIT error variant as the one error type of the contract.
+pub(crate) fn error(e: wit::StorageError) -> StorageError {
+    let (kind, info) = match e {
+        wit::StorageError::Unauthorized(i) => (ErrorKind::Unauthorized, i),
+        wit::StorageError::NamespaceDenied(i) => (ErrorKind::NamespaceDenied, i),
+        wit::StorageError::RevisionMismatch(i) => (ErrorKind::RevisionMismatch, i),
+        wit::StorageError::QuotaExceeded(i) => (ErrorKind::QuotaExceeded, i),
+        wit::StorageError::ValidationFailed(i) => (ErrorKind::ValidationFailed, i),
+        wit::StorageError::NotFound(i) => (ErrorKind::NotFound, i),
+        wit::StorageError::RateLimited(i) => (ErrorKind::RateLimited, i),
+        wit::StorageError::Transport(i) => (ErrorKind::Transport, i),
+        wit::StorageError::Internal(i) => (ErrorKind::Internal, i),
+    };
+    StorageError::from_parts(kind, &info.code, info.message, info.details.as_deref())
+}
+
+fn malformed(what: &str) -> StorageError {
+    StorageError::new(
+        ErrorCode::InternalError,
+        format!("malformed answer from the host: {what}"),
+    )
+}
+
+fn namespace(s: String) -> Result<CoreNamespace> {
+    CoreNamespace::new(s).map_err(|e| malformed(&e.to_string()))
+}
+
+fn key(s: String) -> Result<Key> {
+    Key::new(s).map_err(|e| malformed(&e.to_string()))
+}
+
+fn time(s: String) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(&s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| malformed(&format!("time {s:?}: {e}")))
+}
+
+fn metadata(s: &str) -> Result<Metadata> {
+    serde_json::from_str(s).map_err(|e| malformed(&format!("metadata: {e}")))
+}
+
+/// A stored value as the caller's type; a value that does not fit the type is the caller's
+/// mismatch, reported as `VALIDATION_FAILED` on field `value`.
+fn value<T: DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| {
+        StorageError::validation(
+            "value",
+            format!("the stored value does not fit the requested type: {e}"),
+        )
+    })
+}
