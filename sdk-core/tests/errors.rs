@@ -112,3 +112,49 @@ fn grants_parse_from_the_admin_json() {
         parse_json::<Vec<Grant>>(br#"[{"namespace":"settings","access":["admin"]}]"#).unwrap_err();
     assert_eq!(err.details().unwrap()["field"], "[0].access[0]");
 }
+
+#[test]
+fn every_error_crosses_the_wit_boundary_and_comes_back_equal() {
+    use alga_storage_core::{BulkItemError, ErrorKind};
+    let mut errors: Vec<StorageError> = ErrorCode::ALL
+        .into_iter()
+        .filter(|c| *c != ErrorCode::BulkPartialFailure)
+        .map(|c| StorageError::new(c, "why"))
+        .collect();
+    errors.push(StorageError::revision_mismatch(7));
+    errors.push(StorageError::bulk_partial_failure(vec![
+        BulkItemError::new(2, "k", &StorageError::too_large("value", 10, 11)),
+    ]));
+    errors.push(StorageError::transport("connection failed"));
+    errors.push(
+        StorageError::new(ErrorCode::Unauthorized, "no")
+            .with_details(serde_json::json!({"reason": "namespaceNotGranted"})),
+    );
+    for err in errors {
+        let details = err.details().map(|d| d.to_string());
+        let back = StorageError::from_parts(
+            err.kind(),
+            err.code().as_str(),
+            err.message(),
+            details.as_deref(),
+        );
+        assert_eq!(back, err, "{err}");
+        assert_eq!(back.status(), err.status());
+    }
+    assert_eq!(
+        StorageError::new(ErrorCode::Unauthorized, "no")
+            .with_details(serde_json::json!({"reason": "namespaceNotGranted"}))
+            .kind(),
+        ErrorKind::NamespaceDenied
+    );
+    assert_eq!(
+        StorageError::bulk_partial_failure(vec![BulkItemError::new(
+            0,
+            "k",
+            &StorageError::too_large("value", 10, 11)
+        )])
+        .status(),
+        413
+    );
+    assert_eq!(ErrorKind::ALL.len(), 9, "the nine cases of the WIT variant");
+}

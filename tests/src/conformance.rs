@@ -92,12 +92,17 @@ pub fn load() -> Vec<(String, Case)> {
 
 /// Runs one case on a surface for a fresh tenant; returns a description of the first mismatch.
 pub async fn run(server: &TestServer, surface: Surface, case: &Case) -> Result<(), String> {
-    run_via(server, case, &format!("{surface:?}"), |tenant, request| async move {
-        match surface {
-            Surface::Runner => server.runner(&tenant.install, request).await,
-            Surface::Rest => rest_call(server, &tenant, &request).await,
-        }
-    })
+    run_via(
+        server,
+        case,
+        &format!("{surface:?}"),
+        |tenant, request| async move {
+            match surface {
+                Surface::Runner => server.runner(&tenant.install, request).await,
+                Surface::Rest => rest_call(server, &tenant, &request).await,
+            }
+        },
+    )
     .await
 }
 

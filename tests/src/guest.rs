@@ -19,7 +19,7 @@ pub fn target_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guest-components")
 }
 
-/// Builds every handler component of the workspace once (release, `wasm32-wasip2`) and answers
+/// Builds every handler component of the workspace once (profile `guest`, `wasm32-wasip2`) and answers
 /// the path of `package`'s component. Panics with cargo's output if the build fails.
 pub fn component(package: &str) -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
@@ -27,7 +27,7 @@ pub fn component(package: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let out = Command::new(cargo)
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .args(["build", "--profile", "guest", "--target", "wasm32-wasip2"])
             .args(["-p", COUNTER, "-p", CONFORMANCE])
             .env("CARGO_TARGET_DIR", target_dir())
             .output()
@@ -42,7 +42,7 @@ pub fn component(package: &str) -> PathBuf {
         panic!("building the handler components failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`):\n{why}");
     }
     target_dir()
-        .join("wasm32-wasip2/release")
+        .join("wasm32-wasip2/guest")
         .join(format!("{}.wasm", package.replace('-', "_")))
 }
 

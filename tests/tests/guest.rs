@@ -27,7 +27,11 @@ async fn ok(handler: &alga_storage_runner::Handler, install: &str, input: Value)
     serde_json::from_str(&out).unwrap()
 }
 
-async fn err(handler: &alga_storage_runner::Handler, ctx: &ExecutionContext, input: Value) -> Value {
+async fn err(
+    handler: &alga_storage_runner::Handler,
+    ctx: &ExecutionContext,
+    input: Value,
+) -> Value {
     let out = handler
         .invoke(ctx, &input.to_string())
         .await
@@ -44,16 +48,28 @@ async fn example_handler_runs_against_the_server() {
     let handler = load(&runner, COUNTER);
 
     for expected in 1..=3 {
-        let out = ok(&handler, &t.install, json!({"op": "increment", "counter": "visits"})).await;
+        let out = ok(
+            &handler,
+            &t.install,
+            json!({"op": "increment", "counter": "visits"}),
+        )
+        .await;
         assert_eq!(out["value"], expected);
         assert_eq!(out["revision"], expected);
     }
-    let stored = server.rest(&t, Method::GET, "/counters/visits", &[], None).await;
+    let stored = server
+        .rest(&t, Method::GET, "/counters/visits", &[], None)
+        .await;
     assert_eq!(stored.status, StatusCode::OK);
     assert_eq!(stored.body["value"], 3);
     assert_eq!(stored.body["revision"], 3);
 
-    let out = ok(&handler, &t.install, json!({"op": "seed", "counters": {"a": 1, "b": 2, "c": 3}})).await;
+    let out = ok(
+        &handler,
+        &t.install,
+        json!({"op": "seed", "counters": {"a": 1, "b": 2, "c": 3}}),
+    )
+    .await;
     assert_eq!(out["written"], 3);
     let b = server.rest(&t, Method::GET, "/counters/b", &[], None).await;
     assert_eq!(b.body["value"], 2);
@@ -62,23 +78,42 @@ async fn example_handler_runs_against_the_server() {
     let lists_before = runner.metrics().ops("list", "ok");
     let out = ok(&handler, &t.install, json!({"op": "totals", "pageSize": 1})).await;
     assert_eq!(out["total"], 9);
-    assert_eq!(out["counters"], json!({"a": 1, "b": 2, "c": 3, "visits": 3}));
+    assert_eq!(
+        out["counters"],
+        json!({"a": 1, "b": 2, "c": 3, "visits": 3})
+    );
     assert!(
         runner.metrics().ops("list", "ok") - lists_before >= 4,
         "a page size of 1 takes one call per counter"
     );
 
-    let out = ok(&handler, &t.install, json!({"op": "session", "id": "s1", "ttlSeconds": 60})).await;
+    let out = ok(
+        &handler,
+        &t.install,
+        json!({"op": "session", "id": "s1", "ttlSeconds": 60}),
+    )
+    .await;
     assert!(out["expiresAt"].is_string());
-    let s1 = server.rest(&t, Method::GET, "/sessions/s1", &[], None).await;
+    let s1 = server
+        .rest(&t, Method::GET, "/sessions/s1", &[], None)
+        .await;
     assert_eq!(s1.status, StatusCode::OK);
     assert!(s1.body["ttlExpiresAt"].is_string());
     server.expire_all().await;
-    let s1 = server.rest(&t, Method::GET, "/sessions/s1", &[], None).await;
+    let s1 = server
+        .rest(&t, Method::GET, "/sessions/s1", &[], None)
+        .await;
     assert_eq!(s1.status, StatusCode::NOT_FOUND);
 
-    ok(&handler, &t.install, json!({"op": "reset", "counter": "visits"})).await;
-    let gone = server.rest(&t, Method::GET, "/counters/visits", &[], None).await;
+    ok(
+        &handler,
+        &t.install,
+        json!({"op": "reset", "counter": "visits"}),
+    )
+    .await;
+    let gone = server
+        .rest(&t, Method::GET, "/counters/visits", &[], None)
+        .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 
     let metrics = runner.metrics_text();
@@ -106,7 +141,12 @@ async fn concurrent_handler_instances_lose_no_increment() {
         tasks.push(tokio::spawn(async move {
             let mut retries = 0;
             for _ in 0..EACH {
-                let out = ok(&handler, &install, json!({"op": "increment", "counter": "hits"})).await;
+                let out = ok(
+                    &handler,
+                    &install,
+                    json!({"op": "increment", "counter": "hits"}),
+                )
+                .await;
                 retries += out["attempts"].as_u64().unwrap() - 1;
             }
             retries
@@ -116,10 +156,19 @@ async fn concurrent_handler_instances_lose_no_increment() {
     for task in tasks {
         retries += task.await.unwrap();
     }
-    let stored = server.rest(&t, Method::GET, "/counters/hits", &[], None).await;
-    assert_eq!(stored.body["value"], (TASKS * EACH) as u64, "no increment lost");
+    let stored = server
+        .rest(&t, Method::GET, "/counters/hits", &[], None)
+        .await;
+    assert_eq!(
+        stored.body["value"],
+        (TASKS * EACH) as u64,
+        "no increment lost"
+    );
     assert_eq!(stored.body["revision"], (TASKS * EACH) as u64);
-    eprintln!("{} increments, {retries} retries after REVISION_MISMATCH", TASKS * EACH);
+    eprintln!(
+        "{} increments, {retries} retries after REVISION_MISMATCH",
+        TASKS * EACH
+    );
 }
 
 #[tokio::test]
@@ -132,7 +181,12 @@ async fn a_missing_grant_is_an_error_value_not_a_trap_and_is_not_retried() {
     let t = server
         .tenant(json!([{"namespace": "sessions", "access": ["read", "write"]}]))
         .await;
-    let e = err(&handler, &context(&t.install), json!({"op": "increment", "counter": "x"})).await;
+    let e = err(
+        &handler,
+        &context(&t.install),
+        json!({"op": "increment", "counter": "x"}),
+    )
+    .await;
     assert_eq!(e["kind"], "NamespaceDenied");
     assert_eq!(e["error"]["error"]["code"], "UNAUTHORIZED");
 
@@ -140,7 +194,12 @@ async fn a_missing_grant_is_an_error_value_not_a_trap_and_is_not_retried() {
     let t = server
         .tenant(json!([{"namespace": "counters", "access": ["read"]}]))
         .await;
-    let e = err(&handler, &context(&t.install), json!({"op": "increment", "counter": "x"})).await;
+    let e = err(
+        &handler,
+        &context(&t.install),
+        json!({"op": "increment", "counter": "x"}),
+    )
+    .await;
     assert_eq!(e["kind"], "Unauthorized");
     assert_eq!(e["error"]["error"]["code"], "UNAUTHORIZED");
     assert_eq!(e["error"]["error"]["details"]["reason"], "accessNotGranted");
@@ -172,7 +231,12 @@ async fn transport_failures_are_retried_twice_with_backoff_then_reported() {
     let runner = runner_at(&format!("http://127.0.0.1:{port}/api"), "secret");
     let handler = runner.load(component(COUNTER)).unwrap();
     let started = Instant::now();
-    let e = err(&handler, &context("inst"), json!({"op": "increment", "counter": "x"})).await;
+    let e = err(
+        &handler,
+        &context("inst"),
+        json!({"op": "increment", "counter": "x"}),
+    )
+    .await;
     let took = started.elapsed();
     assert_eq!(e["kind"], "Transport");
     assert_eq!(e["error"]["error"]["details"]["reason"], "transport");
@@ -182,7 +246,10 @@ async fn transport_failures_are_retried_twice_with_backoff_then_reported() {
     );
     assert_eq!(runner.metrics().retries("get"), 2);
     assert_eq!(runner.metrics().ops("get", "TRANSPORT"), 1);
-    assert!(took >= Duration::from_millis(300), "100 ms then 200 ms: {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "100 ms then 200 ms: {took:?}"
+    );
 }
 
 #[tokio::test]

@@ -109,7 +109,11 @@ pub fn run(command: Command) -> Result<Value, StorageError> {
         Command::Seed { counters: values } => {
             let mut bulk = counters.bulk_put();
             for (name, value) in &values {
-                bulk = bulk.item_with(name, value, WriteOptions::new().metadata(&json!({"seeded": true})));
+                bulk = bulk.item_with(
+                    name,
+                    value,
+                    WriteOptions::new().metadata(&json!({"seeded": true})),
+                );
             }
             let written = bulk.send()?;
             Ok(json!({ "written": written.items.len() }))

@@ -7,9 +7,9 @@ use alga_storage_core::{
     BulkPutResponse, ErrorKind, ListResponse, PutResponse, Record, StorageError,
 };
 use anyhow::Context as _;
-use timestamps::rfc3339;
 use serde_json::{Map, Value};
 use std::path::Path;
+use timestamps::rfc3339;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};

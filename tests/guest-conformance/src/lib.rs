@@ -44,7 +44,18 @@ pub fn answer(input: &[u8]) -> Value {
 struct Conformance;
 
 impl bindings::Guest for Conformance {
+    /// An envelope answers as [`answer`]; `{"repeat": n, "request": envelope}` sends the request
+    /// `n` times and answers the last answer (the per-call overhead benchmark).
     fn handle(input: String) -> Result<String, String> {
+        let parsed: Value = serde_json::from_str(&input).map_err(|e| e.to_string())?;
+        if let (Some(n), Some(request)) = (parsed["repeat"].as_u64(), parsed.get("request")) {
+            let body = request.to_string();
+            let mut last = Value::Null;
+            for _ in 0..n {
+                last = answer(body.as_bytes());
+            }
+            return Ok(last.to_string());
+        }
         Ok(answer(input.as_bytes()).to_string())
     }
 }
