@@ -221,6 +221,10 @@ impl StorageClient {
                     code: outcome.clone(),
                 })
                 .inc();
+        }
+        // A missing record is an everyday answer, not a warning.
+        let expected = matches!(&result, Err(e) if e.code() == ErrorCode::NotFound);
+        if let (Err(e), false) = (&result, expected) {
             tracing::warn!(
                 tenant = %hashed(tenant),
                 install = %install.map(hashed).unwrap_or_default(),
