@@ -214,7 +214,7 @@ impl StorageClient {
             Err(e) if e.is_transport() => "TRANSPORT".to_owned(),
             Err(e) => e.code().as_str().to_owned(),
         };
-        if let Err(e) = &result {
+        if result.is_err() {
             self.metrics
                 .errors
                 .get_or_create(&CodeLabel {
