@@ -381,6 +381,14 @@ impl Namespace {
     }
 
     /// Read `key` only if it is at `revision`; otherwise `REVISION_MISMATCH`.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), alga_storage_guest::StorageError> {
+    /// let ns = alga_storage_guest::Namespace::open("settings")?;
+    /// let unchanged = ns.get_if_revision::<String>("theme", 2)?;
+    /// # let _ = unchanged;
+    /// # Ok(()) }
+    /// ```
     pub fn get_if_revision<T: DeserializeOwned>(
         &self,
         key: &str,
@@ -410,6 +418,15 @@ impl Namespace {
     }
 
     /// Delete `key`. Deleting a key that does not exist succeeds (deletes are idempotent).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), alga_storage_guest::StorageError> {
+    /// let ns = alga_storage_guest::Namespace::open("notes")?;
+    /// ns.delete("draft")?;
+    /// // Or only if nobody changed it since revision 3:
+    /// ns.delete_if_revision("final", 3)?;
+    /// # Ok(()) }
+    /// ```
     pub fn delete(&self, key: &str) -> Result<()> {
         self.delete_fields(key, None)
     }

@@ -106,6 +106,44 @@ pub async fn run(server: &TestServer, surface: Surface, case: &Case) -> Result<(
     .await
 }
 
+/// Runs every case of the corpus on a built-in surface; panics listing every failing case.
+pub async fn assert_corpus(server: &TestServer, surface: Surface) {
+    let mut failures = Vec::new();
+    let cases = load();
+    for (file, case) in &cases {
+        if let Err(why) = run(server, surface, case).await {
+            failures.push(format!("{file} / {}: {why}", case.name));
+        }
+    }
+    report(&failures, cases.len());
+}
+
+/// Runs every case of the corpus through `call` (see [`run_via`]); panics listing every
+/// failing case.
+pub async fn assert_corpus_via<F, Fut>(server: &TestServer, surface: &str, call: F)
+where
+    F: Fn(Tenant, Value) -> Fut,
+    Fut: std::future::Future<Output = Answer>,
+{
+    let mut failures = Vec::new();
+    let cases = load();
+    for (file, case) in &cases {
+        if let Err(why) = run_via(server, case, surface, &call).await {
+            failures.push(format!("{file} / {}: {why}", case.name));
+        }
+    }
+    report(&failures, cases.len());
+}
+
+fn report(failures: &[String], cases: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
 /// Runs one case through any surface: `call` sends one envelope for a tenant and answers
 /// what came back (the guest SDK surface lives in [`crate::guest`]).
 pub async fn run_via<F, Fut>(

@@ -2,7 +2,7 @@
 //! one connection, since an in-memory database lives and dies with its connection).
 
 use alga_storage_server::config::Secret;
-use alga_storage_tests::conformance::{load, run, Surface};
+use alga_storage_tests::conformance::{assert_corpus, Surface};
 use alga_storage_tests::TestServer;
 
 #[tokio::test]
@@ -12,11 +12,5 @@ async fn the_corpus_passes_on_an_in_memory_database() {
         .send(reqwest::Method::GET, "/readyz", &[], None)
         .await;
     assert_eq!(ready.body["backend"], "sqlite");
-    let mut failures = Vec::new();
-    for (file, case) in load() {
-        if let Err(why) = run(&server, Surface::Rest, &case).await {
-            failures.push(format!("{file} / {}: {why}", case.name));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert_corpus(&server, Surface::Rest).await;
 }

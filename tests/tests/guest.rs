@@ -2,7 +2,7 @@
 //! runner host (wasmtime) against the real server on the backend under test.
 
 use alga_storage_runner::ExecutionContext;
-use alga_storage_tests::conformance::{load as load_corpus, run_via};
+use alga_storage_tests::conformance::assert_corpus_via;
 use alga_storage_tests::guest::{
     component, conformance_call, context, load, runner, runner_at, CONFORMANCE, COUNTER,
 };
@@ -257,25 +257,11 @@ async fn corpus_passes_through_the_guest_sdk() {
     let server = TestServer::start().await;
     let runner = runner(&server);
     let handler = load(&runner, CONFORMANCE);
-    let mut failures = Vec::new();
-    let cases = load_corpus();
-    for (file, case) in &cases {
-        let result = run_via(&server, case, "guest", |tenant, request| {
-            let handler = handler.clone();
-            async move { conformance_call(&handler, &tenant.install, &request).await }
-        })
-        .await;
-        if let Err(why) = result {
-            failures.push(format!("{file} / {}: {why}", case.name));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
-    );
+    assert_corpus_via(&server, "guest", |tenant, request| {
+        let handler = handler.clone();
+        async move { conformance_call(&handler, &tenant.install, &request).await }
+    })
+    .await;
 }
 
 #[tokio::test]
