@@ -106,7 +106,7 @@ impl Actor<'static> {
 }
 
 /// One row of the audit log: a mutation that succeeded.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
     /// Position in the tenant's log (increasing).

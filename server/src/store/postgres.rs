@@ -941,31 +941,15 @@ impl Store for PgStore {
         after: i64,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows: Vec<(i64, String, Option<String>, Option<String>, String, Option<i64>, String, DateTime<Utc>)> =
-            sqlx::query_as(
-                "SELECT seq, principal, namespace, key, operation, revision, surface, at FROM ext_storage_audit \
-                 WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            )
-            .bind(tenant)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(seq, principal, namespace, key, operation, revision, surface, at)| AuditEntry {
-                    seq,
-                    principal,
-                    namespace,
-                    key,
-                    operation,
-                    revision,
-                    surface,
-                    at,
-                },
-            )
-            .collect())
+        sqlx::query_as::<_, AuditEntry>(
+            "SELECT seq, principal, namespace, key, operation, revision, surface, at FROM ext_storage_audit \
+             WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(tenant)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)
     }
 }

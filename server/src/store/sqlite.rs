@@ -100,6 +100,8 @@ struct Written {
 
 /// One record to write.
 struct Write<'a> {
+    /// The audited operation (`put`, `bulkPut`, `set`).
+    operation: &'static str,
     key: &'a Key,
     value: &'a Value,
     metadata: Option<&'a Metadata>,
@@ -306,9 +308,11 @@ impl SqliteStore {
         (live, if holds { Ok(()) } else { Err(live_revision) })
     }
 
+    /// Writes one record and its audit row.
     async fn upsert(
         conn: &mut SqliteConnection,
         tenant: &str,
+        actor: Actor<'_>,
         ns: &str,
         w: &Write<'_>,
         live: Option<Current>,
@@ -333,9 +337,20 @@ impl SqliteStore {
         .bind(ttl_expires_at)
         .bind(created_at)
         .bind(now)
-        .execute(conn)
+        .execute(&mut *conn)
         .await
         .map_err(backend)?;
+        Self::audit_row(
+            conn,
+            tenant,
+            actor,
+            Some(ns),
+            Some(w.key.as_str()),
+            w.operation,
+            Some(revision),
+            now,
+        )
+        .await?;
         Ok(Written {
             revision: revision as u64,
             ttl_expires_at: ttl_expires_at.map(time),
@@ -374,11 +389,15 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Deletes one record and, if there was one, writes its audit row.
     async fn delete_key(
         conn: &mut SqliteConnection,
         tenant: &str,
+        actor: Actor<'_>,
         ns: &str,
         key: &str,
+        operation: &'static str,
+        now: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3",
@@ -386,10 +405,24 @@ impl SqliteStore {
         .bind(tenant)
         .bind(ns)
         .bind(key)
-        .execute(conn)
+        .execute(&mut *conn)
         .await
         .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        let deleted = done.rows_affected() > 0;
+        if deleted {
+            Self::audit_row(
+                conn,
+                tenant,
+                actor,
+                Some(ns),
+                Some(key),
+                operation,
+                None,
+                now,
+            )
+            .await?;
+        }
+        Ok(deleted)
     }
 }
 
@@ -444,23 +477,13 @@ impl Store for SqliteStore {
             return Err(StorageError::revision_mismatch(current).into());
         }
         let write = Write {
+            operation: "put",
             key: &req.key,
             value: &req.value,
             metadata: req.metadata.as_ref(),
             ttl: req.ttl_seconds,
         };
-        let w = Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
-        Self::audit_row(
-            &mut tx,
-            &tenant_id,
-            actor,
-            Some(ns),
-            Some(req.key.as_str()),
-            "put",
-            Some(w.revision as i64),
-            now,
-        )
-        .await?;
+        let w = Self::upsert(&mut tx, &tenant_id, actor, ns, &write, live, now).await?;
         let replaced_expired = i64::from(current.is_some() && live.is_none());
         Self::bump(&mut tx, &tenant_id, ns, swept + 1 + replaced_expired).await?;
         tx.commit().await.map_err(backend)?;
@@ -590,18 +613,7 @@ impl Store for SqliteStore {
         };
         let mut changes = swept;
         if let (Ok(()), Some(c)) = (&outcome, current) {
-            Self::delete_key(&mut tx, &tenant_id, ns, key).await?;
-            Self::audit_row(
-                &mut tx,
-                &tenant_id,
-                actor,
-                Some(ns),
-                Some(key),
-                "delete",
-                None,
-                now,
-            )
-            .await?;
+            Self::delete_key(&mut tx, &tenant_id, actor, ns, key, "delete", now).await?;
             changes += 1 + i64::from(!c.live(now));
         }
         Self::bump(&mut tx, &tenant_id, ns, changes).await?;
@@ -643,23 +655,13 @@ impl Store for SqliteStore {
         let mut items = Vec::with_capacity(req.items.len());
         for (item, live) in req.items.iter().zip(lives) {
             let write = Write {
+                operation: "bulkPut",
                 key: &item.key,
                 value: &item.value,
                 metadata: item.metadata.as_ref(),
                 ttl: item.ttl_seconds,
             };
-            let w = Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
-            Self::audit_row(
-                &mut tx,
-                &tenant_id,
-                actor,
-                Some(ns),
-                Some(item.key.as_str()),
-                "bulkPut",
-                Some(w.revision as i64),
-                now,
-            )
-            .await?;
+            let w = Self::upsert(&mut tx, &tenant_id, actor, ns, &write, live, now).await?;
             items.push(BulkPutResultItem {
                 key: item.key.clone(),
                 revision: w.revision,
@@ -720,38 +722,17 @@ impl Store for SqliteStore {
                         .await?
                         .filter(|c| c.live(now));
                     let write = Write {
+                        operation: "set",
                         key,
                         value,
                         metadata: None,
                         ttl: None,
                     };
-                    let w = Self::upsert(&mut tx, &tenant_id, ns, &write, live, now).await?;
-                    Self::audit_row(
-                        &mut tx,
-                        &tenant_id,
-                        actor,
-                        Some(ns),
-                        Some(key.as_str()),
-                        "set",
-                        Some(w.revision as i64),
-                        now,
-                    )
-                    .await?;
+                    Self::upsert(&mut tx, &tenant_id, actor, ns, &write, live, now).await?;
                 }
                 PatchOp::Del { key } => {
-                    if Self::delete_key(&mut tx, &tenant_id, ns, key.as_str()).await? {
-                        Self::audit_row(
-                            &mut tx,
-                            &tenant_id,
-                            actor,
-                            Some(ns),
-                            Some(key.as_str()),
-                            "del",
-                            None,
-                            now,
-                        )
+                    Self::delete_key(&mut tx, &tenant_id, actor, ns, key.as_str(), "del", now)
                         .await?;
-                    }
                 }
             }
         }
