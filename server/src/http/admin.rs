@@ -54,12 +54,14 @@ fn tenant_id(text: &str) -> Result<Uuid, StorageError> {
         .map_err(|_| StorageError::validation("tenant", format!("{text:?} is not a UUID")))
 }
 
-fn tenant_install(
-    path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<(Uuid, InstallId), ApiError> {
-    let (tenant, install) = extract::path(path)?;
+/// The tenant and the named thing (an install id or a namespace) of an admin path.
+fn tenant_and<T>(path: Result<Path<(String, String)>, PathRejection>) -> Result<(Uuid, T), ApiError>
+where
+    T: TryFrom<String, Error = alga_storage_core::InvalidValue>,
+{
+    let (tenant, name) = extract::path(path)?;
     let tenant = tenant_id(&tenant)?;
-    Ok((tenant, InstallId::new(install)?))
+    Ok((tenant, T::try_from(name).map_err(StorageError::from)?))
 }
 
 /// `PUT /api/admin/tenants/{tenant}/installs/{install}`: creates (201) or replaces (200) an
@@ -71,7 +73,7 @@ pub async fn put_install(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     admin(&state, &headers)?;
-    let (tenant, install) = tenant_install(path)?;
+    let (tenant, install): (_, InstallId) = tenant_and(path)?;
     let body: InstallBody = parse_json(&extract::body(body, ADMIN_BODY_LIMIT)?)?;
     let id = &body.extension_id;
     if id.trim().is_empty() || id.chars().count() > 256 || id.chars().any(char::is_control) {
@@ -113,7 +115,7 @@ pub async fn delete_install(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     admin(&state, &headers)?;
-    let (tenant, install) = tenant_install(path)?;
+    let (tenant, install): (_, InstallId) = tenant_and(path)?;
     if state
         .store
         .delete_install(tenant, Actor::ADMIN, &install)
@@ -134,7 +136,7 @@ pub async fn mint_token(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     admin(&state, &headers)?;
-    let (tenant, install) = tenant_install(path)?;
+    let (tenant, install): (_, InstallId) = tenant_and(path)?;
     let bytes = extract::body(body, ADMIN_BODY_LIMIT)?;
     let body: TokenBody = if bytes.is_empty() {
         TokenBody::default()
@@ -164,14 +166,6 @@ pub async fn mint_token(
     Ok((StatusCode::CREATED, Json(TokenView { token, expires_at })).into_response())
 }
 
-fn tenant_namespace(
-    path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<(Uuid, Namespace), ApiError> {
-    let (tenant, ns) = extract::path(path)?;
-    let tenant = tenant_id(&tenant)?;
-    Ok((tenant, Namespace::new(ns)?))
-}
-
 /// `PUT /api/admin/tenants/{tenant}/namespaces/{ns}/schema`, body: a JSON Schema (2020-12).
 /// The schema is checked against the meta-schema and compiled first (400 if it is not valid);
 /// answers the new version. Every later write to the namespace must match it.
@@ -182,7 +176,7 @@ pub async fn put_schema(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     admin(&state, &headers)?;
-    let (tenant, namespace) = tenant_namespace(path)?;
+    let (tenant, namespace): (_, Namespace) = tenant_and(path)?;
     let schema: serde_json::Value = parse_json(&extract::body(body, ADMIN_BODY_LIMIT)?)?;
     crate::schema::compile(&schema)?;
     let version = state
@@ -200,7 +194,7 @@ pub async fn delete_schema(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     admin(&state, &headers)?;
-    let (tenant, namespace) = tenant_namespace(path)?;
+    let (tenant, namespace): (_, Namespace) = tenant_and(path)?;
     if state
         .store
         .delete_schema(tenant, Actor::ADMIN, &namespace)
