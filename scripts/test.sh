@@ -4,9 +4,9 @@
 #   ./scripts/test.sh
 #
 # Idempotent and quiet when everything is present. On a fresh Debian machine it installs the
-# wasm targets (rustup); once browser tests exist in the workspace, wasm-bindgen-cli at the
-# exact Cargo.lock version (crates.io) and Chromium + chromedriver (apt), and Postgres (apt) when none
-# answers on $DATABASE_URL or 127.0.0.1:5432.
+# wasm targets (rustup); wasm-bindgen-cli at the exact Cargo.lock version, wasm-pack and wasm-opt
+# (crates.io); Chromium + chromedriver (apt); Node's packages of the seed client and the example
+# (npm); and Postgres (apt) when none answers on $DATABASE_URL or 127.0.0.1:5432.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,19 +32,29 @@ for target in wasm32-unknown-unknown wasm32-wasip2; do
   fi
 done
 
-# 2. Browser tooling, once the workspace has browser tests (wasm-bindgen-test in Cargo.lock).
-if [ -n "$(lock_version wasm-bindgen-test)" ]; then
-  want=$(lock_version wasm-bindgen)
-  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
-    say "installing wasm-bindgen-cli $want (matches Cargo.lock)"
-    # --locked pins the CLI's own dependencies; if the registry lacks one of them, resolve anew.
-    cargo install -q wasm-bindgen-cli --version "=$want" --locked 2>/dev/null ||
-      cargo install -q wasm-bindgen-cli --version "=$want"
-  fi
-  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-    say "installing chromium and chromium-driver"
-    apt_install chromium chromium-driver
-  fi
+# 2. Browser tooling: wasm-bindgen-cli at the exact Cargo.lock version, wasm-pack and wasm-opt
+#    (all from crates.io, built once per machine), Chromium + chromedriver (apt). wasm-pack finds
+#    wasm-bindgen and wasm-opt on PATH, so it never downloads a binary.
+want=$(lock_version wasm-bindgen)
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+  say "installing wasm-bindgen-cli $want (matches Cargo.lock; built once, a few minutes)"
+  # --locked pins the CLI's own dependencies; if the registry lacks one of them, resolve anew.
+  cargo install -q wasm-bindgen-cli --version "=$want" --locked 2>/dev/null ||
+    cargo install -q wasm-bindgen-cli --version "=$want"
+fi
+if ! command -v wasm-pack >/dev/null; then
+  say "installing wasm-pack (built once, a few minutes)"
+  cargo install -q wasm-pack --locked 2>/dev/null || cargo install -q wasm-pack
+fi
+# Debian's binaryen is too old for the reference-types code rustc emits; the crates.io build is not.
+wasm_opt=$(wasm-opt --version 2>/dev/null | awk '{print $3}' | tr -cd 0-9)
+if [ "${wasm_opt:-0}" -lt 116 ]; then
+  say "installing wasm-opt (binaryen from crates.io; built once, about 15 minutes)"
+  cargo install -q wasm-opt --locked 2>/dev/null || cargo install -q wasm-opt
+fi
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  say "installing chromium and chromium-driver"
+  apt_install chromium chromium-driver
 fi
 
 # 3. curl and Node (the seed-client tests run the seed's curl lines and its TypeScript client),

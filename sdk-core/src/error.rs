@@ -6,6 +6,7 @@ use std::fmt;
 
 /// Every error code of the contract. The same names appear in Rust, WIT, JSON and TypeScript.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     /// An `ifRevision` / `If-Revision-Match` guard did not match (409).
@@ -208,6 +209,13 @@ impl StorageError {
     /// Attaches machine-readable details.
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
+        self
+    }
+
+    /// Sets the HTTP status an answer carried (a client rebuilding a server's error keeps the
+    /// status it saw, e.g. `BULK_PARTIAL_FAILURE` with the status of its first item).
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
         self
     }
 

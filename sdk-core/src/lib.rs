@@ -33,3 +33,13 @@ pub use ops::{
     ListResponse, Metadata, PutBody, PutRequest, PutResponse, Record, StorageRequest, OPERATIONS,
 };
 pub use snapshot::{parse_etag, validate_patch, PatchOp, Snapshot};
+
+/// TypeScript declarations the generated ones refer to (feature `ts`).
+#[cfg(feature = "ts")]
+#[wasm_bindgen::prelude::wasm_bindgen(typescript_custom_section)]
+const TS_JSON: &'static str = r#"
+/** Any JSON value: what a record's value may be. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+/** A record's metadata: a JSON object (filter lists with it by containment). */
+export type Metadata = { [key: string]: JsonValue };
+"#;

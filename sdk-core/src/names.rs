@@ -33,6 +33,7 @@ macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident, $check:path) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
@@ -185,6 +186,7 @@ fn check_install_id(s: &str) -> Result<(), InvalidValue> {
 /// assert!(TtlSeconds::new(59).is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(try_from = "i64", into = "u32")]
 pub struct TtlSeconds(u32);
 
@@ -223,6 +225,7 @@ impl From<TtlSeconds> for u32 {
 /// A `list` page size between 1 and [`MAX_LIST_LIMIT`]; [`Limit::default`] is
 /// [`DEFAULT_LIST_LIMIT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(try_from = "i64", into = "u8")]
 pub struct Limit(u8);
 
@@ -267,6 +270,7 @@ impl From<Limit> for u8 {
 /// A revision a guard names: `0` means "the record must not exist"; `n` means "the record's
 /// current revision must be `n`". At most [`MAX_REVISION`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(try_from = "i64", into = "u64")]
 pub struct Revision(u64);
 
@@ -302,5 +306,6 @@ impl From<Revision> for u64 {
 
 /// An opaque pagination cursor, as returned in `nextCursor`. Only the server can read it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(transparent)]
 pub struct Cursor(pub String);

@@ -40,12 +40,15 @@ pub struct PutRequest {
 
 /// The body of `PUT /api/ext-storage/{ns}/{key}`: a [`PutRequest`] without namespace and key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PutBody {
     /// The JSON value.
+    #[cfg_attr(feature = "ts", tsify(type = "JsonValue"))]
     pub value: Value,
     /// Metadata object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", tsify(type = "Metadata"))]
     pub metadata: Option<Metadata>,
     /// Time to live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,6 +74,7 @@ impl PutBody {
 
 /// Answer to `put`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PutResponse {
     /// Namespace of the record.
@@ -80,15 +84,19 @@ pub struct PutResponse {
     /// The new revision.
     pub revision: u64,
     /// When the record expires, if it has a TTL.
+    #[cfg_attr(feature = "ts", tsify(type = "string | null"))]
     pub ttl_expires_at: Option<DateTime<Utc>>,
     /// When the record was created.
+    #[cfg_attr(feature = "ts", tsify(type = "string"))]
     pub created_at: DateTime<Utc>,
     /// When the record was last written.
+    #[cfg_attr(feature = "ts", tsify(type = "string"))]
     pub updated_at: DateTime<Utc>,
 }
 
 /// `storage.get`: read one record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GetRequest {
     /// Namespace of the record.
@@ -102,6 +110,7 @@ pub struct GetRequest {
 
 /// A stored record: the answer to `get`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify), tsify(rename = "StorageRecord"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Record<V = Value> {
     /// Namespace of the record.
@@ -113,17 +122,22 @@ pub struct Record<V = Value> {
     /// The value.
     pub value: V,
     /// The metadata object (`{}` if none was given).
+    #[cfg_attr(feature = "ts", tsify(type = "Metadata"))]
     pub metadata: Metadata,
     /// When the record expires, if it has a TTL.
+    #[cfg_attr(feature = "ts", tsify(type = "string | null"))]
     pub ttl_expires_at: Option<DateTime<Utc>>,
     /// When the record was created.
+    #[cfg_attr(feature = "ts", tsify(type = "string"))]
     pub created_at: DateTime<Utc>,
     /// When the record was last written.
+    #[cfg_attr(feature = "ts", tsify(type = "string"))]
     pub updated_at: DateTime<Utc>,
 }
 
 /// `storage.list`: one page of keys in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListRequest {
     /// Namespace to list.
@@ -139,6 +153,7 @@ pub struct ListRequest {
     pub key_prefix: Option<String>,
     /// Only records whose metadata contains this object (JSON containment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", tsify(type = "Metadata"))]
     pub metadata: Option<Metadata>,
     /// Include each record's value (default false).
     #[serde(default, skip_serializing_if = "is_false")]
@@ -154,6 +169,7 @@ fn is_false(b: &bool) -> bool {
 
 /// One record in a `list` page. `value` and `metadata` appear only when asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(bound(deserialize = "V: Deserialize<'de>"))]
 pub struct ListItem<V = Value> {
@@ -168,20 +184,25 @@ pub struct ListItem<V = Value> {
     pub value: Option<V>,
     /// The metadata, when `includeMetadata` was true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", tsify(type = "Metadata"))]
     pub metadata: Option<Metadata>,
     /// When the record expires, if it has a TTL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", tsify(type = "string"))]
     pub ttl_expires_at: Option<DateTime<Utc>>,
     /// When the record was created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", tsify(type = "string"))]
     pub created_at: Option<DateTime<Utc>>,
     /// When the record was last written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", tsify(type = "string"))]
     pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// Answer to `list`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(bound(deserialize = "V: Deserialize<'de>"))]
 pub struct ListResponse<V = Value> {
@@ -193,6 +214,7 @@ pub struct ListResponse<V = Value> {
 
 /// `storage.delete`: remove one record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeleteRequest {
     /// Namespace of the record.
@@ -206,14 +228,17 @@ pub struct DeleteRequest {
 
 /// One item of a `bulkPut`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BulkPutItem {
     /// Key of the record.
     pub key: Key,
     /// The JSON value.
+    #[cfg_attr(feature = "ts", tsify(type = "JsonValue"))]
     pub value: Value,
     /// Metadata object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", tsify(type = "Metadata"))]
     pub metadata: Option<Metadata>,
     /// Time to live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -243,6 +268,7 @@ pub struct BulkPutBody {
 
 /// One written item in the answer to `bulkPut`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BulkPutResultItem {
     /// Key of the record.
@@ -250,17 +276,21 @@ pub struct BulkPutResultItem {
     /// The new revision.
     pub revision: u64,
     /// When the record expires, if it has a TTL.
+    #[cfg_attr(feature = "ts", tsify(type = "string | null"))]
     pub ttl_expires_at: Option<DateTime<Utc>>,
     /// When the record was created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", tsify(type = "string"))]
     pub created_at: Option<DateTime<Utc>>,
     /// When the record was last written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", tsify(type = "string"))]
     pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// Answer to `bulkPut`, one item per request item, in request order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BulkPutResponse {
     /// The written items.

@@ -17,6 +17,7 @@ use std::collections::HashSet;
 /// assert_eq!(ops.len(), 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
 pub enum PatchOp {
     /// Sets or replaces a key.
@@ -24,6 +25,7 @@ pub enum PatchOp {
         /// The key.
         key: Key,
         /// Its new value.
+        #[cfg_attr(feature = "ts", tsify(type = "JsonValue"))]
         value: Value,
     },
     /// Deletes a key (nothing happens if it does not exist).

@@ -148,7 +148,7 @@ impl<'a, T: DeserializeOwned> List<'a, T> {
         self
     }
 
-    /// Page size (1-100, default 20).
+    /// Page size (1-100, default 25).
     pub fn limit(mut self, limit: u32) -> Self {
         self.fields.insert("limit".into(), limit.into());
         self

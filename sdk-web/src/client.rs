@@ -1,0 +1,735 @@
+//! `StorageClient`: the JavaScript API over the browser REST and snapshot routes.
+//!
+//! Every method validates its arguments first, exactly as the server would (it builds the
+//! runner envelope and parses it with [`StorageRequest::from_json`]), so a bad call rejects
+//! before any request with the server's own error.
+
+use crate::error::to_js;
+use crate::json;
+use crate::transport::{Connection, Outgoing, RequestOptions, Token, DEFAULT_TIMEOUT_MS};
+use alga_storage_core::{
+    parse_etag, parse_json, validate_patch, Cursor, ErrorCode, Key, ListRequest, Namespace,
+    PatchOp, PutBody, StorageError, StorageRequest,
+};
+use gloo_net::http::Method;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::rc::Rc;
+use tsify::Tsify;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+/// Options of a `StorageClient`.
+#[derive(Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientOptions {
+    /// Where the storage server is, e.g. `"https://storage.example.com"` (`"/"` = this origin).
+    pub base_url: String,
+    /// The bearer token the host application minted for this install, or a function giving it
+    /// (or a promise of it). A function is called before every call and once more after a 401,
+    /// so it can refresh an expired token.
+    #[tsify(type = "string | (() => string | Promise<string>)")]
+    pub token: JsValue,
+    /// Default timeout of every call in milliseconds (default 30000; `0` waits forever).
+    #[tsify(optional)]
+    pub timeout_ms: Option<u32>,
+    /// The `X-Thesara-App-Id` header of snapshot patches (a patch may also pass its own).
+    #[tsify(optional)]
+    pub app_id: Option<String>,
+}
+
+/// A namespace as one object, with its ETag.
+#[derive(Debug, Clone, Serialize, Tsify)]
+pub struct NamespaceSnapshot {
+    /// The ETag header as sent, e.g. `"\"3\""`; pass it to `patch`. `"\"0\""` when empty.
+    pub etag: String,
+    /// The live records as `{ key: value }`.
+    #[tsify(type = "{ [key: string]: JsonValue }")]
+    pub data: Map<String, Value>,
+}
+
+/// The answer to a snapshot `patch`.
+#[derive(Debug, Clone, Serialize, Tsify)]
+pub struct PatchResult {
+    /// The new ETag.
+    pub etag: String,
+    /// The namespace after the patch, as `{ key: value }`.
+    #[tsify(type = "{ [key: string]: JsonValue }")]
+    pub data: Map<String, Value>,
+    /// Whether the namespace was created by this patch (it was empty: ETag `"0"`, status 201).
+    pub created: bool,
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_OPTIONS: &'static str = r#"
+/** Options of `put`: metadata, time to live and the revision guard, plus signal and timeout. */
+export type PutOptions = Omit<PutBody, "value"> & RequestOptions;
+/** Options of `get`: `ifRevision` makes a different revision fail with REVISION_MISMATCH. */
+export type GetOptions = Pick<GetRequest, "ifRevision"> & RequestOptions;
+/** Options of `delete`: with `ifRevision` the record must exist at that revision. */
+export type DeleteOptions = Pick<DeleteRequest, "ifRevision"> & RequestOptions;
+/** Options of `list` and `listAll`. `limit` is the page size (1-100, default 25). */
+export type ListOptions = Omit<ListRequest, "namespace"> & RequestOptions;
+/** Options of a snapshot `patch`. */
+export type PatchOptions = { appId?: string } & RequestOptions;
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `PutOptions` as an optional last argument.
+    #[wasm_bindgen(typescript_type = "PutOptions")]
+    pub type PutOptionsArg;
+    /// `GetOptions` as an optional last argument.
+    #[wasm_bindgen(typescript_type = "GetOptions")]
+    pub type GetOptionsArg;
+    /// `DeleteOptions` as an optional last argument.
+    #[wasm_bindgen(typescript_type = "DeleteOptions")]
+    pub type DeleteOptionsArg;
+    /// `RequestOptions` as an optional last argument.
+    #[wasm_bindgen(typescript_type = "RequestOptions")]
+    pub type RequestOptionsArg;
+    /// `ListOptions` as an optional last argument.
+    #[wasm_bindgen(typescript_type = "ListOptions")]
+    pub type ListOptionsArg;
+    /// `PatchOptions` as an optional last argument.
+    #[wasm_bindgen(typescript_type = "PatchOptions")]
+    pub type PatchOptionsArg;
+}
+
+/// Fields of the runner envelope each operation accepts as options.
+const PUT_FIELDS: &[&str] = &["metadata", "ttlSeconds", "ifRevision"];
+const GUARD_FIELDS: &[&str] = &["ifRevision"];
+const LIST_FIELDS: &[&str] = &[
+    "keyPrefix",
+    "limit",
+    "cursor",
+    "includeValues",
+    "includeMetadata",
+    "metadata",
+];
+
+/// The entries of an options object (`undefined`/`null` = none).
+fn entries(value: &JsValue, what: &str) -> Result<Vec<(String, JsValue)>, StorageError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(Vec::new());
+    }
+    if !value.is_object() || js_sys::Array::is_array(value) || value.is_function() {
+        return Err(StorageError::validation(what, "must be an object"));
+    }
+    let object: &js_sys::Object = value.unchecked_ref();
+    Ok(js_sys::Object::keys(object)
+        .iter()
+        .filter_map(|k| {
+            let name = k.as_string()?;
+            let v = js_sys::Reflect::get(value, &k).ok()?;
+            Some((name, v))
+        })
+        .collect())
+}
+
+fn milliseconds(value: &JsValue, field: &str) -> Result<Option<u32>, StorageError> {
+    if value.is_undefined() {
+        return Ok(None);
+    }
+    match value.as_f64() {
+        Some(n) if n.fract() == 0.0 && (0.0..=2_147_483_647.0).contains(&n) => Ok(Some(n as u32)),
+        _ => Err(StorageError::validation(
+            field,
+            "must be a whole number of milliseconds from 0 to 2147483647",
+        )),
+    }
+}
+
+fn non_empty_string(value: &JsValue, field: &str) -> Result<String, StorageError> {
+    match value.as_string() {
+        Some(s) if !s.trim().is_empty() => Ok(s),
+        _ => Err(StorageError::validation(
+            field,
+            "must be a non-empty string",
+        )),
+    }
+}
+
+impl ClientOptions {
+    fn from_js(value: &JsValue) -> Result<Self, StorageError> {
+        if value.is_undefined() || value.is_null() {
+            return Err(StorageError::validation(
+                "options",
+                "required: { baseUrl, token }",
+            ));
+        }
+        let (mut base_url, mut token, mut timeout_ms, mut app_id) = (None, None, None, None);
+        for (name, v) in entries(value, "options")? {
+            match name.as_str() {
+                "baseUrl" => base_url = Some(non_empty_string(&v, "baseUrl")?),
+                "token" if v.is_function() => token = Some(v),
+                "token" => token = Some(non_empty_string(&v, "token")?.into()),
+                "timeoutMs" => timeout_ms = milliseconds(&v, "timeoutMs")?,
+                "appId" if v.is_undefined() => {}
+                "appId" => app_id = Some(non_empty_string(&v, "appId")?),
+                _ => {
+                    return Err(StorageError::validation(
+                        name,
+                        "unknown option; expected baseUrl, token, timeoutMs or appId",
+                    ))
+                }
+            }
+        }
+        Ok(ClientOptions {
+            base_url: base_url.ok_or_else(|| StorageError::validation("baseUrl", "required"))?,
+            token: token.ok_or_else(|| StorageError::validation("token", "required"))?,
+            timeout_ms,
+            app_id,
+        })
+    }
+}
+
+/// A call's own options: envelope fields, signal/timeout, and `appId` for patches.
+#[derive(Default)]
+struct CallOptions {
+    fields: Map<String, Value>,
+    request: RequestOptions,
+    app_id: Option<String>,
+}
+
+fn call_options(value: &JsValue, wire: &[&str], app_id: bool) -> Result<CallOptions, StorageError> {
+    let mut options = CallOptions::default();
+    for (name, v) in entries(value, "options")? {
+        match name.as_str() {
+            "signal" if v.is_undefined() || v.is_null() => {}
+            "signal" => {
+                options.request.signal =
+                    Some(v.dyn_into().map_err(|_| {
+                        StorageError::validation("signal", "must be an AbortSignal")
+                    })?)
+            }
+            "timeoutMs" => options.request.timeout_ms = milliseconds(&v, "timeoutMs")?,
+            "appId" if app_id && v.is_undefined() => {}
+            "appId" if app_id => options.app_id = Some(non_empty_string(&v, "appId")?),
+            _ if v.is_undefined() => {}
+            field if wire.contains(&field) => {
+                options
+                    .fields
+                    .insert(name.clone(), json::from_js_field(&v, field)?);
+            }
+            _ => {
+                let mut expected: Vec<&str> = wire.to_vec();
+                if app_id {
+                    expected.push("appId");
+                }
+                expected.extend(["signal", "timeoutMs"]);
+                return Err(StorageError::validation(
+                    name,
+                    format!("unknown option; expected {}", expected.join(", ")),
+                ));
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// Builds the runner envelope of an operation and validates it as the server would.
+fn envelope(
+    operation: &str,
+    args: &[(&str, &JsValue)],
+    fields: Map<String, Value>,
+) -> Result<StorageRequest, StorageError> {
+    let mut map = Map::new();
+    map.insert("operation".into(), operation.into());
+    for (name, value) in args {
+        if !value.is_undefined() {
+            map.insert((*name).into(), json::from_js_field(value, name)?);
+        }
+    }
+    map.extend(fields);
+    let body = serde_json::to_vec(&map).map_err(|_| StorageError::internal())?;
+    StorageRequest::from_json(&body)
+}
+
+fn segment(s: &str) -> String {
+    String::from(js_sys::encode_uri_component(s))
+}
+
+/// A key that is only dots is a dot-segment in a URL: browsers resolve it away before sending.
+fn record_path(ns: &Namespace, key: &Key) -> Result<String, StorageError> {
+    if key.as_str().chars().all(|c| c == '.') && key.as_str().len() <= 2 {
+        return Err(StorageError::validation(
+            "key",
+            "\".\" and \"..\" cannot travel in a URL path from a browser; write them with bulkPut or a snapshot patch",
+        ));
+    }
+    Ok(format!(
+        "/api/ext-storage/{}/{}",
+        segment(ns.as_str()),
+        segment(key.as_str())
+    ))
+}
+
+fn list_path(request: &ListRequest) -> String {
+    let mut query: Vec<(&str, String)> = Vec::new();
+    if let Some(prefix) = &request.key_prefix {
+        query.push(("keyPrefix", prefix.clone()));
+    }
+    if let Some(limit) = request.limit {
+        query.push(("limit", limit.get().to_string()));
+    }
+    if let Some(cursor) = &request.cursor {
+        query.push(("cursor", cursor.0.clone()));
+    }
+    if request.include_values {
+        query.push(("includeValues", "true".into()));
+    }
+    if request.include_metadata {
+        query.push(("includeMetadata", "true".into()));
+    }
+    if let Some(filter) = &request.metadata {
+        query.push(("metadata", Value::Object(filter.clone()).to_string()));
+    }
+    let mut path = format!("/api/ext-storage/{}", segment(request.namespace.as_str()));
+    for (i, (name, value)) in query.iter().enumerate() {
+        path.push(if i == 0 { '?' } else { '&' });
+        path.push_str(name);
+        path.push('=');
+        path.push_str(&segment(value));
+    }
+    path
+}
+
+fn revision_header(revision: Option<alga_storage_core::Revision>) -> Vec<(&'static str, String)> {
+    revision
+        .map(|r| vec![("if-revision-match", r.get().to_string())])
+        .unwrap_or_default()
+}
+
+fn promise<F>(future: F) -> js_sys::Promise
+where
+    F: Future<Output = Result<JsValue, StorageError>> + 'static,
+{
+    future_to_promise(async move { future.await.map_err(|e| to_js(&e)) })
+}
+
+fn to_js_value<T: Serialize>(value: &T) -> Result<JsValue, StorageError> {
+    let value = serde_json::to_value(value).map_err(|_| StorageError::internal())?;
+    Ok(json::to_js(&value))
+}
+
+/// A client of the storage server for one install, as an iframe UI uses it.
+///
+/// ```js
+/// import init, { StorageClient, isStorageError } from "alga-storage-web";
+/// await init();
+/// const client = new StorageClient({ baseUrl: "https://storage.example.com", token });
+/// await client.put("notes", "n1", { text: "hello" }, { ttlSeconds: 3600 });
+/// const record = await client.get("notes", "n1"); // null if there is none
+/// ```
+#[wasm_bindgen]
+pub struct StorageClient {
+    connection: Rc<Connection>,
+}
+
+#[wasm_bindgen]
+impl StorageClient {
+    /// Creates a client. Throws a `StorageError` (VALIDATION_FAILED) for bad options.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "ClientOptions")] options: JsValue,
+    ) -> Result<StorageClient, JsValue> {
+        let options = ClientOptions::from_js(&options).map_err(|e| to_js(&e))?;
+        let token = match options.token.dyn_into::<js_sys::Function>() {
+            Ok(f) => Token::Provider(f),
+            Err(v) => Token::Fixed(v.as_string().unwrap_or_default()),
+        };
+        Ok(StorageClient {
+            connection: Rc::new(Connection {
+                base: options.base_url.trim_end_matches('/').to_owned(),
+                token,
+                timeout_ms: options.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+                app_id: options.app_id,
+            }),
+        })
+    }
+
+    /// Writes a record (creates it or replaces its value) and resolves to its new revision and
+    /// times. With `ifRevision` the write happens only if the record is at that revision now
+    /// (`0`: only if it does not exist), else it rejects with REVISION_MISMATCH and
+    /// `details.currentRevision`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<PutResponse>")]
+    pub fn put(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "JsonValue")] value: JsValue,
+        options: Option<PutOptionsArg>,
+    ) -> js_sys::Promise {
+        let connection = self.connection.clone();
+        promise(async move {
+            let options = call_options(&options.into(), PUT_FIELDS, false)?;
+            let args = [("namespace", &namespace), ("key", &key), ("value", &value)];
+            let StorageRequest::Put(request) = envelope("put", &args, options.fields)? else {
+                unreachable!("a put envelope parses as a put")
+            };
+            let path = record_path(&request.namespace, &request.key)?;
+            let body = PutBody {
+                value: request.value,
+                metadata: request.metadata,
+                ttl_seconds: request.ttl_seconds,
+                if_revision: request.if_revision,
+            };
+            let body = serde_json::to_string(&body).map_err(|_| StorageError::internal())?;
+            let answer = connection
+                .send(Outgoing {
+                    method: Method::PUT,
+                    path,
+                    body: Some(body),
+                    headers: Vec::new(),
+                    options: &options.request,
+                })
+                .await?;
+            json::parse(&answer.body)
+        })
+    }
+
+    /// Reads a record: `null` if there is none (or it expired). With `ifRevision` a record at
+    /// another revision rejects with REVISION_MISMATCH.
+    #[wasm_bindgen(unchecked_return_type = "Promise<StorageRecord<JsonValue> | null>")]
+    pub fn get(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        options: Option<GetOptionsArg>,
+    ) -> js_sys::Promise {
+        let connection = self.connection.clone();
+        promise(async move {
+            let options = call_options(&options.into(), GUARD_FIELDS, false)?;
+            let args = [("namespace", &namespace), ("key", &key)];
+            let StorageRequest::Get(request) = envelope("get", &args, options.fields)? else {
+                unreachable!("a get envelope parses as a get")
+            };
+            let answer = connection
+                .send(Outgoing {
+                    method: Method::GET,
+                    path: record_path(&request.namespace, &request.key)?,
+                    body: None,
+                    headers: revision_header(request.if_revision),
+                    options: &options.request,
+                })
+                .await;
+            match answer {
+                Ok(answer) => json::parse(&answer.body),
+                Err(e) if e.code() == ErrorCode::NotFound => Ok(JsValue::NULL),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// Deletes a record. Without a guard it resolves even if there was none; with `ifRevision`
+    /// a missing record rejects with NOT_FOUND and another revision with REVISION_MISMATCH.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn delete(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        options: Option<DeleteOptionsArg>,
+    ) -> js_sys::Promise {
+        let connection = self.connection.clone();
+        promise(async move {
+            let options = call_options(&options.into(), GUARD_FIELDS, false)?;
+            let args = [("namespace", &namespace), ("key", &key)];
+            let StorageRequest::Delete(request) = envelope("delete", &args, options.fields)? else {
+                unreachable!("a delete envelope parses as a delete")
+            };
+            connection
+                .send(Outgoing {
+                    method: Method::DELETE,
+                    path: record_path(&request.namespace, &request.key)?,
+                    body: None,
+                    headers: revision_header(request.if_revision),
+                    options: &options.request,
+                })
+                .await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Writes up to 20 records of one namespace, all or nothing. If any item fails (a guard,
+    /// a schema) nothing is written and it rejects with BULK_PARTIAL_FAILURE listing each
+    /// failing item in `details.items`.
+    #[wasm_bindgen(js_name = bulkPut, unchecked_return_type = "Promise<BulkPutResponse>")]
+    pub fn bulk_put(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "BulkPutItem[]")] items: JsValue,
+        options: Option<RequestOptionsArg>,
+    ) -> js_sys::Promise {
+        let connection = self.connection.clone();
+        promise(async move {
+            let options = call_options(&options.into(), &[], false)?;
+            let args = [("namespace", &namespace), ("items", &items)];
+            let StorageRequest::BulkPut(request) = envelope("bulkPut", &args, options.fields)?
+            else {
+                unreachable!("a bulkPut envelope parses as a bulkPut")
+            };
+            let body = serde_json::to_string(&json!({ "items": request.items }))
+                .map_err(|_| StorageError::internal())?;
+            let answer = connection
+                .send(Outgoing {
+                    method: Method::POST,
+                    path: format!("/api/ext-storage/{}", segment(request.namespace.as_str())),
+                    body: Some(body),
+                    headers: Vec::new(),
+                    options: &options.request,
+                })
+                .await?;
+            json::parse(&answer.body)
+        })
+    }
+
+    /// Reads one page of records in key order. Pass the page's `nextCursor` as `cursor` for the
+    /// next page (`null` on the last one), or use `listAll` to walk every page.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ListResponse<JsonValue>>")]
+    pub fn list(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+        options: Option<ListOptionsArg>,
+    ) -> js_sys::Promise {
+        let connection = self.connection.clone();
+        promise(async move {
+            let (request, options) = list_request(&namespace, &options.into())?;
+            let body = list_page(&connection, &request, &options).await?;
+            json::parse(&body)
+        })
+    }
+
+    /// Walks every matching record, page after page (`limit` is the page size):
+    /// `for await (const item of client.listAll("notes", { includeValues: true })) { … }`.
+    /// An error rejects the step that met it and ends the walk.
+    #[wasm_bindgen(js_name = listAll, unchecked_return_type = "AsyncIterableIterator<ListItem<JsonValue>>")]
+    pub fn list_all(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+        options: Option<ListOptionsArg>,
+    ) -> JsValue {
+        let iterator = ListIterator {
+            state: Rc::new(WalkState {
+                connection: self.connection.clone(),
+                request: RefCell::new(list_request(&namespace, &options.into())),
+                buffer: RefCell::new(VecDeque::new()),
+                done: Cell::new(false),
+                last: RefCell::new(None),
+            }),
+        };
+        crate::error::make_async_iterable(iterator.into())
+    }
+
+    /// Reads a whole namespace as one object with its ETag (the snapshot API).
+    #[wasm_bindgen(unchecked_return_type = "Promise<NamespaceSnapshot>")]
+    pub fn snapshot(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+        options: Option<RequestOptionsArg>,
+    ) -> js_sys::Promise {
+        let connection = self.connection.clone();
+        promise(async move {
+            let options = call_options(&options.into(), &[], false)?;
+            let namespace = snapshot_namespace(&namespace)?;
+            let answer = connection
+                .send(Outgoing {
+                    method: Method::GET,
+                    path: format!("/api/storage?ns={}", segment(namespace.as_str())),
+                    body: None,
+                    headers: Vec::new(),
+                    options: &options.request,
+                })
+                .await?;
+            to_js_value(&NamespaceSnapshot {
+                etag: answer.etag.unwrap_or_else(|| "\"0\"".into()),
+                data: parse_json(answer.body.as_bytes())?,
+            })
+        })
+    }
+
+    /// Applies `set`/`del` operations to a namespace atomically, if it is still at `etag` (from
+    /// `snapshot` or a previous `patch`). If the namespace changed since, nothing is written and
+    /// it rejects with PRECONDITION_FAILED and `details.currentEtag`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<PatchResult>")]
+    pub fn patch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "PatchOp[]")] ops: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] etag: JsValue,
+        options: Option<PatchOptionsArg>,
+    ) -> js_sys::Promise {
+        let connection = self.connection.clone();
+        promise(async move {
+            let options = call_options(&options.into(), &[], true)?;
+            let namespace = snapshot_namespace(&namespace)?;
+            let ops_text = json::stringify(&ops, "ops")?;
+            let parsed: Vec<PatchOp> = parse_json(ops_text.as_bytes())?;
+            validate_patch(&parsed)?;
+            let etag = etag
+                .as_string()
+                .ok_or_else(|| StorageError::validation("etag", "must be a string"))?;
+            let version = parse_etag(&etag)?;
+            let app_id = options
+                .app_id
+                .or_else(|| connection.app_id.clone())
+                .ok_or_else(|| {
+                    StorageError::validation(
+                        "appId",
+                        "a patch needs an app id: set appId on the client or the call",
+                    )
+                })?;
+            let answer = connection
+                .send(Outgoing {
+                    method: Method::PATCH,
+                    path: format!("/api/storage?ns={}", segment(namespace.as_str())),
+                    body: Some(ops_text),
+                    headers: vec![
+                        ("if-match", format!("\"{version}\"")),
+                        ("x-thesara-app-id", app_id),
+                    ],
+                    options: &options.request,
+                })
+                .await?;
+            to_js_value(&PatchResult {
+                etag: answer.etag.unwrap_or_default(),
+                data: parse_json(answer.body.as_bytes())?,
+                created: answer.status == 201,
+            })
+        })
+    }
+}
+
+fn snapshot_namespace(value: &JsValue) -> Result<Namespace, StorageError> {
+    let text = value
+        .as_string()
+        .ok_or_else(|| StorageError::validation("namespace", "must be a string"))?;
+    Ok(Namespace::new(text)?)
+}
+
+fn list_request(
+    namespace: &JsValue,
+    options: &JsValue,
+) -> Result<(ListRequest, RequestOptions), StorageError> {
+    let options = call_options(options, LIST_FIELDS, false)?;
+    match envelope("list", &[("namespace", namespace)], options.fields)? {
+        StorageRequest::List(request) => Ok((request, options.request)),
+        _ => unreachable!("a list envelope parses as a list"),
+    }
+}
+
+async fn list_page(
+    connection: &Connection,
+    request: &ListRequest,
+    options: &RequestOptions,
+) -> Result<String, StorageError> {
+    let answer = connection
+        .send(Outgoing {
+            method: Method::GET,
+            path: list_path(request),
+            body: None,
+            headers: Vec::new(),
+            options,
+        })
+        .await?;
+    Ok(answer.body)
+}
+
+struct WalkState {
+    connection: Rc<Connection>,
+    request: RefCell<Result<(ListRequest, RequestOptions), StorageError>>,
+    buffer: RefCell<VecDeque<JsValue>>,
+    done: Cell<bool>,
+    last: RefCell<Option<js_sys::Promise>>,
+}
+
+fn step_result(value: JsValue, done: bool) -> JsValue {
+    let result = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&result, &"value".into(), &value);
+    let _ = js_sys::Reflect::set(&result, &"done".into(), &done.into());
+    result.into()
+}
+
+impl WalkState {
+    async fn step(&self) -> Result<JsValue, StorageError> {
+        loop {
+            if let Some(item) = self.buffer.borrow_mut().pop_front() {
+                return Ok(step_result(item, false));
+            }
+            if self.done.get() {
+                return Ok(step_result(JsValue::UNDEFINED, true));
+            }
+            let current = self.request.borrow().clone();
+            let (request, options) = match current {
+                Ok(r) => r,
+                Err(e) => {
+                    self.done.set(true);
+                    return Err(e);
+                }
+            };
+            let page = match list_page(&self.connection, &request, &options).await {
+                Ok(body) => json::parse(&body)?,
+                Err(e) => {
+                    self.done.set(true);
+                    return Err(e);
+                }
+            };
+            let items = js_sys::Reflect::get(&page, &"items".into())
+                .map_err(|_| StorageError::internal())?;
+            let items: js_sys::Array = items.dyn_into().map_err(|_| StorageError::internal())?;
+            self.buffer.borrow_mut().extend(items.iter());
+            let next = js_sys::Reflect::get(&page, &"nextCursor".into())
+                .ok()
+                .and_then(|c| c.as_string());
+            match next {
+                Some(cursor) => {
+                    if let Ok((request, _)) = &mut *self.request.borrow_mut() {
+                        request.cursor = Some(Cursor(cursor));
+                    }
+                }
+                None => self.done.set(true),
+            }
+        }
+    }
+}
+
+/// The iterator `listAll` returns: an async iterator of `ListItem`s (`for await … of`).
+#[wasm_bindgen]
+pub struct ListIterator {
+    state: Rc<WalkState>,
+}
+
+#[wasm_bindgen]
+impl ListIterator {
+    /// The next record, fetching the next page when needed. Calls are served in order.
+    #[wasm_bindgen(
+        unchecked_return_type = "Promise<IteratorResult<ListItem<JsonValue>, undefined>>"
+    )]
+    pub fn next(&self) -> js_sys::Promise {
+        let state = self.state.clone();
+        let previous = self.state.last.borrow_mut().take();
+        let next = promise(async move {
+            if let Some(previous) = previous {
+                let _ = JsFuture::from(previous).await;
+            }
+            state.step().await
+        });
+        *self.state.last.borrow_mut() = Some(next.clone());
+        next
+    }
+
+    /// Ends the walk early (what `break` in a `for await` calls).
+    #[wasm_bindgen(
+        js_name = "return",
+        unchecked_return_type = "Promise<IteratorResult<ListItem<JsonValue>, undefined>>"
+    )]
+    pub fn finish(&self) -> js_sys::Promise {
+        self.state.done.set(true);
+        self.state.buffer.borrow_mut().clear();
+        js_sys::Promise::resolve(&step_result(JsValue::UNDEFINED, true))
+    }
+}

@@ -1,0 +1,131 @@
+//! Errors as JavaScript sees them: every failure rejects with a `StorageError`, a real `Error`
+//! subclass carrying the contract's `code`, the HTTP `status`, the `message` and the `details`.
+
+use alga_storage_core::{ErrorCode, StorageError};
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+#[wasm_bindgen(inline_js = r#"
+export class StorageError extends Error {
+  constructor(code, status, message, details) {
+    super(message);
+    this.name = "StorageError";
+    this.code = code;
+    this.status = status;
+    if (details !== undefined) this.details = details;
+  }
+}
+export function isStorageErrorJs(value) {
+  return value instanceof StorageError;
+}
+export function makeAsyncIterable(iterator) {
+  iterator[Symbol.asyncIterator] = function () { return this; };
+  return iterator;
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = StorageError)]
+    type JsStorageError;
+
+    #[wasm_bindgen(constructor, js_class = "StorageError")]
+    fn new(code: &str, status: u16, message: &str, details: JsValue) -> JsStorageError;
+
+    #[wasm_bindgen(js_name = isStorageErrorJs)]
+    fn is_storage_error_js(value: &JsValue) -> bool;
+
+    /// Gives an object a `[Symbol.asyncIterator]` returning itself (for `for await`).
+    #[wasm_bindgen(js_name = makeAsyncIterable)]
+    pub(crate) fn make_async_iterable(iterator: JsValue) -> JsValue;
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_ERROR: &'static str = r#"
+/**
+ * What every failed call rejects with. `code` and `status` are the contract's (see the
+ * server's error table); `details` says what and where, e.g. `{ field, reason }` for
+ * VALIDATION_FAILED, `{ currentRevision }` for REVISION_MISMATCH, `{ currentEtag }` for
+ * PRECONDITION_FAILED. A request that never got an answer has code INTERNAL_ERROR, status 503
+ * and `details.reason === "transport"` with `details.cause` = "network", "timeout" or "aborted".
+ */
+export interface StorageError extends Error {
+  name: "StorageError";
+  code: ErrorCode;
+  status: number;
+  details?: { [key: string]: JsonValue };
+}
+"#;
+
+/// Whether `value` is an error thrown by this SDK (a `StorageError`).
+///
+/// Use it in `catch` blocks: `if (isStorageError(e) && e.code === "REVISION_MISMATCH") …`.
+#[wasm_bindgen(js_name = isStorageError, unchecked_return_type = "value is StorageError")]
+pub fn is_storage_error(#[wasm_bindgen(unchecked_param_type = "unknown")] value: &JsValue) -> bool {
+    is_storage_error_js(value)
+}
+
+/// The JavaScript `StorageError` for a contract error.
+pub fn to_js(error: &StorageError) -> JsValue {
+    let details = match error.details() {
+        Some(d) => crate::json::to_js(d),
+        None => JsValue::UNDEFINED,
+    };
+    JsStorageError::new(
+        error.code().as_str(),
+        error.status(),
+        error.message(),
+        details,
+    )
+    .into()
+}
+
+/// Reads a thrown `StorageError` back into Rust (`None` for anything else).
+pub fn from_js(value: &JsValue) -> Option<StorageError> {
+    if !is_storage_error_js(value) {
+        return None;
+    }
+    let get = |name: &str| js_sys::Reflect::get(value, &JsValue::from_str(name)).ok();
+    let code: ErrorCode = serde_json::from_value(Value::String(get("code")?.as_string()?)).ok()?;
+    let status = get("status")?.as_f64()? as u16;
+    let message = get("message")?.as_string()?;
+    let details = get("details")
+        .filter(|d| !d.is_undefined())
+        .and_then(|d| crate::json::from_js(&d).ok());
+    let mut error = StorageError::new(code, message);
+    if let Some(d) = details {
+        error = error.with_details(d);
+    }
+    Some(error.with_status(status))
+}
+
+/// Why a request got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The network failed (connection refused, CORS refused, DNS, …).
+    Network,
+    /// The call's `timeoutMs` elapsed.
+    Timeout,
+    /// The caller's `AbortSignal` fired.
+    Aborted,
+}
+
+/// A transport error (no answer from the server): status 503, `details.reason = "transport"`.
+pub fn transport(cause: Cause, message: impl Into<String>) -> StorageError {
+    let cause = match cause {
+        Cause::Network => "network",
+        Cause::Timeout => "timeout",
+        Cause::Aborted => "aborted",
+    };
+    let error = StorageError::transport(message);
+    let mut details = error.details().cloned().unwrap_or_else(|| json!({}));
+    details["cause"] = cause.into();
+    error.with_details(details)
+}
+
+/// The message of a thrown JavaScript value.
+pub fn js_message(value: &JsValue) -> String {
+    if let Some(e) = value.dyn_ref::<js_sys::Error>() {
+        return String::from(e.message());
+    }
+    value.as_string().unwrap_or_else(|| format!("{value:?}"))
+}

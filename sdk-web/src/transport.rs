@@ -1,0 +1,169 @@
+//! One HTTP exchange with the storage server: the bearer token (fixed or from a provider, asked
+//! again once after a 401), the caller's `AbortSignal` and the timeout, and the mapping of every
+//! answer and failure onto a [`StorageError`].
+
+use crate::error::{js_message, transport, Cause};
+use alga_storage_core::StorageError;
+use gloo_net::http::{Method, RequestBuilder};
+use tsify::Tsify;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::AbortSignal;
+
+/// The timeout of a call when neither the client nor the call sets one.
+pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
+
+/// Options every call accepts, besides its own.
+#[derive(Debug, Clone, Default, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestOptions {
+    /// Abort the call: it rejects with a `StorageError` whose `details.cause` is `"aborted"`.
+    #[tsify(optional, type = "AbortSignal")]
+    pub signal: Option<AbortSignal>,
+    /// Give up after this many milliseconds (`details.cause` is `"timeout"`); `0` waits forever.
+    /// Default: the client's `timeoutMs`.
+    #[tsify(optional)]
+    pub timeout_ms: Option<u32>,
+}
+
+/// Where the bearer token comes from.
+pub enum Token {
+    /// The same token on every call.
+    Fixed(String),
+    /// A function returning the token or a promise of it; called before each call, and once
+    /// more after a 401 (so it can refresh an expired token).
+    Provider(js_sys::Function),
+}
+
+/// What the server answered.
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// The `ETag` header, if any.
+    pub etag: Option<String>,
+    /// The body text.
+    pub body: String,
+}
+
+/// A configured connection to one storage server.
+pub struct Connection {
+    /// Base URL without a trailing slash.
+    pub base: String,
+    /// The bearer token.
+    pub token: Token,
+    /// Default timeout in milliseconds (`0` = none).
+    pub timeout_ms: u32,
+    /// `X-Thesara-App-Id` for snapshot patches.
+    pub app_id: Option<String>,
+}
+
+/// One request to send.
+pub struct Outgoing<'a> {
+    /// HTTP method.
+    pub method: Method,
+    /// Path and query, starting with `/`.
+    pub path: String,
+    /// JSON body.
+    pub body: Option<String>,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Signal and timeout.
+    pub options: &'a RequestOptions,
+}
+
+impl Connection {
+    async fn token(&self) -> Result<String, StorageError> {
+        let provider = match &self.token {
+            Token::Fixed(token) => return Ok(token.clone()),
+            Token::Provider(f) => f,
+        };
+        let failed = |why: String| {
+            StorageError::unauthenticated(format!("the token provider failed: {why}"))
+        };
+        let mut value = provider
+            .call0(&JsValue::UNDEFINED)
+            .map_err(|e| failed(js_message(&e)))?;
+        if let Some(promise) = value.dyn_ref::<js_sys::Promise>() {
+            value = JsFuture::from(promise.clone())
+                .await
+                .map_err(|e| failed(js_message(&e)))?;
+        }
+        match value.as_string() {
+            Some(token) if !token.is_empty() => Ok(token),
+            _ => Err(failed("it did not give a non-empty string".into())),
+        }
+    }
+
+    /// Sends a request; a 2xx answer is `Ok`, any other answer or failure a [`StorageError`].
+    pub async fn send(&self, request: Outgoing<'_>) -> Result<Answer, StorageError> {
+        let mut retried = false;
+        loop {
+            let token = self.token().await?;
+            let answer = self.send_once(&request, &token).await?;
+            if answer.status == 401 && !retried && matches!(self.token, Token::Provider(_)) {
+                retried = true;
+                continue;
+            }
+            if (200..300).contains(&answer.status) {
+                return Ok(answer);
+            }
+            return Err(StorageError::from_envelope(
+                answer.status,
+                answer.body.as_bytes(),
+            ));
+        }
+    }
+
+    async fn send_once(&self, request: &Outgoing<'_>, token: &str) -> Result<Answer, StorageError> {
+        let caller = request.options.signal.as_ref();
+        if caller.is_some_and(AbortSignal::aborted) {
+            return Err(transport(
+                Cause::Aborted,
+                "the call was aborted before it was sent",
+            ));
+        }
+        let timeout = request.options.timeout_ms.unwrap_or(self.timeout_ms);
+        let timer = (timeout > 0).then(|| AbortSignal::timeout_with_u32(timeout));
+        let signal = match (caller, &timer) {
+            (Some(a), Some(b)) => Some(AbortSignal::any(&js_sys::Array::of2(a, b))),
+            (Some(a), None) => Some(a.clone()),
+            (None, Some(b)) => Some(b.clone()),
+            (None, None) => None,
+        };
+        let failure = |e: gloo_net::Error| {
+            if caller.is_some_and(AbortSignal::aborted) {
+                transport(Cause::Aborted, "the call was aborted")
+            } else if timer.as_ref().is_some_and(AbortSignal::aborted) {
+                transport(
+                    Cause::Timeout,
+                    format!("no answer from the storage server within {timeout} ms"),
+                )
+            } else {
+                transport(
+                    Cause::Network,
+                    format!("the storage server could not be reached: {e}"),
+                )
+            }
+        };
+        let mut builder = RequestBuilder::new(&format!("{}{}", self.base, request.path))
+            .method(request.method.clone())
+            .header("authorization", &format!("Bearer {token}"))
+            .abort_signal(signal.as_ref());
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let built = match &request.body {
+            Some(body) => builder
+                .header("content-type", "application/json")
+                .body(body.as_str()),
+            None => builder.build(),
+        }
+        .map_err(|e| StorageError::validation("request", e.to_string()))?;
+        let response = built.send().await.map_err(failure)?;
+        let status = response.status();
+        let etag = response.headers().get("etag");
+        let body = response.text().await.map_err(failure)?;
+        Ok(Answer { status, etag, body })
+    }
+}
