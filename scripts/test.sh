@@ -4,7 +4,7 @@
 #   ./scripts/test.sh
 #
 # Idempotent and quiet when everything is present. On a fresh Debian machine it installs the
-# wasm targets (rustup); wasm-bindgen-cli at the exact Cargo.lock version, wasm-pack and wasm-opt
+# wasm targets (rustup); wasm-bindgen-cli at the exact Cargo.lock version and wasm-pack
 # (crates.io); Chromium + chromedriver (apt); Node's packages of the seed client and the example
 # (npm); and Postgres (apt) when none answers on $DATABASE_URL or 127.0.0.1:5432.
 set -euo pipefail
@@ -32,9 +32,9 @@ for target in wasm32-unknown-unknown wasm32-wasip2; do
   fi
 done
 
-# 2. Browser tooling: wasm-bindgen-cli at the exact Cargo.lock version, wasm-pack and wasm-opt
-#    (all from crates.io, built once per machine), Chromium + chromedriver (apt). wasm-pack finds
-#    wasm-bindgen and wasm-opt on PATH, so it never downloads a binary.
+# 2. Browser tooling: wasm-bindgen-cli at the exact Cargo.lock version and wasm-pack (crates.io,
+#    built once per machine), Chromium + chromedriver (apt). wasm-pack finds wasm-bindgen on PATH
+#    and runs no wasm-opt (see sdk-web/Cargo.toml), so it never downloads a binary.
 want=$(lock_version wasm-bindgen)
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
   say "installing wasm-bindgen-cli $want (matches Cargo.lock; built once, a few minutes)"
@@ -45,12 +45,6 @@ fi
 if ! command -v wasm-pack >/dev/null; then
   say "installing wasm-pack (built once, a few minutes)"
   cargo install -q wasm-pack --locked 2>/dev/null || cargo install -q wasm-pack
-fi
-# Debian's binaryen is too old for the reference-types code rustc emits; the crates.io build is not.
-wasm_opt=$(wasm-opt --version 2>/dev/null | awk '{print $3}' | tr -cd 0-9)
-if [ "${wasm_opt:-0}" -lt 116 ]; then
-  say "installing wasm-opt (binaryen from crates.io; built once, about 15 minutes)"
-  cargo install -q wasm-opt --locked 2>/dev/null || cargo install -q wasm-opt
 fi
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   say "installing chromium and chromium-driver"

@@ -22,7 +22,7 @@ pub fn stringify(value: &JsValue, field: &str) -> Result<String, StorageError> {
     }
 }
 
-/// A JavaScript value as a [`serde_json::Value`] (see [`stringify`]).
+/// A JavaScript value as a [`serde_json::Value`] (see [`stringify()`]).
 pub fn from_js(value: &JsValue) -> Result<Value, StorageError> {
     from_js_field(value, "value")
 }

@@ -1,0 +1,128 @@
+//! The notes example (`examples/notes-iframe`): the npm package packed and installed like a user
+//! would, a host page minting the token and embedding the app from another origin, and a
+//! Playwright (`playwright-core` + Debian's Chromium) walk through it in which two tabs edit the
+//! same note and the second save shows the conflict. The screenshot of that moment is kept at
+//! `target/artifacts/notes-conflict.png`.
+
+use alga_storage_tests::TestServer;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run(what: &str, command: &mut Command) -> String {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_tabs_editing_one_note_see_the_conflict() {
+    let root = root();
+    let example = root.join("examples/notes-iframe");
+    let (host_port, app_port) = (free_port(), free_port());
+    let server = TestServer::start_with(|c| {
+        c.cors_origins = vec![format!("http://127.0.0.1:{app_port}")];
+    })
+    .await;
+
+    let sizes = tokio::task::spawn_blocking({
+        let root = root.clone();
+        move || {
+            run(
+                "scripts/web-package.sh",
+                Command::new("bash").arg(root.join("scripts/web-package.sh")),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    println!("{sizes}");
+    run(
+        "npm install in examples/notes-iframe",
+        Command::new("npm").current_dir(&example).args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+        ]),
+    );
+
+    let _serve = Killed(
+        Command::new("node")
+            .current_dir(&example)
+            .arg("serve.mjs")
+            .env("STORAGE_URL", &server.base)
+            .env("STORAGE_ADMIN_TOKEN", &server.admin_token)
+            .env("STORAGE_TENANT", uuid::Uuid::new_v4().to_string())
+            .env("HOST_PORT", host_port.to_string())
+            .env("APP_PORT", app_port.to_string())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("node serve.mjs"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", app_port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the example's servers did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let artifacts = root.join("target/artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("notes-conflict.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let output = tokio::task::spawn_blocking({
+        let example = example.clone();
+        let screenshot = screenshot.clone();
+        move || {
+            run(
+                "the Playwright walk-through (e2e.mjs)",
+                Command::new("node")
+                    .current_dir(example)
+                    .arg("e2e.mjs")
+                    .env("HOST_URL", format!("http://127.0.0.1:{host_port}"))
+                    .env("SCREENSHOT", screenshot),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    println!("{output}");
+    assert!(output.contains("notes example: ok"), "{output}");
+    let png = std::fs::read(&screenshot).expect("the conflict screenshot was saved");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a real screenshot"
+    );
+}
