@@ -55,6 +55,7 @@ pub struct PutBody {
     pub ttl_seconds: Option<TtlSeconds>,
     /// Revision guard.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", tsify(type = "Revision | null"))]
     pub if_revision: Option<Revision>,
 }
 
@@ -209,6 +210,7 @@ pub struct ListResponse<V = Value> {
     /// The page, ordered by key.
     pub items: Vec<ListItem<V>>,
     /// Cursor of the next page; `null` on the last page.
+    #[cfg_attr(feature = "ts", tsify(type = "Cursor | null"))]
     pub next_cursor: Option<Cursor>,
 }
 
@@ -223,6 +225,7 @@ pub struct DeleteRequest {
     pub key: Key,
     /// Guard: the record must exist (else 404) with this revision (else 409).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", tsify(type = "Revision | null"))]
     pub if_revision: Option<Revision>,
 }
 
@@ -245,6 +248,7 @@ pub struct BulkPutItem {
     pub ttl_seconds: Option<TtlSeconds>,
     /// Revision guard, as for `put`.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", tsify(type = "Revision | null"))]
     pub if_revision: Option<Revision>,
 }
 

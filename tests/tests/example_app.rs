@@ -2,7 +2,8 @@
 //! would, a host page minting the token and embedding the app from another origin, and a
 //! Playwright (`playwright-core` + Debian's Chromium) walk through it in which two tabs edit the
 //! same note and the second save shows the conflict. The screenshot of that moment is kept at
-//! `target/artifacts/notes-conflict.png`.
+//! `target/artifacts/notes-conflict.png`. The package's TypeScript declarations are type-checked
+//! with `tsc --strict` against a file using the whole API (`typecheck.ts`).
 
 use alga_storage_tests::TestServer;
 use std::net::TcpListener;
@@ -66,6 +67,9 @@ async fn two_tabs_editing_one_note_see_the_conflict() {
     .await
     .unwrap();
     println!("{sizes}");
+    // The tarball was just rebuilt under the same version: install it afresh, as a user would.
+    let _ = std::fs::remove_dir_all(example.join("node_modules/alga-storage-web"));
+    let _ = std::fs::remove_file(example.join("package-lock.json"));
     run(
         "npm install in examples/notes-iframe",
         Command::new("npm").current_dir(&example).args([
@@ -73,6 +77,17 @@ async fn two_tabs_editing_one_note_see_the_conflict() {
             "--no-audit",
             "--no-fund",
             "--loglevel=error",
+        ]),
+    );
+
+    // The package's TypeScript declarations, as a strict TypeScript user meets them.
+    run(
+        "tsc --strict on examples/notes-iframe/typecheck.ts",
+        Command::new("npx").current_dir(&example).args([
+            "--no-install",
+            "tsc",
+            "-p",
+            "tsconfig.json",
         ]),
     );
 
