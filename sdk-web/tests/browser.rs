@@ -154,6 +154,13 @@ fn field(e: &StorageError) -> &str {
     e.details().and_then(|d| d["field"].as_str()).unwrap_or("")
 }
 
+/// Calls `object[method]()` and awaits the promise it returns (the async iterator protocol).
+async fn step(object: &JsValue, method: &str) -> Result<JsValue, JsValue> {
+    let f = js_sys::Reflect::get(object, &method.into())?;
+    let promise = f.unchecked_ref::<js_sys::Function>().call0(object)?;
+    JsFuture::from(promise.unchecked_into::<js_sys::Promise>()).await
+}
+
 /// Sends a corpus envelope through the SDK's methods: what an HTTP surface would answer.
 async fn sdk_call(client: &StorageClient, envelope: Value) -> (u16, Value) {
     let mut fields: Map<String, Value> = envelope.as_object().cloned().unwrap_or_default();
@@ -375,18 +382,9 @@ async fn list_pages_and_list_all_walks_every_page() {
         .unchecked_ref::<js_sys::Function>()
         .call0(&iterable)
         .unwrap();
-    let next = js_sys::Reflect::get(&iterator, &"next".into()).unwrap();
-    let next: &js_sys::Function = next.unchecked_ref();
     let mut keys = Vec::new();
     loop {
-        let step = JsFuture::from(
-            next.call0(&iterator)
-                .unwrap()
-                .unchecked_into::<js_sys::Promise>(),
-        )
-        .await
-        .unwrap();
-        let step = json::from_js(&step).unwrap();
+        let step = json::from_js(&step(&iterator, "next").await.unwrap()).unwrap();
         if step["done"] == true {
             break;
         }
@@ -404,46 +402,16 @@ async fn list_pages_and_list_all_walks_every_page() {
 
     // Breaking out early ends the walk.
     let iterable = c.list_all(js(json!("items")), opts(json!({"limit": 5})));
-    let next = js_sys::Reflect::get(&iterable, &"next".into()).unwrap();
-    let finish = js_sys::Reflect::get(&iterable, &"return".into()).unwrap();
-    let first = JsFuture::from(
-        next.unchecked_ref::<js_sys::Function>()
-            .call0(&iterable)
-            .unwrap()
-            .unchecked_into::<js_sys::Promise>(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(json::from_js(&first).unwrap()["done"], false);
-    JsFuture::from(
-        finish
-            .unchecked_ref::<js_sys::Function>()
-            .call0(&iterable)
-            .unwrap()
-            .unchecked_into::<js_sys::Promise>(),
-    )
-    .await
-    .unwrap();
-    let after = JsFuture::from(
-        next.unchecked_ref::<js_sys::Function>()
-            .call0(&iterable)
-            .unwrap()
-            .unchecked_into::<js_sys::Promise>(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(json::from_js(&after).unwrap()["done"], true);
+    let first = json::from_js(&step(&iterable, "next").await.unwrap()).unwrap();
+    assert_eq!(first["done"], false);
+    step(&iterable, "return").await.unwrap();
+    let after = json::from_js(&step(&iterable, "next").await.unwrap()).unwrap();
+    assert_eq!(after["done"], true);
 
     // A bad option rejects the first step.
     let iterable = c.list_all(js(json!("items")), opts(json!({"limit": 1000})));
-    let next = js_sys::Reflect::get(&iterable, &"next".into()).unwrap();
-    let e = fails(
-        next.unchecked_ref::<js_sys::Function>()
-            .call0(&iterable)
-            .unwrap()
-            .unchecked_into(),
-    )
-    .await;
+    let thrown = step(&iterable, "next").await.unwrap_err();
+    let e = error::from_js(&thrown).expect("a StorageError");
     assert_eq!(
         (e.code(), field(&e)),
         (ErrorCode::ValidationFailed, "limit")
