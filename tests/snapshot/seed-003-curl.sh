@@ -15,7 +15,9 @@ JSON
 expect() { # expect STATUS LABEL < response
   local want=$1 label=$2 response status
   response=$(cat)
-  status=$(printf '%s\n' "$response" | head -1 | awk '{print $2}')
+  # (No `printf | head` here: head may exit before printf is done, and under pipefail the
+  # SIGPIPE would end the script without a word.)
+  status=$(awk 'NR == 1 { print $2; exit }' <<<"$response")
   if [ "$status" != "$want" ]; then
     printf 'seed 003 %s: expected %s, got %s\n%s\n' "$label" "$want" "$status" "$response" >&2
     exit 1
