@@ -65,6 +65,16 @@ async function serveFile(res, root, urlPath) {
   }
 }
 
+// `/config.js` on each origin: the other origin, which its postMessages must name and check.
+function serveConfig(res, values) {
+  res.writeHead(200, { "content-type": types[".js"] });
+  res.end(
+    Object.entries(values)
+      .map(([name, value]) => `export const ${name} = ${JSON.stringify(value)};\n`)
+      .join(""),
+  );
+}
+
 await admin("PUT", `/installs/${install}`, {
   extensionId: "notes-example",
   grants: [{ namespace: "notes", access: ["read", "write"] }],
@@ -84,11 +94,7 @@ const host = createServer(async (req, res) => {
     }
     return;
   }
-  if (req.url === "/config.js") {
-    res.writeHead(200, { "content-type": types[".js"] });
-    res.end(`export const appOrigin = ${JSON.stringify(appOrigin)};\n`);
-    return;
-  }
+  if (req.url === "/config.js") return serveConfig(res, { appOrigin });
   await serveFile(res, join(here, "host"), req.url);
 });
 
@@ -97,11 +103,7 @@ const app = createServer(async (req, res) => {
     await serveFile(res, join(here, "node_modules"), req.url.slice("/node_modules".length));
     return;
   }
-  if (req.url === "/config.js") {
-    res.writeHead(200, { "content-type": types[".js"] });
-    res.end(`export const hostOrigin = ${JSON.stringify(hostOrigin)};\n`);
-    return;
-  }
+  if (req.url === "/config.js") return serveConfig(res, { hostOrigin });
   await serveFile(res, join(here, "app"), req.url);
 });
 

@@ -6,13 +6,12 @@
 
 use crate::error::to_js;
 use crate::json;
-use crate::transport::{Connection, Outgoing, RequestOptions, Token, DEFAULT_TIMEOUT_MS};
+use crate::transport::{Answer, Connection, Outgoing, RequestOptions, Token, DEFAULT_TIMEOUT_MS};
 use alga_storage_core::{
     parse_etag, parse_json, validate_patch, Cursor, ErrorCode, Key, ListRequest, Namespace,
     PatchOp, PutBody, StorageError, StorageRequest,
 };
 use gloo_net::http::Method;
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -42,8 +41,9 @@ pub struct ClientOptions {
     pub app_id: Option<String>,
 }
 
-/// A namespace as one object, with its ETag.
-#[derive(Debug, Clone, Serialize, Tsify)]
+/// A namespace as one object, with its ETag. (Its TypeScript declaration; the object itself is
+/// built in JavaScript around the engine's `JSON.parse` of the answer, see `snapshot_result`.)
+#[derive(Debug, Clone, Tsify)]
 pub struct NamespaceSnapshot {
     /// The ETag header as sent, e.g. `"\"3\""`; pass it to `patch`. `"\"0\""` when empty.
     pub etag: String,
@@ -52,8 +52,8 @@ pub struct NamespaceSnapshot {
     pub data: Map<String, Value>,
 }
 
-/// The answer to a snapshot `patch`.
-#[derive(Debug, Clone, Serialize, Tsify)]
+/// The answer to a snapshot `patch` (a TypeScript declaration, as [`NamespaceSnapshot`]).
+#[derive(Debug, Clone, Tsify)]
 pub struct PatchResult {
     /// The new ETag.
     pub etag: String,
@@ -312,9 +312,21 @@ where
     future_to_promise(async move { future.await.map_err(|e| to_js(&e)) })
 }
 
-fn to_js_value<T: Serialize>(value: &T) -> Result<JsValue, StorageError> {
-    let value = serde_json::to_value(value).map_err(|_| StorageError::internal())?;
-    Ok(json::to_js(&value))
+/// `{ etag, data }` (plus `created` for a patch) from a snapshot answer: the whole namespace is
+/// parsed once, by the engine.
+fn snapshot_result(answer: &Answer, created: Option<bool>) -> Result<JsValue, StorageError> {
+    let result = js_sys::Object::new();
+    let etag = answer.etag.as_deref().unwrap_or("\"0\"");
+    let data = json::parse(&answer.body)?;
+    let set = |name: &str, value: JsValue| {
+        js_sys::Reflect::set(&result, &name.into(), &value).map_err(|_| StorageError::internal())
+    };
+    set("etag", etag.into())?;
+    set("data", data)?;
+    if let Some(created) = created {
+        set("created", created.into())?;
+    }
+    Ok(result.into())
 }
 
 /// A client of the storage server for one install, as an iframe UI uses it.
@@ -545,10 +557,7 @@ impl StorageClient {
                     options: &options.request,
                 })
                 .await?;
-            to_js_value(&NamespaceSnapshot {
-                etag: answer.etag.unwrap_or_else(|| "\"0\"".into()),
-                data: parse_json(answer.body.as_bytes())?,
-            })
+            snapshot_result(&answer, None)
         })
     }
 
@@ -595,11 +604,7 @@ impl StorageClient {
                     options: &options.request,
                 })
                 .await?;
-            to_js_value(&PatchResult {
-                etag: answer.etag.unwrap_or_default(),
-                data: parse_json(answer.body.as_bytes())?,
-                created: answer.status == 201,
-            })
+            snapshot_result(&answer, Some(answer.status == 201))
         })
     }
 }

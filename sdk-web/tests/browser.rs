@@ -57,25 +57,9 @@ async fn admin(base: &str, method: Method, path: &str, body: &Value) -> (u16, Va
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// `crypto.randomUUID()` (the page is served from localhost, a secure context).
 fn uuid() -> String {
-    let hex: String = (0..32)
-        .map(|i| {
-            let n = match i {
-                12 => 4,
-                16 => 8 + (js_sys::Math::random() * 4.0) as u32,
-                _ => (js_sys::Math::random() * 16.0) as u32,
-            };
-            char::from_digit(n, 16).unwrap()
-        })
-        .collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    web_sys::window().unwrap().crypto().unwrap().random_uuid()
 }
 
 /// A fresh tenant with one install holding `grants` on the server at `base`: (tenant, token).
