@@ -64,6 +64,12 @@ pub struct Config {
     /// `STORAGE_ANONYMOUS_READ_TENANT`: when set, snapshot `GET`s without a token read this
     /// tenant's namespaces (the seed's "anonymous read if configured"); off by default.
     pub anonymous_read_tenant: Option<uuid::Uuid>,
+    /// Default quotas, written to the database at start (a tenant's overrides, set through the
+    /// admin API, win): `STORAGE_QUOTA_MAX_NAMESPACES` (namespaces per install, default and
+    /// most 32), `STORAGE_QUOTA_MAX_KEYS_PER_NAMESPACE` (default 10000) and
+    /// `STORAGE_QUOTA_MAX_BYTES` (stored bytes per tenant, default 104857600 = 100 MiB); `0`
+    /// means no limit for the last two.
+    pub quota_defaults: crate::store::Quotas,
     /// True when no secret was configured: the secrets were generated and a dev tenant and
     /// install are provisioned at start.
     pub dev_mode: bool,
@@ -189,6 +195,30 @@ impl Config {
             })?),
             None => None,
         };
+        let max_namespaces = number("STORAGE_QUOTA_MAX_NAMESPACES", 32)?;
+        if !(1..=32).contains(&max_namespaces) {
+            return Err(ConfigError::Invalid {
+                name: "STORAGE_QUOTA_MAX_NAMESPACES",
+                reason: format!("{max_namespaces} is not between 1 and 32"),
+            });
+        }
+        let big = |name: &'static str, default: u64| -> Result<Option<i64>, ConfigError> {
+            let n = lookup(name).map_or(Ok(default), |v| {
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|n| *n <= i64::MAX as u64)
+                    .ok_or(ConfigError::Invalid {
+                        name,
+                        reason: format!("{v:?} is not a whole number"),
+                    })
+            })?;
+            Ok((n > 0).then_some(n as i64))
+        };
+        let quota_defaults = crate::store::Quotas {
+            max_namespaces: Some(i64::from(max_namespaces)),
+            max_keys_per_namespace: big("STORAGE_QUOTA_MAX_KEYS_PER_NAMESPACE", 10_000)?,
+            max_bytes: big("STORAGE_QUOTA_MAX_BYTES", 100 * 1024 * 1024)?,
+        };
         let database_url = lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         if backend_of(&database_url).is_none() {
             return Err(ConfigError::Invalid {
@@ -207,6 +237,7 @@ impl Config {
             rate_per_second,
             rate_burst,
             anonymous_read_tenant,
+            quota_defaults,
             dev_mode,
         })
     }
@@ -271,6 +302,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn quota_defaults_come_from_the_environment() {
+        let q = config(&[]).unwrap().quota_defaults;
+        assert_eq!(q.max_namespaces, Some(32));
+        assert_eq!(q.max_keys_per_namespace, Some(10_000));
+        assert_eq!(q.max_bytes, Some(100 * 1024 * 1024));
+        let q = config(&[
+            ("STORAGE_QUOTA_MAX_NAMESPACES", "4"),
+            ("STORAGE_QUOTA_MAX_KEYS_PER_NAMESPACE", "0"),
+            ("STORAGE_QUOTA_MAX_BYTES", "2048"),
+        ])
+        .unwrap()
+        .quota_defaults;
+        assert_eq!(q.max_namespaces, Some(4));
+        assert_eq!(q.max_keys_per_namespace, None, "0 = no limit");
+        assert_eq!(q.max_bytes, Some(2048));
+        for (name, value) in [
+            ("STORAGE_QUOTA_MAX_NAMESPACES", "33"),
+            ("STORAGE_QUOTA_MAX_NAMESPACES", "0"),
+            ("STORAGE_QUOTA_MAX_BYTES", "-1"),
+            ("STORAGE_QUOTA_MAX_KEYS_PER_NAMESPACE", "lots"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -96,6 +96,11 @@ struct LatencyLabels {
     surface: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuotaLabels {
+    quota: String,
+}
+
 type LatencyFamily = Family<LatencyLabels, Histogram, fn() -> Histogram>;
 
 /// The server's Prometheus metrics.
@@ -106,6 +111,7 @@ pub struct Metrics {
     latency: LatencyFamily,
     bytes_written: Counter,
     rate_limited: Counter,
+    quota_rejections: Family<QuotaLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -136,13 +142,47 @@ impl Default for Metrics {
             "Requests refused by the rate limit",
             rate_limited.clone(),
         );
+        let quota_rejections = Family::<QuotaLabels, Counter>::default();
+        registry.register(
+            "storage_quota_rejections",
+            "Writes refused because they would cross a quota, by quota",
+            quota_rejections.clone(),
+        );
         Metrics {
+            quota_rejections,
             registry: Arc::new(registry),
             operations,
             latency,
             bytes_written,
             rate_limited,
         }
+    }
+}
+
+/// The quotas an error reports: its own, or those of the items of a bulk failure.
+fn quotas_named(error: &StorageError) -> Vec<&str> {
+    fn quota<'a>(code: Option<&str>, details: Option<&'a serde_json::Value>) -> Option<&'a str> {
+        if code != Some(ErrorCode::QuotaExceeded.as_str()) {
+            return None;
+        }
+        details?.get("quota")?.as_str()
+    }
+    match error.code() {
+        ErrorCode::QuotaExceeded => quota(Some(error.code().as_str()), error.details())
+            .into_iter()
+            .collect(),
+        ErrorCode::BulkPartialFailure => error
+            .details()
+            .and_then(|d| d.get("items"))
+            .and_then(|items| items.as_array())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| quota(i.get("code")?.as_str(), i.get("details")))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
     }
 }
 
@@ -170,6 +210,11 @@ impl Metrics {
         if code == ErrorCode::RateLimited.as_str() {
             self.rate_limited.inc();
         }
+        if let Err(e) = result {
+            for quota in quotas_named(e) {
+                self.quota_rejected(quota);
+            }
+        }
         let surface = surface.as_str();
         tracing::info!(
             target: "alga_storage::ops",
@@ -189,6 +234,15 @@ impl Metrics {
         self.latency
             .get_or_create(&LatencyLabels { operation, surface })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a write refused by `quota`.
+    pub fn quota_rejected(&self, quota: &str) {
+        self.quota_rejections
+            .get_or_create(&QuotaLabels {
+                quota: quota.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts bytes of values written.

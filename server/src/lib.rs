@@ -35,17 +35,20 @@ pub const DEV_INSTALL: &str = "dev-install";
 /// The namespace granted to the dev install.
 pub const DEV_NAMESPACE: &str = "dev";
 
-/// Opens the backend named by the configuration and runs its migrations.
+/// Opens the backend named by the configuration, runs its migrations and writes the default
+/// quotas of the configuration.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
     let url = config.database_url.expose();
-    Ok(match config.backend() {
+    let store: Arc<dyn Store> = match config.backend() {
         config::Backend::Postgres => {
             Arc::new(store::postgres::PgStore::connect(url, config.max_connections).await?)
         }
         config::Backend::Sqlite => {
             Arc::new(store::sqlite::SqliteStore::connect(url, config.max_connections).await?)
         }
-    })
+    };
+    store.set_quota_defaults(&config.quota_defaults).await?;
+    Ok(store)
 }
 
 /// The handler state for a configuration and an open store.

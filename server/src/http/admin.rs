@@ -3,7 +3,7 @@
 use super::extract::{self, admin};
 use super::{AppState, ADMIN_BODY_LIMIT};
 use crate::error::ApiError;
-use crate::store::{Actor, Upserted};
+use crate::store::{quota_exceeded, Actor, QuotaKind, Quotas, Upserted};
 use alga_storage_core::{parse_json, validate_grants, Grant, InstallId, Namespace, StorageError};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -84,6 +84,27 @@ pub async fn put_install(
         .into());
     }
     validate_grants(&body.grants)?;
+    let (overrides, defaults) = state.store.quotas(tenant).await?;
+    let limit = overrides.over(defaults).max_namespaces;
+    if limit.is_some_and(|l| body.grants.len() as i64 > l) {
+        let current = match state.store.principal(&install).await? {
+            Some(p) if p.tenant == tenant => p.grants.len() as i64,
+            _ => 0,
+        };
+        let error = quota_exceeded(
+            QuotaKind::NamespacesPerPrincipal,
+            limit,
+            current,
+            None,
+            None,
+        );
+        let mut details = error.details().cloned().unwrap_or_default();
+        details["requested"] = body.grants.len().into();
+        state
+            .metrics
+            .quota_rejected(QuotaKind::NamespacesPerPrincipal.as_str());
+        return Err(error.with_details(details).into());
+    }
     let done = state
         .store
         .upsert_install(
@@ -253,4 +274,90 @@ pub async fn audit(
         .then(|| items.last().map(|e| e.seq))
         .flatten();
     Ok(Json(serde_json::json!({ "items": items, "nextAfter": next_after })).into_response())
+}
+
+/// The JSON of a tenant's quotas and usage.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UsageView {
+    tenant_id: Uuid,
+    /// The limits in force (`null` = none).
+    quotas: Quotas,
+    /// The tenant's own overrides (`null` = the server's default).
+    overrides: Quotas,
+    /// Bytes stored by the tenant.
+    bytes: i64,
+    /// Namespaces holding records.
+    namespaces: Vec<crate::store::NamespaceUsage>,
+}
+
+async fn usage_view(state: &AppState, tenant: Uuid) -> Result<UsageView, ApiError> {
+    let usage = state.store.usage(tenant).await?;
+    Ok(UsageView {
+        tenant_id: tenant,
+        quotas: usage.overrides.over(usage.defaults),
+        overrides: usage.overrides,
+        bytes: usage.bytes,
+        namespaces: usage.namespaces,
+    })
+}
+
+/// `PUT /api/admin/tenants/{tenant}/quotas`, body `{"maxNamespaces", "maxKeysPerNamespace",
+/// "maxBytes"}` (each a whole number, or `null`/absent for the server's default): replaces the
+/// tenant's overrides and answers its usage (as `GET …/usage`). Lowering a limit below the
+/// current usage refuses only writes that would add to it.
+pub async fn put_quotas(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    admin(&state, &headers)?;
+    let tenant = tenant_id(&extract::path(path)?)?;
+    let bytes = extract::body(body, ADMIN_BODY_LIMIT)?;
+    // An object only (serde would also read a struct from an array).
+    parse_json::<serde_json::Map<String, serde_json::Value>>(&bytes)?;
+    let overrides: Quotas = parse_json(&bytes)?;
+    let checks = [
+        ("maxNamespaces", overrides.max_namespaces, 1, 32),
+        (
+            "maxKeysPerNamespace",
+            overrides.max_keys_per_namespace,
+            0,
+            i64::MAX,
+        ),
+        ("maxBytes", overrides.max_bytes, 0, i64::MAX),
+    ];
+    for (field, value, min, max) in checks {
+        if let Some(v) = value.filter(|v| !(min..=max).contains(v)) {
+            let range = if max == i64::MAX {
+                format!("at least {min}")
+            } else {
+                format!("between {min} and {max}")
+            };
+            return Err(StorageError::validation(
+                field,
+                format!("must be {range} or null, got {v}"),
+            )
+            .into());
+        }
+    }
+    state
+        .store
+        .put_quotas(tenant, Actor::ADMIN, &overrides)
+        .await?;
+    Ok(Json(usage_view(&state, tenant).await?).into_response())
+}
+
+/// `GET /api/admin/tenants/{tenant}/usage`: the limits in force, the tenant's overrides, its
+/// stored bytes and each namespace's records and bytes, read from counters that every write
+/// keeps (expired records are removed first, so they do not count).
+pub async fn usage(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    admin(&state, &headers)?;
+    let tenant = tenant_id(&extract::path(path)?)?;
+    Ok(Json(usage_view(&state, tenant).await?).into_response())
 }

@@ -109,6 +109,8 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
             put(admin::put_schema).delete(admin::delete_schema),
         )
         .route("/api/admin/tenants/{tenant}/audit", get(admin::audit))
+        .route("/api/admin/tenants/{tenant}/quotas", put(admin::put_quotas))
+        .route("/api/admin/tenants/{tenant}/usage", get(admin::usage))
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
     let mut app = Router::new()
         .merge(records)

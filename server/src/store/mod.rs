@@ -2,8 +2,9 @@
 //! database serves it.
 
 use alga_storage_core::{
-    BulkPutRequest, BulkPutResponse, DeleteRequest, GetRequest, Grant, InstallId, Key, ListItem,
-    Metadata, Namespace, PatchOp, PutRequest, PutResponse, Record, Snapshot, StorageError,
+    BulkPutRequest, BulkPutResponse, DeleteRequest, ErrorCode, GetRequest, Grant, InstallId, Key,
+    ListItem, Metadata, Namespace, PatchOp, PutRequest, PutResponse, Record, Snapshot,
+    StorageError,
 };
 use async_trait::async_trait;
 use serde_json::Value;
@@ -36,6 +37,254 @@ pub fn precondition_failed(current: u64) -> StorageError {
 /// Wraps a backend failure.
 pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(e))
+}
+
+/// Prefix of the error the usage triggers raise when a write would cross a quota:
+/// `ALGA_QUOTA <quota> [<key>]`.
+const QUOTA_SIGNAL: &str = "ALGA_QUOTA ";
+
+/// Wraps a database failure; the usage triggers' quota signal becomes `QUOTA_EXCEEDED` naming
+/// the quota (and, where the database knows it, the key), to be completed by [`Store::quota_error`].
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e {
+        if let Some(rest) = d.message().strip_prefix(QUOTA_SIGNAL) {
+            let (quota, key) = rest.split_once(' ').unwrap_or((rest, ""));
+            if let Some(quota) = QuotaKind::parse(quota) {
+                return quota_hit(quota, (!key.is_empty()).then_some(key)).into();
+            }
+        }
+    }
+    backend(e)
+}
+
+/// A quota the server enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaKind {
+    /// Namespaces one principal may be granted (checked when an install is written).
+    NamespacesPerPrincipal,
+    /// Records (live or expired but not yet removed) in one namespace.
+    KeysPerNamespace,
+    /// Stored bytes of one tenant: key, value and metadata of each record.
+    Bytes,
+}
+
+impl QuotaKind {
+    /// The name used in error details, metrics and the quota API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaKind::NamespacesPerPrincipal => "namespacesPerPrincipal",
+            QuotaKind::KeysPerNamespace => "keysPerNamespace",
+            QuotaKind::Bytes => "bytes",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [
+            QuotaKind::NamespacesPerPrincipal,
+            QuotaKind::KeysPerNamespace,
+            QuotaKind::Bytes,
+        ]
+        .into_iter()
+        .find(|q| q.as_str() == text)
+    }
+}
+
+/// A first, incomplete `QUOTA_EXCEEDED` (details `quota` and maybe `key`).
+fn quota_hit(quota: QuotaKind, key: Option<&str>) -> StorageError {
+    let mut details = serde_json::json!({ "quota": quota.as_str() });
+    if let Some(key) = key {
+        details["key"] = key.into();
+    }
+    StorageError::new(ErrorCode::QuotaExceeded, "quota exceeded").with_details(details)
+}
+
+/// A first `QUOTA_EXCEEDED` that does not yet name its key gets `key`.
+pub(crate) fn keyed(error: StoreError, key: &str) -> StoreError {
+    match quota_of(&error) {
+        Some((quota, None)) => quota_hit(quota, Some(key)).into(),
+        _ => error,
+    }
+}
+
+/// The quota a `QUOTA_EXCEEDED` names, and the key if it names one.
+pub fn quota_of(error: &StoreError) -> Option<(QuotaKind, Option<String>)> {
+    let StoreError::Contract(e) = error else {
+        return None;
+    };
+    if e.code() != ErrorCode::QuotaExceeded {
+        return None;
+    }
+    let details = e.details()?;
+    let quota = QuotaKind::parse(details.get("quota")?.as_str()?)?;
+    let key = details
+        .get("key")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Some((quota, key))
+}
+
+/// Records the stored size of, as the quotas count it: UTF-8 bytes of the key plus the compact
+/// JSON of value and metadata (`{}` when absent).
+pub fn record_size(key: &str, value: &Value, metadata: Option<&Metadata>) -> i64 {
+    let metadata = metadata.map_or(2, alga_storage_core::json_size);
+    (key.len() + alga_storage_core::json_size(value) + metadata) as i64
+}
+
+/// Limits, each `None` when there is none (as defaults and effective values) or when the
+/// default applies (as a tenant's overrides).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Quotas {
+    /// Namespaces one principal may be granted (at most 32 in any case).
+    #[serde(default)]
+    pub max_namespaces: Option<i64>,
+    /// Records in one namespace.
+    #[serde(default)]
+    pub max_keys_per_namespace: Option<i64>,
+    /// Stored bytes of the tenant.
+    #[serde(default)]
+    pub max_bytes: Option<i64>,
+}
+
+impl Quotas {
+    /// These overrides over `defaults`.
+    pub fn over(self, defaults: Quotas) -> Quotas {
+        Quotas {
+            max_namespaces: self.max_namespaces.or(defaults.max_namespaces),
+            max_keys_per_namespace: self
+                .max_keys_per_namespace
+                .or(defaults.max_keys_per_namespace),
+            max_bytes: self.max_bytes.or(defaults.max_bytes),
+        }
+    }
+
+    /// The limit of one quota.
+    pub fn limit(self, quota: QuotaKind) -> Option<i64> {
+        match quota {
+            QuotaKind::NamespacesPerPrincipal => self.max_namespaces,
+            QuotaKind::KeysPerNamespace => self.max_keys_per_namespace,
+            QuotaKind::Bytes => self.max_bytes,
+        }
+    }
+}
+
+/// Usage of one namespace.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceUsage {
+    /// The namespace.
+    pub namespace: String,
+    /// Records stored.
+    pub keys: i64,
+    /// Bytes stored.
+    pub bytes: i64,
+}
+
+/// A tenant's usage and quotas, read from counters (no scan of any namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    /// Bytes stored by the tenant.
+    pub bytes: i64,
+    /// Namespaces holding at least one record, by name.
+    pub namespaces: Vec<NamespaceUsage>,
+    /// The tenant's overrides.
+    pub overrides: Quotas,
+    /// The server's defaults.
+    pub defaults: Quotas,
+}
+
+/// Runs a write; when it crosses a quota, removes the expired records that still count
+/// against it (of the namespace, or of the tenant for bytes) and, if there were any, runs it
+/// once more. A write still refused gets the complete `QUOTA_EXCEEDED`.
+pub(crate) async fn quota_retry<S, T, F, Fut>(
+    store: &S,
+    tenant: Uuid,
+    namespace: &Namespace,
+    mut attempt: F,
+) -> Result<T, StoreError>
+where
+    S: Store + ?Sized,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut purged = false;
+    loop {
+        let error = match attempt().await {
+            Err(e) => e,
+            ok => return ok,
+        };
+        let Some((quota, key)) = quota_of(&error) else {
+            return Err(error);
+        };
+        if !purged {
+            purged = true;
+            let scope = (quota == QuotaKind::KeysPerNamespace).then_some(namespace);
+            if store.purge_expired(tenant, scope).await? > 0 {
+                continue;
+            }
+        }
+        return Err(store
+            .quota_error(tenant, namespace, quota, key.as_deref())
+            .await?
+            .into());
+    }
+}
+
+/// A bulk write refused by a quota: `BULK_PARTIAL_FAILURE` naming the item whose write
+/// crossed it (its error is the complete `QUOTA_EXCEEDED`).
+pub(crate) fn bulk_quota(error: StoreError, req: &BulkPutRequest) -> StoreError {
+    match &error {
+        StoreError::Contract(e)
+            if e.code() == ErrorCode::QuotaExceeded && !req.items.is_empty() =>
+        {
+            let key = e
+                .details()
+                .and_then(|d| d.get("key"))
+                .and_then(Value::as_str);
+            let index = key
+                .and_then(|k| req.items.iter().position(|i| i.key.as_str() == k))
+                .unwrap_or(0);
+            let item =
+                alga_storage_core::BulkItemError::new(index, req.items[index].key.as_str(), e);
+            StorageError::bulk_partial_failure(vec![item]).into()
+        }
+        _ => error,
+    }
+}
+
+/// The complete `QUOTA_EXCEEDED`: details `quota`, `limit`, `current` (and `namespace` for keys,
+/// `key` when known).
+pub fn quota_exceeded(
+    quota: QuotaKind,
+    limit: Option<i64>,
+    current: i64,
+    namespace: Option<&str>,
+    key: Option<&str>,
+) -> StorageError {
+    let limit_text = limit.map_or("none".to_owned(), |l| l.to_string());
+    let message = match quota {
+        QuotaKind::NamespacesPerPrincipal => {
+            format!("an install may be granted at most {limit_text} namespaces")
+        }
+        QuotaKind::KeysPerNamespace => format!(
+            "the namespace holds {current} records and its quota is {limit_text}"
+        ),
+        QuotaKind::Bytes => format!(
+            "the tenant stores {current} bytes and its quota is {limit_text}; the write would exceed it"
+        ),
+    };
+    let mut details = serde_json::json!({
+        "quota": quota.as_str(),
+        "limit": limit,
+        "current": current,
+    });
+    if let Some(ns) = namespace.filter(|_| quota == QuotaKind::KeysPerNamespace) {
+        details["namespace"] = ns.into();
+    }
+    if let Some(key) = key {
+        details["key"] = key.into();
+    }
+    StorageError::new(ErrorCode::QuotaExceeded, message).with_details(details)
 }
 
 /// A caller: an extension install of one tenant and its grants.
@@ -213,6 +462,53 @@ pub trait Store: Send + Sync + 'static {
         actor: Actor<'_>,
         install: &InstallId,
     ) -> Result<bool, StoreError>;
+    /// Writes the server's default quotas (from its configuration).
+    async fn set_quota_defaults(&self, defaults: &Quotas) -> Result<(), StoreError>;
+    /// Replaces a tenant's quota overrides.
+    async fn put_quotas(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        overrides: &Quotas,
+    ) -> Result<(), StoreError>;
+    /// A tenant's overrides and the defaults.
+    async fn quotas(&self, tenant: Uuid) -> Result<(Quotas, Quotas), StoreError>;
+    /// A tenant's usage: expired records are removed first (through the TTL index), then the
+    /// counters are read.
+    async fn usage(&self, tenant: Uuid) -> Result<Usage, StoreError>;
+    /// Removes the expired records of a namespace (or of every namespace of the tenant),
+    /// advancing the namespace versions; returns how many.
+    async fn purge_expired(
+        &self,
+        tenant: Uuid,
+        namespace: Option<&Namespace>,
+    ) -> Result<u64, StoreError>;
+    /// Records in `namespace` and bytes of the tenant, as counted (no scan).
+    async fn counters(&self, tenant: Uuid, namespace: &Namespace)
+        -> Result<(i64, i64), StoreError>;
+    /// The complete `QUOTA_EXCEEDED` for a write to `namespace` that crossed `quota`.
+    async fn quota_error(
+        &self,
+        tenant: Uuid,
+        namespace: &Namespace,
+        quota: QuotaKind,
+        key: Option<&str>,
+    ) -> Result<StorageError, StoreError> {
+        let (overrides, defaults) = self.quotas(tenant).await?;
+        let (keys, bytes) = self.counters(tenant, namespace).await?;
+        let current = if quota == QuotaKind::Bytes {
+            bytes
+        } else {
+            keys
+        };
+        Ok(quota_exceeded(
+            quota,
+            overrides.over(defaults).limit(quota),
+            current,
+            Some(namespace.as_str()),
+            key,
+        ))
+    }
     /// The tenant's audit log after `after`, oldest first, at most `limit` rows.
     async fn audit(
         &self,

@@ -7,8 +7,8 @@
 //! (`FOR UPDATE SKIP LOCKED`, never the key being written), so expiry needs no background job.
 
 use super::{
-    backend, precondition_failed, Actor, AuditEntry, ListQuery, Principal, SchemaLookup, Store,
-    StoreError, Upserted,
+    backend, bulk_quota, db, precondition_failed, quota_retry, record_size, Actor, AuditEntry,
+    ListQuery, NamespaceUsage, Principal, Quotas, SchemaLookup, Store, StoreError, Upserted, Usage,
 };
 use alga_storage_core::{
     BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem, DeleteRequest, GetRequest,
@@ -80,10 +80,10 @@ const UPSERT: &str = concat!(
     "prior AS (SELECT count(*) AS expired FROM ext_storage_records \
        WHERE tenant_id = $1 AND namespace = $2 AND key = $3 AND ttl_expires_at <= now()), \
      w AS (INSERT INTO ext_storage_records AS r (tenant_id, namespace, key, value, metadata, revision, \
-       ttl_expires_at, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, 1, now() + make_interval(secs => $6), now(), now()) \
+       ttl_expires_at, created_at, updated_at, size) \
+     VALUES ($1, $2, $3, $4, $5, 1, now() + make_interval(secs => $6), now(), now(), $10) \
      ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET \
-       value = EXCLUDED.value, metadata = EXCLUDED.metadata, \
+       value = EXCLUDED.value, metadata = EXCLUDED.metadata, size = EXCLUDED.size, \
        ttl_expires_at = EXCLUDED.ttl_expires_at, updated_at = EXCLUDED.updated_at, \
        revision = CASE WHEN r.ttl_expires_at <= now() THEN 1 ELSE r.revision + 1 END, \
        created_at = CASE WHEN r.ttl_expires_at <= now() THEN EXCLUDED.created_at ELSE r.created_at END \
@@ -97,7 +97,7 @@ const UPSERT: &str = concat!(
 /// Update guarded on the current live revision `$7`.
 const GUARDED_UPDATE: &str = concat!(
     sweep!("AND key <> $3"),
-    "w AS (UPDATE ext_storage_records SET value = $4, metadata = $5, \
+    "w AS (UPDATE ext_storage_records SET value = $4, metadata = $5, size = $10, \
        ttl_expires_at = now() + make_interval(secs => $6), updated_at = now(), revision = revision + 1 \
      WHERE tenant_id = $1 AND namespace = $2 AND key = $3 AND revision = $7 \
        AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) \
@@ -171,11 +171,11 @@ const LOCK_KEYS: &str = "SELECT key, CASE WHEN ttl_expires_at IS NULL OR ttl_exp
 /// cannot deadlock); keys in `$7` are create-only and are skipped if a live row appeared since
 /// the lock (the caller then reports them and rolls back).
 const UPSERT_MANY: &str = "INSERT INTO ext_storage_records AS r (tenant_id, namespace, key, value, \
-       metadata, revision, ttl_expires_at, created_at, updated_at) \
-     SELECT $1, $2, u.k, u.v, u.m, 1, now() + make_interval(secs => u.t), now(), now() \
-     FROM UNNEST($3::text[], $4::jsonb[], $5::jsonb[], $6::int[]) AS u(k, v, m, t) \
+       metadata, revision, ttl_expires_at, created_at, updated_at, size) \
+     SELECT $1, $2, u.k, u.v, u.m, 1, now() + make_interval(secs => u.t), now(), now(), u.s \
+     FROM UNNEST($3::text[], $4::jsonb[], $5::jsonb[], $6::int[], $8::bigint[]) AS u(k, v, m, t, s) \
      ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET \
-       value = EXCLUDED.value, metadata = EXCLUDED.metadata, \
+       value = EXCLUDED.value, metadata = EXCLUDED.metadata, size = EXCLUDED.size, \
        ttl_expires_at = EXCLUDED.ttl_expires_at, updated_at = EXCLUDED.updated_at, \
        revision = CASE WHEN r.ttl_expires_at <= now() THEN 1 ELSE r.revision + 1 END, \
        created_at = CASE WHEN r.ttl_expires_at <= now() THEN EXCLUDED.created_at ELSE r.created_at END \
@@ -224,12 +224,12 @@ impl PgStore {
     /// Connects (`postgres://…`, options such as `?options=-c search_path=…` honoured) and runs
     /// the migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url).map_err(backend)?;
+        let options = PgConnectOptions::from_str(url).map_err(db)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)
             .await
-            .map_err(backend)?;
+            .map_err(db)?;
         MIGRATOR.run(&pool).await.map_err(backend)?;
         Ok(PgStore { pool })
     }
@@ -250,8 +250,16 @@ impl PgStore {
             .bind(key)
             .fetch_optional(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(db)?;
         Ok(rev.map_or(0, |r| r as u64))
+    }
+}
+
+fn quotas(max_namespaces: Option<i64>, max_keys: Option<i64>, max_bytes: Option<i64>) -> Quotas {
+    Quotas {
+        max_namespaces,
+        max_keys_per_namespace: max_keys,
+        max_bytes,
     }
 }
 
@@ -274,10 +282,10 @@ struct Written {
 
 fn written(row: &PgRow) -> Result<Written, StoreError> {
     Ok(Written {
-        revision: row.try_get::<i64, _>("revision").map_err(backend)? as u64,
-        ttl_expires_at: row.try_get("ttl_expires_at").map_err(backend)?,
-        created_at: row.try_get("created_at").map_err(backend)?,
-        updated_at: row.try_get("updated_at").map_err(backend)?,
+        revision: row.try_get::<i64, _>("revision").map_err(db)? as u64,
+        ttl_expires_at: row.try_get("ttl_expires_at").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+        updated_at: row.try_get("updated_at").map_err(db)?,
     })
 }
 
@@ -307,7 +315,7 @@ async fn lock_keys(
         .bind(keys)
         .fetch_all(&mut **tx)
         .await
-        .map_err(backend)?
+        .map_err(db)?
         .into_iter()
         .map(|(k, r)| (k, r as u64))
         .collect())
@@ -333,6 +341,10 @@ async fn upsert_many(
         .map(|i| Json(metadata_value(i.metadata)))
         .collect();
     let ttls: Vec<Option<i32>> = items.iter().map(|i| ttl_param(i.ttl)).collect();
+    let sizes: Vec<i64> = items
+        .iter()
+        .map(|i| record_size(i.key, i.value, i.metadata))
+        .collect();
     let rows = sqlx::query(UPSERT_MANY)
         .bind(tenant)
         .bind(ns)
@@ -341,12 +353,13 @@ async fn upsert_many(
         .bind(&metadata)
         .bind(&ttls)
         .bind(create_only)
+        .bind(&sizes)
         .fetch_all(&mut **tx)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
     let mut by_key = HashMap::with_capacity(rows.len());
     for row in &rows {
-        let key: String = row.try_get("key").map_err(backend)?;
+        let key: String = row.try_get("key").map_err(db)?;
         by_key.insert(key, written(row)?);
     }
     Ok(by_key)
@@ -375,7 +388,7 @@ async fn audit_many(
         .bind(revisions)
         .execute(&mut **tx)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
     Ok(())
 }
 
@@ -393,7 +406,7 @@ async fn sweep_and_bump(
         .bind(keep)
         .execute(&mut **tx)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
     Ok(())
 }
 
@@ -408,42 +421,12 @@ async fn namespace_state(
         .bind(ns)
         .fetch_one(&mut **tx)
         .await
-        .map_err(backend)
+        .map_err(db)
 }
 
-#[async_trait]
-impl Store for PgStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn ready(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn principal(&self, install: &InstallId) -> Result<Option<Principal>, StoreError> {
-        let row =
-            sqlx::query("SELECT tenant_id, grants FROM ext_storage_installs WHERE install_id = $1")
-                .bind(install.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-        row.map(|row| {
-            let Json(grants): Json<Vec<Grant>> = row.try_get("grants").map_err(backend)?;
-            Ok(Principal {
-                tenant: row.try_get("tenant_id").map_err(backend)?,
-                install: install.clone(),
-                grants,
-            })
-        })
-        .transpose()
-    }
-
-    async fn put(
+/// The writes behind the quota retry.
+impl PgStore {
+    async fn put_once(
         &self,
         tenant: Uuid,
         actor: Actor<'_>,
@@ -464,9 +447,14 @@ impl Store for PgStore {
             .bind(guard)
             .bind(actor.principal)
             .bind(actor.surface)
+            .bind(record_size(
+                req.key.as_str(),
+                &req.value,
+                req.metadata.as_ref(),
+            ))
             .fetch_optional(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(db)?;
         let Some(row) = row else {
             let current = self
                 .live_revision(tenant, req.namespace.as_str(), req.key.as_str())
@@ -489,114 +477,7 @@ impl Store for PgStore {
         })
     }
 
-    async fn get(&self, tenant: Uuid, req: &GetRequest) -> Result<Option<Record>, StoreError> {
-        let row = sqlx::query(GET)
-            .bind(tenant)
-            .bind(req.namespace.as_str())
-            .bind(req.key.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.map(|row| {
-            let Written {
-                revision,
-                ttl_expires_at,
-                created_at,
-                updated_at,
-            } = written(&row)?;
-            let Json(metadata): Json<Metadata> = row.try_get("metadata").map_err(backend)?;
-            Ok(Record {
-                namespace: req.namespace.clone(),
-                key: req.key.clone(),
-                revision,
-                value: row.try_get("value").map_err(backend)?,
-                metadata,
-                ttl_expires_at,
-                created_at,
-                updated_at,
-            })
-        })
-        .transpose()
-    }
-
-    async fn list(&self, tenant: Uuid, q: &ListQuery) -> Result<Vec<ListItem>, StoreError> {
-        let rows = sqlx::query(LIST)
-            .bind(tenant)
-            .bind(q.namespace.as_str())
-            .bind(q.key_prefix.as_deref().unwrap_or(""))
-            .bind(q.after.as_ref().map(Key::as_str))
-            .bind(q.key_prefix.as_deref())
-            .bind(q.metadata.clone().map(Value::Object))
-            .bind(q.fetch)
-            .bind(q.include_values)
-            .bind(q.include_metadata)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                let Written {
-                    revision,
-                    ttl_expires_at,
-                    created_at,
-                    updated_at,
-                } = written(row)?;
-                let key: String = row.try_get("key").map_err(backend)?;
-                let metadata: Option<Json<Metadata>> = row.try_get("metadata").map_err(backend)?;
-                Ok(ListItem {
-                    namespace: q.namespace.clone(),
-                    key: Key::new(key).map_err(|e| backend(StorageError::from(e)))?,
-                    revision,
-                    value: row.try_get("value").map_err(backend)?,
-                    metadata: metadata.map(|Json(m)| m),
-                    ttl_expires_at,
-                    created_at: Some(created_at),
-                    updated_at: Some(updated_at),
-                })
-            })
-            .collect()
-    }
-
-    async fn delete(
-        &self,
-        tenant: Uuid,
-        actor: Actor<'_>,
-        req: &DeleteRequest,
-    ) -> Result<(), StoreError> {
-        let ns = req.namespace.as_str();
-        let key = req.key.as_str();
-        let Some(guard) = req.if_revision else {
-            sqlx::query(DELETE)
-                .bind(tenant)
-                .bind(ns)
-                .bind(key)
-                .bind(actor.principal)
-                .bind(actor.surface)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-            return Ok(());
-        };
-        let deleted = sqlx::query(GUARDED_DELETE)
-            .bind(tenant)
-            .bind(ns)
-            .bind(key)
-            .bind(guard.get() as i64)
-            .bind(actor.principal)
-            .bind(actor.surface)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        if deleted.is_some() {
-            return Ok(());
-        }
-        match self.live_revision(tenant, ns, key).await? {
-            0 => Err(StorageError::not_found().into()),
-            current => Err(StorageError::revision_mismatch(current).into()),
-        }
-    }
-
-    async fn bulk_put(
+    async fn bulk_put_once(
         &self,
         tenant: Uuid,
         actor: Actor<'_>,
@@ -604,7 +485,7 @@ impl Store for PgStore {
     ) -> Result<BulkPutResponse, StoreError> {
         let ns = req.namespace.as_str();
         let keys: Vec<&str> = req.items.iter().map(|i| i.key.as_str()).collect();
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let current = lock_keys(&mut tx, tenant, ns, &keys).await?;
         let revision_of = |key: &str| current.get(key).copied().unwrap_or(0);
         let failures: Vec<BulkItemError> = req
@@ -664,7 +545,7 @@ impl Store for PgStore {
             &keys,
         )
         .await?;
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await.map_err(db)?;
         let items = req
             .items
             .iter()
@@ -682,23 +563,7 @@ impl Store for PgStore {
         Ok(BulkPutResponse { items })
     }
 
-    async fn snapshot(&self, tenant: Uuid, ns: &Namespace) -> Result<Snapshot, StoreError> {
-        let rows: Vec<(String, Value, i64, i64)> = sqlx::query_as(SNAPSHOT)
-            .bind(tenant)
-            .bind(ns.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        let etag = rows
-            .first()
-            .map_or(0, |(_, _, version, expired)| (version + expired) as u64);
-        Ok(Snapshot {
-            etag,
-            data: rows.into_iter().map(|(k, v, _, _)| (k, v)).collect(),
-        })
-    }
-
-    async fn patch(
+    async fn patch_once(
         &self,
         tenant: Uuid,
         actor: Actor<'_>,
@@ -708,7 +573,7 @@ impl Store for PgStore {
     ) -> Result<Snapshot, StoreError> {
         let ns = ns.as_str();
         let keys: Vec<&str> = ops.iter().map(|op| op.key().as_str()).collect();
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         lock_keys(&mut tx, tenant, ns, &keys).await?;
         let (version, live, expired) = namespace_state(&mut tx, tenant, ns).await?;
         let current = if live == 0 {
@@ -719,19 +584,6 @@ impl Store for PgStore {
         if current != if_match {
             return Err(precondition_failed(current).into());
         }
-        let sets: Vec<ManyItem<'_>> = ops
-            .iter()
-            .filter_map(|op| match op {
-                PatchOp::Set { key, value } => Some(ManyItem {
-                    key: key.as_str(),
-                    value,
-                    metadata: None,
-                    ttl: None,
-                }),
-                PatchOp::Del { .. } => None,
-            })
-            .collect();
-        let set_rows = upsert_many(&mut tx, tenant, ns, sets, &[]).await?;
         let dels: Vec<&str> = ops
             .iter()
             .filter(|op| matches!(op, PatchOp::Del { .. }))
@@ -745,7 +597,20 @@ impl Store for PgStore {
         .bind(&dels)
         .fetch_all(&mut *tx)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
+        let sets: Vec<ManyItem<'_>> = ops
+            .iter()
+            .filter_map(|op| match op {
+                PatchOp::Set { key, value } => Some(ManyItem {
+                    key: key.as_str(),
+                    value,
+                    metadata: None,
+                    ttl: None,
+                }),
+                PatchOp::Del { .. } => None,
+            })
+            .collect();
+        let set_rows = upsert_many(&mut tx, tenant, ns, sets, &[]).await?;
         let (set_keys, set_revisions): (Vec<&str>, Vec<Option<i64>>) = set_rows
             .iter()
             .map(|(k, w)| (k.as_str(), Some(w.revision as i64)))
@@ -771,7 +636,7 @@ impl Store for PgStore {
             .bind(version)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(backend)?;
+            .map_err(db)?;
         if set.is_none() {
             // Another write to the namespace committed since the ETag was checked.
             drop(tx);
@@ -791,8 +656,8 @@ impl Store for PgStore {
         .bind(ns)
         .fetch_all(&mut *tx)
         .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         let etag = if rows.is_empty() {
             0
         } else {
@@ -802,6 +667,201 @@ impl Store for PgStore {
             etag,
             data: rows.into_iter().collect(),
         })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn principal(&self, install: &InstallId) -> Result<Option<Principal>, StoreError> {
+        let row =
+            sqlx::query("SELECT tenant_id, grants FROM ext_storage_installs WHERE install_id = $1")
+                .bind(install.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        row.map(|row| {
+            let Json(grants): Json<Vec<Grant>> = row.try_get("grants").map_err(db)?;
+            Ok(Principal {
+                tenant: row.try_get("tenant_id").map_err(db)?,
+                install: install.clone(),
+                grants,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &PutRequest,
+    ) -> Result<PutResponse, StoreError> {
+        quota_retry(self, tenant, &req.namespace, || {
+            self.put_once(tenant, actor, req)
+        })
+        .await
+    }
+
+    async fn get(&self, tenant: Uuid, req: &GetRequest) -> Result<Option<Record>, StoreError> {
+        let row = sqlx::query(GET)
+            .bind(tenant)
+            .bind(req.namespace.as_str())
+            .bind(req.key.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|row| {
+            let Written {
+                revision,
+                ttl_expires_at,
+                created_at,
+                updated_at,
+            } = written(&row)?;
+            let Json(metadata): Json<Metadata> = row.try_get("metadata").map_err(db)?;
+            Ok(Record {
+                namespace: req.namespace.clone(),
+                key: req.key.clone(),
+                revision,
+                value: row.try_get("value").map_err(db)?,
+                metadata,
+                ttl_expires_at,
+                created_at,
+                updated_at,
+            })
+        })
+        .transpose()
+    }
+
+    async fn list(&self, tenant: Uuid, q: &ListQuery) -> Result<Vec<ListItem>, StoreError> {
+        let rows = sqlx::query(LIST)
+            .bind(tenant)
+            .bind(q.namespace.as_str())
+            .bind(q.key_prefix.as_deref().unwrap_or(""))
+            .bind(q.after.as_ref().map(Key::as_str))
+            .bind(q.key_prefix.as_deref())
+            .bind(q.metadata.clone().map(Value::Object))
+            .bind(q.fetch)
+            .bind(q.include_values)
+            .bind(q.include_metadata)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let Written {
+                    revision,
+                    ttl_expires_at,
+                    created_at,
+                    updated_at,
+                } = written(row)?;
+                let key: String = row.try_get("key").map_err(db)?;
+                let metadata: Option<Json<Metadata>> = row.try_get("metadata").map_err(db)?;
+                Ok(ListItem {
+                    namespace: q.namespace.clone(),
+                    key: Key::new(key).map_err(|e| backend(StorageError::from(e)))?,
+                    revision,
+                    value: row.try_get("value").map_err(db)?,
+                    metadata: metadata.map(|Json(m)| m),
+                    ttl_expires_at,
+                    created_at: Some(created_at),
+                    updated_at: Some(updated_at),
+                })
+            })
+            .collect()
+    }
+
+    async fn delete(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &DeleteRequest,
+    ) -> Result<(), StoreError> {
+        let ns = req.namespace.as_str();
+        let key = req.key.as_str();
+        let Some(guard) = req.if_revision else {
+            sqlx::query(DELETE)
+                .bind(tenant)
+                .bind(ns)
+                .bind(key)
+                .bind(actor.principal)
+                .bind(actor.surface)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+            return Ok(());
+        };
+        let deleted = sqlx::query(GUARDED_DELETE)
+            .bind(tenant)
+            .bind(ns)
+            .bind(key)
+            .bind(guard.get() as i64)
+            .bind(actor.principal)
+            .bind(actor.surface)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        if deleted.is_some() {
+            return Ok(());
+        }
+        match self.live_revision(tenant, ns, key).await? {
+            0 => Err(StorageError::not_found().into()),
+            current => Err(StorageError::revision_mismatch(current).into()),
+        }
+    }
+
+    async fn bulk_put(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &BulkPutRequest,
+    ) -> Result<BulkPutResponse, StoreError> {
+        quota_retry(self, tenant, &req.namespace, || {
+            self.bulk_put_once(tenant, actor, req)
+        })
+        .await
+        .map_err(|e| bulk_quota(e, req))
+    }
+
+    async fn snapshot(&self, tenant: Uuid, ns: &Namespace) -> Result<Snapshot, StoreError> {
+        let rows: Vec<(String, Value, i64, i64)> = sqlx::query_as(SNAPSHOT)
+            .bind(tenant)
+            .bind(ns.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let etag = rows
+            .first()
+            .map_or(0, |(_, _, version, expired)| (version + expired) as u64);
+        Ok(Snapshot {
+            etag,
+            data: rows.into_iter().map(|(k, v, _, _)| (k, v)).collect(),
+        })
+    }
+
+    async fn patch(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        ns: &Namespace,
+        if_match: u64,
+        ops: &[PatchOp],
+    ) -> Result<Snapshot, StoreError> {
+        quota_retry(self, tenant, ns, || {
+            self.patch_once(tenant, actor, ns, if_match, ops)
+        })
+        .await
     }
 
     async fn put_schema(
@@ -825,7 +885,7 @@ impl Store for PgStore {
         .bind(actor.surface)
         .fetch_one(&self.pool)
         .await
-        .map_err(backend)
+        .map_err(db)
     }
 
     async fn delete_schema(
@@ -846,7 +906,7 @@ impl Store for PgStore {
         .bind(actor.surface)
         .fetch_one(&self.pool)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         Ok(done > 0)
     }
 
@@ -865,7 +925,7 @@ impl Store for PgStore {
         .bind(known)
         .fetch_optional(&self.pool)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         Ok(match row {
             None | Some((_, _, true)) => SchemaLookup::None,
             Some((_, None, false)) => SchemaLookup::Unchanged,
@@ -931,8 +991,140 @@ impl Store for PgStore {
         .bind(actor.surface)
         .fetch_one(&self.pool)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         Ok(done > 0)
+    }
+
+    async fn set_quota_defaults(&self, defaults: &Quotas) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ext_storage_quota_defaults AS d (id, max_namespaces, max_keys_per_namespace, max_bytes) \
+             VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET max_namespaces = EXCLUDED.max_namespaces, \
+               max_keys_per_namespace = EXCLUDED.max_keys_per_namespace, max_bytes = EXCLUDED.max_bytes",
+        )
+        .bind(defaults.max_namespaces)
+        .bind(defaults.max_keys_per_namespace)
+        .bind(defaults.max_bytes)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn put_quotas(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        overrides: &Quotas,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "WITH t AS (INSERT INTO ext_storage_tenants AS x (tenant_id, max_namespaces, max_keys_per_namespace, max_bytes) \
+               VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) DO UPDATE SET max_namespaces = EXCLUDED.max_namespaces, \
+               max_keys_per_namespace = EXCLUDED.max_keys_per_namespace, max_bytes = EXCLUDED.max_bytes, \
+               updated_at = now() RETURNING 1) \
+             INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface) \
+             SELECT $1, $5, NULL, NULL, 'quotas.put', NULL, $6 FROM t",
+        )
+        .bind(tenant)
+        .bind(overrides.max_namespaces)
+        .bind(overrides.max_keys_per_namespace)
+        .bind(overrides.max_bytes)
+        .bind(actor.principal)
+        .bind(actor.surface)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn quotas(&self, tenant: Uuid) -> Result<(Quotas, Quotas), StoreError> {
+        let row: Option<(Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>)> =
+            sqlx::query_as(
+                "SELECT x.max_namespaces, x.max_keys_per_namespace, x.max_bytes, \
+                   d.max_namespaces, d.max_keys_per_namespace, d.max_bytes \
+                 FROM ext_storage_quota_defaults d LEFT JOIN ext_storage_tenants x ON x.tenant_id = $1 \
+                 WHERE d.id = 1",
+            )
+            .bind(tenant)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let (a, b, c, d, e, f) = row.unwrap_or_default();
+        Ok((quotas(a, b, c), quotas(d, e, f)))
+    }
+
+    async fn usage(&self, tenant: Uuid) -> Result<Usage, StoreError> {
+        self.purge_expired(tenant, None).await?;
+        let namespaces: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT namespace, keys, bytes FROM ext_storage_namespaces \
+             WHERE tenant_id = $1 AND keys > 0 ORDER BY namespace",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let bytes: Option<i64> =
+            sqlx::query_scalar("SELECT bytes FROM ext_storage_tenants WHERE tenant_id = $1")
+                .bind(tenant)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        let (overrides, defaults) = self.quotas(tenant).await?;
+        Ok(Usage {
+            bytes: bytes.unwrap_or(0),
+            namespaces: namespaces
+                .into_iter()
+                .map(|(namespace, keys, bytes)| NamespaceUsage {
+                    namespace,
+                    keys,
+                    bytes,
+                })
+                .collect(),
+            overrides,
+            defaults,
+        })
+    }
+
+    async fn purge_expired(
+        &self,
+        tenant: Uuid,
+        namespace: Option<&Namespace>,
+    ) -> Result<u64, StoreError> {
+        // Waits for rows other writers hold (in one order, so purges cannot deadlock): a
+        // statement refused by a quota reports its error before its locks are released, so a
+        // purge right after it would otherwise skip the very rows it needs.
+        let purged: i64 = sqlx::query_scalar(
+            "WITH batch AS MATERIALIZED (SELECT namespace, key FROM ext_storage_records \
+               WHERE tenant_id = $1 AND ($2::text IS NULL OR namespace = $2) AND ttl_expires_at <= now() \
+               ORDER BY namespace, key FOR UPDATE), \
+             swept AS (DELETE FROM ext_storage_records r USING batch b WHERE r.tenant_id = $1 \
+               AND r.namespace = b.namespace AND r.key = b.key RETURNING r.namespace), \
+             bump AS (INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) \
+               SELECT $1, namespace, count(*) FROM swept GROUP BY namespace ORDER BY namespace \
+               ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = n.version + EXCLUDED.version) \
+             SELECT count(*) FROM swept",
+        )
+        .bind(tenant)
+        .bind(namespace.map(Namespace::as_str))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(purged as u64)
+    }
+
+    async fn counters(
+        &self,
+        tenant: Uuid,
+        namespace: &Namespace,
+    ) -> Result<(i64, i64), StoreError> {
+        sqlx::query_as(
+            "SELECT coalesce((SELECT keys FROM ext_storage_namespaces WHERE tenant_id = $1 AND namespace = $2), 0), \
+               coalesce((SELECT bytes FROM ext_storage_tenants WHERE tenant_id = $1), 0)",
+        )
+        .bind(tenant)
+        .bind(namespace.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)
     }
 
     async fn audit(
@@ -950,6 +1142,6 @@ impl Store for PgStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await
-        .map_err(backend)
+        .map_err(db)
     }
 }

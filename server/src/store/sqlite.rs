@@ -17,8 +17,9 @@
 //!   with its connection).
 
 use super::{
-    backend, precondition_failed, Actor, AuditEntry, ListQuery, Principal, SchemaLookup, Store,
-    StoreError, Upserted,
+    backend, bulk_quota, db, keyed, precondition_failed, quota_retry, record_size, Actor,
+    AuditEntry, ListQuery, NamespaceUsage, Principal, Quotas, SchemaLookup, Store, StoreError,
+    Upserted, Usage,
 };
 use alga_storage_core::{
     json_contains, BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem,
@@ -113,7 +114,7 @@ impl SqliteStore {
     /// `sqlite://path`, `sqlite:path` or `sqlite::memory:`.
     pub async fn connect(url: &str, max_readers: u32) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(backend)?
+            .map_err(db)?
             .create_if_missing(true)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(false);
@@ -126,7 +127,7 @@ impl SqliteStore {
                 .max_lifetime(None)
                 .connect_with(options)
                 .await
-                .map_err(backend)?;
+                .map_err(db)?;
             MIGRATOR.run(&pool).await.map_err(backend)?;
             return Ok(SqliteStore {
                 writer: pool.clone(),
@@ -147,13 +148,13 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.clone())
             .await
-            .map_err(backend)?;
+            .map_err(db)?;
         MIGRATOR.run(&writer).await.map_err(backend)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(max_readers.max(1))
             .connect_with(options.read_only(true))
             .await
-            .map_err(backend)?;
+            .map_err(db)?;
         Ok(SqliteStore { writer, reader })
     }
 
@@ -183,7 +184,7 @@ impl SqliteStore {
         .bind(SWEEP_BATCH)
         .execute(conn)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         Ok(done.rows_affected() as i64)
     }
 
@@ -204,7 +205,7 @@ impl SqliteStore {
             .bind(by)
             .execute(conn)
             .await
-            .map_err(backend)?;
+            .map_err(db)?;
         }
         Ok(())
     }
@@ -228,7 +229,7 @@ impl SqliteStore {
         .bind(now)
         .fetch_one(conn)
         .await
-        .map_err(backend)
+        .map_err(db)
     }
 
     /// The live records of a namespace as `{key: value}`.
@@ -247,7 +248,7 @@ impl SqliteStore {
         .bind(now)
         .fetch_all(conn)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         rows.into_iter().map(|(k, v)| Ok((k, parse(&v)?))).collect()
     }
 
@@ -262,12 +263,12 @@ impl SqliteStore {
         .bind(now)
         .fetch_one(&self.reader)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         if expired {
-            let mut tx = self.writer.begin().await.map_err(backend)?;
+            let mut tx = self.writer.begin().await.map_err(db)?;
             let swept = Self::sweep(&mut tx, tenant, ns, now, &[]).await?;
             Self::bump(&mut tx, tenant, ns, swept).await?;
-            tx.commit().await.map_err(backend)?;
+            tx.commit().await.map_err(db)?;
         }
         Ok(())
     }
@@ -287,7 +288,7 @@ impl SqliteStore {
         .bind(key)
         .fetch_optional(conn)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         Ok(row.map(|(revision, ttl_expires_at, created_at)| Current {
             revision,
             ttl_expires_at,
@@ -322,9 +323,10 @@ impl SqliteStore {
         let ttl_expires_at = w.ttl.map(|t| now + i64::from(t.get()) * 1_000_000);
         sqlx::query(
             "INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, \
-               ttl_expires_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+               ttl_expires_at, created_at, updated_at, size) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET value = excluded.value, \
-               metadata = excluded.metadata, revision = excluded.revision, \
+               metadata = excluded.metadata, revision = excluded.revision, size = excluded.size, \
                ttl_expires_at = excluded.ttl_expires_at, created_at = excluded.created_at, \
                updated_at = excluded.updated_at",
         )
@@ -337,9 +339,10 @@ impl SqliteStore {
         .bind(ttl_expires_at)
         .bind(created_at)
         .bind(now)
+        .bind(record_size(w.key.as_str(), w.value, w.metadata))
         .execute(&mut *conn)
         .await
-        .map_err(backend)?;
+        .map_err(|e| keyed(db(e), w.key.as_str()))?;
         Self::audit_row(
             conn,
             tenant,
@@ -385,7 +388,7 @@ impl SqliteStore {
         .bind(now)
         .execute(conn)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         Ok(())
     }
 
@@ -407,7 +410,7 @@ impl SqliteStore {
         .bind(key)
         .execute(&mut *conn)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         let deleted = done.rows_affected() > 0;
         if deleted {
             Self::audit_row(
@@ -428,6 +431,162 @@ impl SqliteStore {
 
 type RecordRow = (String, i64, String, String, Option<i64>, i64, i64);
 
+/// The writes behind the quota retry.
+impl SqliteStore {
+    async fn put_once(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &PutRequest,
+    ) -> Result<PutResponse, StoreError> {
+        let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let swept = Self::sweep(&mut tx, &tenant_id, ns, now, &[req.key.as_str()]).await?;
+        let current = Self::current(&mut tx, &tenant_id, ns, req.key.as_str()).await?;
+        let (live, guard) = Self::check(current, req.if_revision, now);
+        if let Err(current) = guard {
+            Self::bump(&mut tx, &tenant_id, ns, swept).await?;
+            tx.commit().await.map_err(db)?;
+            return Err(StorageError::revision_mismatch(current).into());
+        }
+        let write = Write {
+            operation: "put",
+            key: &req.key,
+            value: &req.value,
+            metadata: req.metadata.as_ref(),
+            ttl: req.ttl_seconds,
+        };
+        let w = Self::upsert(&mut tx, &tenant_id, actor, ns, &write, live, now).await?;
+        let replaced_expired = i64::from(current.is_some() && live.is_none());
+        Self::bump(&mut tx, &tenant_id, ns, swept + 1 + replaced_expired).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(PutResponse {
+            namespace: req.namespace.clone(),
+            key: req.key.clone(),
+            revision: w.revision,
+            ttl_expires_at: w.ttl_expires_at,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        })
+    }
+
+    async fn bulk_put_once(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &BulkPutRequest,
+    ) -> Result<BulkPutResponse, StoreError> {
+        let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
+        let keys: Vec<&str> = req.items.iter().map(|i| i.key.as_str()).collect();
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let swept = Self::sweep(&mut tx, &tenant_id, ns, now, &keys).await?;
+        let mut lives = Vec::with_capacity(req.items.len());
+        let mut replaced_expired = 0;
+        let mut failures = Vec::new();
+        for (index, item) in req.items.iter().enumerate() {
+            let current = Self::current(&mut tx, &tenant_id, ns, item.key.as_str()).await?;
+            let (live, guard) = Self::check(current, item.if_revision, now);
+            replaced_expired += i64::from(current.is_some() && live.is_none());
+            if let Err(current) = guard {
+                failures.push(BulkItemError::new(
+                    index,
+                    item.key.as_str(),
+                    &StorageError::revision_mismatch(current),
+                ));
+            }
+            lives.push(live);
+        }
+        if !failures.is_empty() {
+            Self::bump(&mut tx, &tenant_id, ns, swept).await?;
+            tx.commit().await.map_err(db)?;
+            return Err(StorageError::bulk_partial_failure(failures).into());
+        }
+        let mut items = Vec::with_capacity(req.items.len());
+        for (item, live) in req.items.iter().zip(lives) {
+            let write = Write {
+                operation: "bulkPut",
+                key: &item.key,
+                value: &item.value,
+                metadata: item.metadata.as_ref(),
+                ttl: item.ttl_seconds,
+            };
+            let w = Self::upsert(&mut tx, &tenant_id, actor, ns, &write, live, now).await?;
+            items.push(BulkPutResultItem {
+                key: item.key.clone(),
+                revision: w.revision,
+                ttl_expires_at: w.ttl_expires_at,
+                created_at: Some(w.created_at),
+                updated_at: Some(w.updated_at),
+            });
+        }
+        Self::bump(
+            &mut tx,
+            &tenant_id,
+            ns,
+            swept + req.items.len() as i64 + replaced_expired,
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(BulkPutResponse { items })
+    }
+
+    async fn patch_once(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        namespace: &Namespace,
+        if_match: u64,
+        ops: &[PatchOp],
+    ) -> Result<Snapshot, StoreError> {
+        let (tenant_id, ns, now) = (tenant_text(tenant), namespace.as_str(), now_micros());
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let (version, live, expired) = Self::state(&mut tx, &tenant_id, ns, now).await?;
+        let current = if live == 0 {
+            0
+        } else {
+            (version + expired) as u64
+        };
+        if current != if_match {
+            return Err(precondition_failed(current).into());
+        }
+        // Deletions first, so a patch that frees room for its own sets fits its quota.
+        let (dels, sets): (Vec<&PatchOp>, Vec<&PatchOp>) =
+            ops.iter().partition(|op| matches!(op, PatchOp::Del { .. }));
+        for op in dels.into_iter().chain(sets) {
+            match op {
+                PatchOp::Set { key, value } => {
+                    let live = Self::current(&mut tx, &tenant_id, ns, key.as_str())
+                        .await?
+                        .filter(|c| c.live(now));
+                    let write = Write {
+                        operation: "set",
+                        key,
+                        value,
+                        metadata: None,
+                        ttl: None,
+                    };
+                    Self::upsert(&mut tx, &tenant_id, actor, ns, &write, live, now).await?;
+                }
+                PatchOp::Del { key } => {
+                    Self::delete_key(&mut tx, &tenant_id, actor, ns, key.as_str(), "del", now)
+                        .await?;
+                }
+            }
+        }
+        let (_, _, expired_after) = Self::state(&mut tx, &tenant_id, ns, now).await?;
+        let changes = ops.len() as i64 + (expired - expired_after);
+        Self::bump(&mut tx, &tenant_id, ns, changes).await?;
+        let data = Self::live_data(&mut tx, &tenant_id, ns, now).await?;
+        tx.commit().await.map_err(db)?;
+        let etag = if data.is_empty() {
+            0
+        } else {
+            (version + changes + expired_after) as u64
+        };
+        Ok(Snapshot { etag, data })
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -438,7 +597,7 @@ impl Store for SqliteStore {
         sqlx::query("SELECT 1")
             .execute(&self.reader)
             .await
-            .map_err(backend)?;
+            .map_err(db)?;
         Ok(())
     }
 
@@ -449,7 +608,7 @@ impl Store for SqliteStore {
         .bind(install.as_str())
         .fetch_optional(&self.reader)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         row.map(|(tenant, grants)| {
             Ok(Principal {
                 tenant: Uuid::parse_str(&tenant).map_err(backend)?,
@@ -466,35 +625,10 @@ impl Store for SqliteStore {
         actor: Actor<'_>,
         req: &PutRequest,
     ) -> Result<PutResponse, StoreError> {
-        let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let swept = Self::sweep(&mut tx, &tenant_id, ns, now, &[req.key.as_str()]).await?;
-        let current = Self::current(&mut tx, &tenant_id, ns, req.key.as_str()).await?;
-        let (live, guard) = Self::check(current, req.if_revision, now);
-        if let Err(current) = guard {
-            Self::bump(&mut tx, &tenant_id, ns, swept).await?;
-            tx.commit().await.map_err(backend)?;
-            return Err(StorageError::revision_mismatch(current).into());
-        }
-        let write = Write {
-            operation: "put",
-            key: &req.key,
-            value: &req.value,
-            metadata: req.metadata.as_ref(),
-            ttl: req.ttl_seconds,
-        };
-        let w = Self::upsert(&mut tx, &tenant_id, actor, ns, &write, live, now).await?;
-        let replaced_expired = i64::from(current.is_some() && live.is_none());
-        Self::bump(&mut tx, &tenant_id, ns, swept + 1 + replaced_expired).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(PutResponse {
-            namespace: req.namespace.clone(),
-            key: req.key.clone(),
-            revision: w.revision,
-            ttl_expires_at: w.ttl_expires_at,
-            created_at: w.created_at,
-            updated_at: w.updated_at,
+        quota_retry(self, tenant, &req.namespace, || {
+            self.put_once(tenant, actor, req)
         })
+        .await
     }
 
     async fn get(&self, tenant: Uuid, req: &GetRequest) -> Result<Option<Record>, StoreError> {
@@ -510,7 +644,7 @@ impl Store for SqliteStore {
         .bind(now)
         .fetch_optional(&self.reader)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         self.sweep_after_read(&tenant_id, ns, now).await?;
         row.map(|(value, metadata, revision, ttl, created, updated)| {
             Ok(Record {
@@ -539,7 +673,7 @@ impl Store for SqliteStore {
         let mut after = q.after.as_ref().map(|k| k.as_str().to_owned());
         let mut items = Vec::new();
         // One read transaction: every step sees the same snapshot.
-        let mut tx = self.reader.begin().await.map_err(backend)?;
+        let mut tx = self.reader.begin().await.map_err(db)?;
         loop {
             let rows: Vec<RecordRow> = sqlx::query_as(
                 "SELECT key, revision, value, metadata, ttl_expires_at, created_at, updated_at \
@@ -558,7 +692,7 @@ impl Store for SqliteStore {
             .bind(batch)
             .fetch_all(&mut *tx)
             .await
-            .map_err(backend)?;
+            .map_err(db)?;
             let exhausted = (rows.len() as i64) < batch;
             after = rows.last().map(|r| r.0.clone());
             for (key, revision, value, metadata, ttl, created, updated) in rows {
@@ -590,7 +724,7 @@ impl Store for SqliteStore {
                 break;
             }
         }
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await.map_err(db)?;
         self.sweep_after_read(&tenant_id, ns, now).await?;
         Ok(items)
     }
@@ -603,7 +737,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
         let key = req.key.as_str();
-        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let mut tx = self.writer.begin().await.map_err(db)?;
         let swept = Self::sweep(&mut tx, &tenant_id, ns, now, &[key]).await?;
         let current = Self::current(&mut tx, &tenant_id, ns, key).await?;
         let outcome = match (req.if_revision, Self::check(current, req.if_revision, now)) {
@@ -617,7 +751,7 @@ impl Store for SqliteStore {
             changes += 1 + i64::from(!c.live(now));
         }
         Self::bump(&mut tx, &tenant_id, ns, changes).await?;
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await.map_err(db)?;
         Ok(outcome?)
     }
 
@@ -627,66 +761,19 @@ impl Store for SqliteStore {
         actor: Actor<'_>,
         req: &BulkPutRequest,
     ) -> Result<BulkPutResponse, StoreError> {
-        let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
-        let keys: Vec<&str> = req.items.iter().map(|i| i.key.as_str()).collect();
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let swept = Self::sweep(&mut tx, &tenant_id, ns, now, &keys).await?;
-        let mut lives = Vec::with_capacity(req.items.len());
-        let mut replaced_expired = 0;
-        let mut failures = Vec::new();
-        for (index, item) in req.items.iter().enumerate() {
-            let current = Self::current(&mut tx, &tenant_id, ns, item.key.as_str()).await?;
-            let (live, guard) = Self::check(current, item.if_revision, now);
-            replaced_expired += i64::from(current.is_some() && live.is_none());
-            if let Err(current) = guard {
-                failures.push(BulkItemError::new(
-                    index,
-                    item.key.as_str(),
-                    &StorageError::revision_mismatch(current),
-                ));
-            }
-            lives.push(live);
-        }
-        if !failures.is_empty() {
-            Self::bump(&mut tx, &tenant_id, ns, swept).await?;
-            tx.commit().await.map_err(backend)?;
-            return Err(StorageError::bulk_partial_failure(failures).into());
-        }
-        let mut items = Vec::with_capacity(req.items.len());
-        for (item, live) in req.items.iter().zip(lives) {
-            let write = Write {
-                operation: "bulkPut",
-                key: &item.key,
-                value: &item.value,
-                metadata: item.metadata.as_ref(),
-                ttl: item.ttl_seconds,
-            };
-            let w = Self::upsert(&mut tx, &tenant_id, actor, ns, &write, live, now).await?;
-            items.push(BulkPutResultItem {
-                key: item.key.clone(),
-                revision: w.revision,
-                ttl_expires_at: w.ttl_expires_at,
-                created_at: Some(w.created_at),
-                updated_at: Some(w.updated_at),
-            });
-        }
-        Self::bump(
-            &mut tx,
-            &tenant_id,
-            ns,
-            swept + req.items.len() as i64 + replaced_expired,
-        )
-        .await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(BulkPutResponse { items })
+        quota_retry(self, tenant, &req.namespace, || {
+            self.bulk_put_once(tenant, actor, req)
+        })
+        .await
+        .map_err(|e| bulk_quota(e, req))
     }
 
     async fn snapshot(&self, tenant: Uuid, namespace: &Namespace) -> Result<Snapshot, StoreError> {
         let (tenant_id, ns, now) = (tenant_text(tenant), namespace.as_str(), now_micros());
-        let mut tx = self.reader.begin().await.map_err(backend)?;
+        let mut tx = self.reader.begin().await.map_err(db)?;
         let (version, _, expired) = Self::state(&mut tx, &tenant_id, ns, now).await?;
         let data = Self::live_data(&mut tx, &tenant_id, ns, now).await?;
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await.map_err(db)?;
         self.sweep_after_read(&tenant_id, ns, now).await?;
         let etag = if data.is_empty() {
             0
@@ -704,49 +791,10 @@ impl Store for SqliteStore {
         if_match: u64,
         ops: &[PatchOp],
     ) -> Result<Snapshot, StoreError> {
-        let (tenant_id, ns, now) = (tenant_text(tenant), namespace.as_str(), now_micros());
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let (version, live, expired) = Self::state(&mut tx, &tenant_id, ns, now).await?;
-        let current = if live == 0 {
-            0
-        } else {
-            (version + expired) as u64
-        };
-        if current != if_match {
-            return Err(precondition_failed(current).into());
-        }
-        for op in ops {
-            match op {
-                PatchOp::Set { key, value } => {
-                    let live = Self::current(&mut tx, &tenant_id, ns, key.as_str())
-                        .await?
-                        .filter(|c| c.live(now));
-                    let write = Write {
-                        operation: "set",
-                        key,
-                        value,
-                        metadata: None,
-                        ttl: None,
-                    };
-                    Self::upsert(&mut tx, &tenant_id, actor, ns, &write, live, now).await?;
-                }
-                PatchOp::Del { key } => {
-                    Self::delete_key(&mut tx, &tenant_id, actor, ns, key.as_str(), "del", now)
-                        .await?;
-                }
-            }
-        }
-        let (_, _, expired_after) = Self::state(&mut tx, &tenant_id, ns, now).await?;
-        let changes = ops.len() as i64 + (expired - expired_after);
-        Self::bump(&mut tx, &tenant_id, ns, changes).await?;
-        let data = Self::live_data(&mut tx, &tenant_id, ns, now).await?;
-        tx.commit().await.map_err(backend)?;
-        let etag = if data.is_empty() {
-            0
-        } else {
-            (version + changes + expired_after) as u64
-        };
-        Ok(Snapshot { etag, data })
+        quota_retry(self, tenant, namespace, || {
+            self.patch_once(tenant, actor, namespace, if_match, ops)
+        })
+        .await
     }
 
     async fn put_schema(
@@ -757,7 +805,7 @@ impl Store for SqliteStore {
         schema: &Value,
     ) -> Result<i64, StoreError> {
         let (tenant_id, ns, now) = (tenant_text(tenant), namespace.as_str(), now_micros());
-        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let mut tx = self.writer.begin().await.map_err(db)?;
         let version: i64 = sqlx::query_scalar(
             "INSERT INTO ext_storage_schemas (tenant_id, namespace, version, schema, updated_at) VALUES (?1, ?2, 1, ?3, ?4) \
              ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = version + 1, schema = excluded.schema, \
@@ -769,7 +817,7 @@ impl Store for SqliteStore {
         .bind(now)
         .fetch_one(&mut *tx)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         Self::audit_row(
             &mut tx,
             &tenant_id,
@@ -781,7 +829,7 @@ impl Store for SqliteStore {
             now,
         )
         .await?;
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await.map_err(db)?;
         Ok(version)
     }
 
@@ -792,7 +840,7 @@ impl Store for SqliteStore {
         namespace: &Namespace,
     ) -> Result<bool, StoreError> {
         let (tenant_id, ns, now) = (tenant_text(tenant), namespace.as_str(), now_micros());
-        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let mut tx = self.writer.begin().await.map_err(db)?;
         let version: Option<i64> = sqlx::query_scalar(
             "UPDATE ext_storage_schemas SET schema = NULL, version = version + 1, updated_at = ?3 \
              WHERE tenant_id = ?1 AND namespace = ?2 AND schema IS NOT NULL RETURNING version",
@@ -802,7 +850,7 @@ impl Store for SqliteStore {
         .bind(now)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         if let Some(version) = version {
             Self::audit_row(
                 &mut tx,
@@ -816,7 +864,7 @@ impl Store for SqliteStore {
             )
             .await?;
         }
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await.map_err(db)?;
         Ok(version.is_some())
     }
 
@@ -835,7 +883,7 @@ impl Store for SqliteStore {
         .bind(known)
         .fetch_optional(&self.reader)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         Ok(match row {
             None | Some((_, _, true)) => SchemaLookup::None,
             Some((_, None, false)) => SchemaLookup::Unchanged,
@@ -852,13 +900,13 @@ impl Store for SqliteStore {
         grants: &[Grant],
     ) -> Result<Upserted, StoreError> {
         let (tenant_id, now) = (tenant_text(tenant), now_micros());
-        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let mut tx = self.writer.begin().await.map_err(db)?;
         let owner: Option<String> =
             sqlx::query_scalar("SELECT tenant_id FROM ext_storage_installs WHERE install_id = ?1")
                 .bind(install.as_str())
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(backend)?;
+                .map_err(db)?;
         let done = match owner {
             Some(owner) if owner != tenant_id => {
                 return Err(StorageError::validation(
@@ -882,7 +930,7 @@ impl Store for SqliteStore {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         Self::audit_row(
             &mut tx,
             &tenant_id,
@@ -894,7 +942,7 @@ impl Store for SqliteStore {
             now,
         )
         .await?;
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await.map_err(db)?;
         Ok(done)
     }
 
@@ -905,7 +953,7 @@ impl Store for SqliteStore {
         install: &InstallId,
     ) -> Result<bool, StoreError> {
         let (tenant_id, now) = (tenant_text(tenant), now_micros());
-        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let mut tx = self.writer.begin().await.map_err(db)?;
         let done = sqlx::query(
             "DELETE FROM ext_storage_installs WHERE tenant_id = ?1 AND install_id = ?2",
         )
@@ -913,7 +961,7 @@ impl Store for SqliteStore {
         .bind(install.as_str())
         .execute(&mut *tx)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         let deleted = done.rows_affected() > 0;
         if deleted {
             Self::audit_row(
@@ -928,8 +976,175 @@ impl Store for SqliteStore {
             )
             .await?;
         }
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await.map_err(db)?;
         Ok(deleted)
+    }
+
+    async fn set_quota_defaults(&self, defaults: &Quotas) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ext_storage_quota_defaults (id, max_namespaces, max_keys_per_namespace, max_bytes) \
+             VALUES (1, ?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET max_namespaces = excluded.max_namespaces, \
+               max_keys_per_namespace = excluded.max_keys_per_namespace, max_bytes = excluded.max_bytes",
+        )
+        .bind(defaults.max_namespaces)
+        .bind(defaults.max_keys_per_namespace)
+        .bind(defaults.max_bytes)
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn put_quotas(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        overrides: &Quotas,
+    ) -> Result<(), StoreError> {
+        let (tenant_id, now) = (tenant_text(tenant), now_micros());
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO ext_storage_tenants (tenant_id, max_namespaces, max_keys_per_namespace, max_bytes, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant_id) DO UPDATE SET max_namespaces = excluded.max_namespaces, \
+               max_keys_per_namespace = excluded.max_keys_per_namespace, max_bytes = excluded.max_bytes, \
+               updated_at = excluded.updated_at",
+        )
+        .bind(&tenant_id)
+        .bind(overrides.max_namespaces)
+        .bind(overrides.max_keys_per_namespace)
+        .bind(overrides.max_bytes)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        Self::audit_row(
+            &mut tx,
+            &tenant_id,
+            actor,
+            None,
+            None,
+            "quotas.put",
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn quotas(&self, tenant: Uuid) -> Result<(Quotas, Quotas), StoreError> {
+        type Row = (
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT x.max_namespaces, x.max_keys_per_namespace, x.max_bytes, \
+               d.max_namespaces, d.max_keys_per_namespace, d.max_bytes \
+             FROM ext_storage_quota_defaults d LEFT JOIN ext_storage_tenants x ON x.tenant_id = ?1 \
+             WHERE d.id = 1",
+        )
+        .bind(tenant_text(tenant))
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        let (a, b, c, d, e, f) = row.unwrap_or_default();
+        let quotas = |max_namespaces, max_keys_per_namespace, max_bytes| Quotas {
+            max_namespaces,
+            max_keys_per_namespace,
+            max_bytes,
+        };
+        Ok((quotas(a, b, c), quotas(d, e, f)))
+    }
+
+    async fn usage(&self, tenant: Uuid) -> Result<Usage, StoreError> {
+        self.purge_expired(tenant, None).await?;
+        let tenant_id = tenant_text(tenant);
+        let namespaces: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT namespace, keys, bytes FROM ext_storage_namespaces \
+             WHERE tenant_id = ?1 AND keys > 0 ORDER BY namespace",
+        )
+        .bind(&tenant_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        let bytes: Option<i64> =
+            sqlx::query_scalar("SELECT bytes FROM ext_storage_tenants WHERE tenant_id = ?1")
+                .bind(&tenant_id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db)?;
+        let (overrides, defaults) = self.quotas(tenant).await?;
+        Ok(Usage {
+            bytes: bytes.unwrap_or(0),
+            namespaces: namespaces
+                .into_iter()
+                .map(|(namespace, keys, bytes)| NamespaceUsage {
+                    namespace,
+                    keys,
+                    bytes,
+                })
+                .collect(),
+            overrides,
+            defaults,
+        })
+    }
+
+    async fn purge_expired(
+        &self,
+        tenant: Uuid,
+        namespace: Option<&Namespace>,
+    ) -> Result<u64, StoreError> {
+        let (tenant_id, now) = (tenant_text(tenant), now_micros());
+        let ns = namespace.map(Namespace::as_str);
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let expired: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT namespace, count(*) FROM ext_storage_records WHERE tenant_id = ?1 \
+               AND (?2 IS NULL OR namespace = ?2) AND ttl_expires_at <= ?3 GROUP BY namespace",
+        )
+        .bind(&tenant_id)
+        .bind(ns)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        sqlx::query(
+            "DELETE FROM ext_storage_records WHERE tenant_id = ?1 \
+               AND (?2 IS NULL OR namespace = ?2) AND ttl_expires_at <= ?3",
+        )
+        .bind(&tenant_id)
+        .bind(ns)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        for (ns, count) in &expired {
+            Self::bump(&mut tx, &tenant_id, ns, *count).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(expired.iter().map(|(_, n)| *n as u64).sum())
+    }
+
+    async fn counters(
+        &self,
+        tenant: Uuid,
+        namespace: &Namespace,
+    ) -> Result<(i64, i64), StoreError> {
+        sqlx::query_as(
+            "SELECT coalesce((SELECT keys FROM ext_storage_namespaces WHERE tenant_id = ?1 AND namespace = ?2), 0), \
+               coalesce((SELECT bytes FROM ext_storage_tenants WHERE tenant_id = ?1), 0)",
+        )
+        .bind(tenant_text(tenant))
+        .bind(namespace.as_str())
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db)
     }
 
     async fn audit(
@@ -957,7 +1172,7 @@ impl Store for SqliteStore {
         .bind(limit)
         .fetch_all(&self.reader)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         Ok(rows
             .into_iter()
             .map(
