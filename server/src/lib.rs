@@ -10,6 +10,7 @@
 //! [`open_store`], build the handler state with [`app_state`], and serve [`router`] on their own
 //! `TcpListener` with [`serve`].
 #![deny(missing_docs)]
+#![recursion_limit = "512"]
 
 pub mod auth;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod cursor;
 pub mod error;
 pub mod governance;
 pub mod http;
+pub mod openapi;
 pub mod schema;
 pub mod store;
 

@@ -1,6 +1,6 @@
 //! The HTTP surfaces: browser REST, the runner's internal endpoint, admin, health.
 
-mod admin;
+pub(crate) mod admin;
 mod extract;
 mod health;
 mod records;
@@ -118,6 +118,10 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(crate::openapi::document()) }),
+        )
         .fallback(|| async {
             ApiError(StorageError::new(
                 alga_storage_core::ErrorCode::NotFound,

@@ -1,0 +1,466 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 description of every route.
+//!
+//! The document is built here, next to the router, from the contract's own constants (limits,
+//! error codes, TTL range), so the numbers it states are the numbers the server enforces. An
+//! OpenAPI-driven test (`tests/tests/openapi.rs`) sends requests to every operation it
+//! describes and checks that each answer's status is documented for that operation and that
+//! its body matches the documented schema.
+
+use alga_storage_core::limits::{
+    MAX_BULK_ITEMS, MAX_KEY_CHARS, MAX_LIST_LIMIT, MAX_NAMESPACES_PER_PRINCIPAL,
+    MAX_NAMESPACE_CHARS, MAX_PATCH_OPS, MAX_TTL_SECONDS, MIN_TTL_SECONDS,
+};
+use alga_storage_core::ErrorCode;
+use serde_json::{json, Map, Value};
+
+fn schema(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn json_body(schema_name: &str, description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": schema(schema_name) } }
+    })
+}
+
+fn error(description: &str) -> Value {
+    json_body("ErrorEnvelope", description)
+}
+
+/// The error answers of an operation, by status.
+fn errors(statuses: &[u16]) -> Map<String, Value> {
+    statuses
+        .iter()
+        .map(|s| {
+            let text = match s {
+                400 => "VALIDATION_FAILED (details name the field), or BULK_PARTIAL_FAILURE",
+                401 => "UNAUTHENTICATED: missing, malformed, expired or unknown credentials",
+                403 => "UNAUTHORIZED: the principal holds no grant for this",
+                404 => "NOT_FOUND",
+                409 => "REVISION_MISMATCH (details: currentRevision), or BULK_PARTIAL_FAILURE",
+                412 => "PRECONDITION_FAILED: stale If-Match (details: currentEtag)",
+                413 => "PAYLOAD_TOO_LARGE",
+                429 => {
+                    "QUOTA_EXCEEDED (details: quota, limit, current) or RATE_LIMITED (Retry-After)"
+                }
+                _ => "an error",
+            };
+            (s.to_string(), error(text))
+        })
+        .collect()
+}
+
+fn responses(ok: &[(u16, Value)], error_statuses: &[u16]) -> Value {
+    let mut all = errors(error_statuses);
+    for (status, answer) in ok {
+        all.insert(status.to_string(), answer.clone());
+    }
+    Value::Object(all)
+}
+
+fn path_param(name: &str, schema_name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description,
+            "schema": schema(schema_name) })
+}
+
+fn query_param(name: &str, schema: Value, description: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description,
+            "schema": schema })
+}
+
+fn header_param(name: &str, required: bool, schema: Value, description: &str) -> Value {
+    json!({ "name": name, "in": "header", "required": required, "description": description,
+            "schema": schema })
+}
+
+fn request_body(schema_name: &str, example: Value) -> Value {
+    json!({
+        "required": true,
+        "content": { "application/json": { "schema": schema(schema_name), "example": example } }
+    })
+}
+
+fn no_content(description: &str) -> Value {
+    json!({ "description": description })
+}
+
+/// The components: every body the server accepts or answers.
+fn components() -> Value {
+    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    let timestamp = json!({ "type": "string", "format": "date-time" });
+    let nullable_timestamp = json!({ "type": ["string", "null"], "format": "date-time" });
+    let ttl = json!({ "type": "integer", "minimum": MIN_TTL_SECONDS, "maximum": MAX_TTL_SECONDS,
+                      "description": "Seconds until the record expires." });
+    let guard = json!({ "type": ["integer", "null"], "minimum": 0,
+                        "description": "Absent/null: unconditional; 0: create only; n: only if the current revision is n." });
+    json!({
+        "securitySchemes": {
+            "extensionToken": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "A browser token minted by the admin API (HS256; sub = install, tenant, exp)." },
+            "runnerAuth": { "type": "apiKey", "in": "header", "name": "x-runner-auth",
+                "description": "RUNNER_STORAGE_API_TOKEN." },
+            "adminToken": { "type": "http", "scheme": "bearer",
+                "description": "STORAGE_ADMIN_TOKEN." }
+        },
+        "schemas": {
+            "JsonValue": { "description": "Any JSON value (at most 64 KiB serialized)." },
+            "Metadata": { "type": "object", "description": "A JSON object (at most 4 KiB serialized)." },
+            "Namespace": { "type": "string", "minLength": 1, "maxLength": MAX_NAMESPACE_CHARS,
+                           "pattern": "^[a-z0-9][a-z0-9_-]*$" },
+            "Key": { "type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS,
+                     "description": "No '/' and no control characters; percent-encode it in paths." },
+            "InstallId": { "type": "string", "minLength": 1, "maxLength": 128 },
+            "TenantId": { "type": "string", "format": "uuid" },
+            "ErrorCode": { "type": "string", "enum": codes },
+            "ErrorEnvelope": {
+                "type": "object", "required": ["error"], "additionalProperties": false,
+                "properties": { "error": {
+                    "type": "object", "required": ["code", "message"], "additionalProperties": false,
+                    "properties": {
+                        "code": schema("ErrorCode"),
+                        "message": { "type": "string" },
+                        "details": { "description": "What and where, by code." }
+                    }
+                } }
+            },
+            "PutBody": {
+                "type": "object", "required": ["value"], "additionalProperties": false,
+                "properties": { "value": schema("JsonValue"), "metadata": schema("Metadata"),
+                                "ttlSeconds": ttl, "ifRevision": guard }
+            },
+            "PutResponse": {
+                "type": "object", "additionalProperties": false,
+                "required": ["namespace", "key", "revision", "ttlExpiresAt", "createdAt", "updatedAt"],
+                "properties": { "namespace": schema("Namespace"), "key": schema("Key"),
+                    "revision": { "type": "integer", "minimum": 1 },
+                    "ttlExpiresAt": nullable_timestamp, "createdAt": timestamp, "updatedAt": timestamp }
+            },
+            "Record": {
+                "type": "object", "additionalProperties": false,
+                "required": ["namespace", "key", "revision", "value", "metadata", "ttlExpiresAt", "createdAt", "updatedAt"],
+                "properties": { "namespace": schema("Namespace"), "key": schema("Key"),
+                    "revision": { "type": "integer", "minimum": 1 }, "value": schema("JsonValue"),
+                    "metadata": schema("Metadata"), "ttlExpiresAt": nullable_timestamp,
+                    "createdAt": timestamp, "updatedAt": timestamp }
+            },
+            "ListItem": {
+                "type": "object", "additionalProperties": false, "required": ["namespace", "key", "revision"],
+                "properties": { "namespace": schema("Namespace"), "key": schema("Key"),
+                    "revision": { "type": "integer", "minimum": 1 }, "value": schema("JsonValue"),
+                    "metadata": schema("Metadata"), "ttlExpiresAt": nullable_timestamp,
+                    "createdAt": timestamp, "updatedAt": timestamp }
+            },
+            "ListResponse": {
+                "type": "object", "additionalProperties": false, "required": ["items", "nextCursor"],
+                "properties": { "items": { "type": "array", "items": schema("ListItem"), "maxItems": MAX_LIST_LIMIT },
+                                "nextCursor": { "type": ["string", "null"] } }
+            },
+            "BulkPutItem": {
+                "type": "object", "required": ["key", "value"], "additionalProperties": false,
+                "properties": { "key": schema("Key"), "value": schema("JsonValue"), "metadata": schema("Metadata"),
+                                "ttlSeconds": ttl, "ifRevision": guard }
+            },
+            "BulkPutBody": {
+                "type": "object", "required": ["items"], "additionalProperties": false,
+                "properties": { "items": { "type": "array", "minItems": 1, "maxItems": MAX_BULK_ITEMS,
+                                           "items": schema("BulkPutItem") } }
+            },
+            "BulkPutResponse": {
+                "type": "object", "required": ["items"], "additionalProperties": false,
+                "properties": { "items": { "type": "array", "items": {
+                    "type": "object", "required": ["key", "revision"], "additionalProperties": false,
+                    "properties": { "key": schema("Key"), "revision": { "type": "integer", "minimum": 1 },
+                        "ttlExpiresAt": nullable_timestamp, "createdAt": timestamp, "updatedAt": timestamp }
+                } } }
+            },
+            "RunnerRequest": {
+                "type": "object", "required": ["operation", "namespace"],
+                "description": "The contract request of one operation plus `operation`; fields as in the browser routes (put: key, value, metadata, ttlSeconds, ifRevision; get: key, ifRevision; list: keyPrefix, metadata, limit, cursor, includeValues, includeMetadata; delete: key, ifRevision; bulkPut: items).",
+                "properties": { "operation": { "type": "string", "enum": ["put", "get", "list", "delete", "bulkPut"] },
+                                "namespace": schema("Namespace") }
+            },
+            "RunnerResponse": {
+                "description": "The answer of the browser route for the same operation.",
+                "anyOf": [schema("PutResponse"), schema("Record"), schema("ListResponse"), schema("BulkPutResponse")]
+            },
+            "Snapshot": { "type": "object", "description": "The whole live namespace: key → value.",
+                          "additionalProperties": schema("JsonValue") },
+            "PatchOps": {
+                "type": "array", "minItems": 1, "maxItems": MAX_PATCH_OPS,
+                "items": { "oneOf": [
+                    { "type": "object", "required": ["op", "key", "value"], "additionalProperties": false,
+                      "properties": { "op": { "const": "set" }, "key": schema("Key"), "value": schema("JsonValue") } },
+                    { "type": "object", "required": ["op", "key"], "additionalProperties": false,
+                      "properties": { "op": { "const": "del" }, "key": schema("Key") } }
+                ] }
+            },
+            "Grant": {
+                "type": "object", "required": ["namespace", "access"], "additionalProperties": false,
+                "properties": { "namespace": schema("Namespace"),
+                    "access": { "type": "array", "minItems": 1,
+                                "items": { "type": "string", "enum": ["read", "write"] } } }
+            },
+            "InstallBody": {
+                "type": "object", "required": ["extensionId", "grants"], "additionalProperties": false,
+                "properties": { "extensionId": { "type": "string", "minLength": 1, "maxLength": 256 },
+                    "grants": { "type": "array", "maxItems": MAX_NAMESPACES_PER_PRINCIPAL, "items": schema("Grant") } }
+            },
+            "Install": {
+                "type": "object", "required": ["tenantId", "installId", "extensionId", "grants"], "additionalProperties": false,
+                "properties": { "tenantId": schema("TenantId"), "installId": schema("InstallId"),
+                    "extensionId": { "type": "string" }, "grants": { "type": "array", "items": schema("Grant") } }
+            },
+            "TokenBody": {
+                "type": "object", "additionalProperties": false,
+                "properties": { "ttlSeconds": { "type": "integer", "minimum": 60, "maximum": crate::http::admin::MAX_TOKEN_TTL } }
+            },
+            "Token": {
+                "type": "object", "required": ["token", "expiresAt"], "additionalProperties": false,
+                "properties": { "token": { "type": "string" }, "expiresAt": timestamp }
+            },
+            "JsonSchema": { "type": "object", "description": "A JSON Schema (2020-12)." },
+            "SchemaVersion": {
+                "type": "object", "required": ["namespace", "version"], "additionalProperties": false,
+                "properties": { "namespace": schema("Namespace"), "version": { "type": "integer", "minimum": 1 } }
+            },
+            "AuditPage": {
+                "type": "object", "required": ["items", "nextAfter"], "additionalProperties": false,
+                "properties": {
+                    "items": { "type": "array", "items": {
+                        "type": "object", "additionalProperties": false,
+                        "required": ["seq", "principal", "namespace", "key", "operation", "revision", "surface", "at"],
+                        "properties": { "seq": { "type": "integer" }, "principal": { "type": "string" },
+                            "namespace": { "type": ["string", "null"] }, "key": { "type": ["string", "null"] },
+                            "operation": { "type": "string" }, "revision": { "type": ["integer", "null"] },
+                            "surface": { "type": "string", "enum": ["rest", "runner", "snapshot", "admin"] },
+                            "at": timestamp }
+                    } },
+                    "nextAfter": { "type": ["integer", "null"] }
+                }
+            },
+            "Quotas": {
+                "type": "object", "additionalProperties": false,
+                "description": "Each a whole number, or null: as overrides, the server's default; as limits in force, no limit.",
+                "properties": {
+                    "maxNamespaces": { "type": ["integer", "null"], "minimum": 1, "maximum": MAX_NAMESPACES_PER_PRINCIPAL },
+                    "maxKeysPerNamespace": { "type": ["integer", "null"], "minimum": 0 },
+                    "maxBytes": { "type": ["integer", "null"], "minimum": 0 }
+                }
+            },
+            "Usage": {
+                "type": "object", "additionalProperties": false,
+                "required": ["tenantId", "quotas", "overrides", "bytes", "namespaces"],
+                "properties": { "tenantId": schema("TenantId"), "quotas": schema("Quotas"),
+                    "overrides": schema("Quotas"), "bytes": { "type": "integer", "minimum": 0 },
+                    "namespaces": { "type": "array", "items": {
+                        "type": "object", "required": ["namespace", "keys", "bytes"], "additionalProperties": false,
+                        "properties": { "namespace": { "type": "string" },
+                            "keys": { "type": "integer", "minimum": 1 }, "bytes": { "type": "integer", "minimum": 0 } }
+                    } } }
+            },
+            "Health": {
+                "type": "object", "required": ["status"],
+                "properties": { "status": { "type": "string" }, "backend": { "type": "string" } }
+            }
+        }
+    })
+}
+
+/// The OpenAPI 3.1 document of the server.
+pub fn document() -> Value {
+    let ns = || path_param("ns", "Namespace", "The namespace.");
+    let key = || path_param("key", "Key", "The record key, percent-encoded.");
+    let tenant = || path_param("tenant", "TenantId", "The tenant.");
+    let install = || path_param("install", "InstallId", "The install (principal).");
+    let revision_header = || {
+        header_param(
+            "If-Revision-Match",
+            false,
+            json!({ "type": "string", "pattern": "^[0-9]+$" }),
+            "Only if the current revision is this one (else 409).",
+        )
+    };
+    let ext = json!([{ "extensionToken": [] }]);
+    let admin = json!([{ "adminToken": [] }]);
+    let record_errors = [400, 401, 403, 404, 409, 413, 429];
+    let snapshot_ns = query_param(
+        "ns",
+        json!({ "type": "string" }),
+        "The namespace (required).",
+    );
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Alga extension storage",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Durable multi-tenant key/value storage for extensions: browser REST, the runner's internal endpoint, the namespace snapshot API and the admin API. Every error is `{\"error\":{\"code\",\"message\",\"details\"}}`."
+        },
+        "paths": {
+            "/api/ext-storage/{ns}": {
+                "parameters": [ns()],
+                "get": {
+                    "operationId": "list", "summary": "List keys in order, a page at a time.", "security": ext.clone(),
+                    "parameters": [
+                        query_param("keyPrefix", json!({ "type": "string" }), "A literal key prefix."),
+                        query_param("limit", json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT }), "Page size (default 25)."),
+                        query_param("cursor", json!({ "type": "string" }), "The previous page's nextCursor."),
+                        query_param("includeValues", json!({ "type": "boolean" }), "Return values."),
+                        query_param("includeMetadata", json!({ "type": "boolean" }), "Return metadata."),
+                        query_param("metadata", json!({ "type": "string" }), "A JSON object every listed record's metadata contains.")
+                    ],
+                    "responses": responses(&[(200, json_body("ListResponse", "One page."))], &[400, 401, 403, 429])
+                },
+                "post": {
+                    "operationId": "bulkPut", "summary": "Write up to 20 records of one namespace, all or nothing.", "security": ext.clone(),
+                    "requestBody": request_body("BulkPutBody", json!({ "items": [{ "key": "a", "value": 1 }, { "key": "b", "value": { "n": 2 } }] })),
+                    "responses": responses(&[(200, json_body("BulkPutResponse", "Every item written."))], &record_errors)
+                }
+            },
+            "/api/ext-storage/{ns}/{key}": {
+                "parameters": [ns(), key()],
+                "get": {
+                    "operationId": "get", "summary": "Read one record.", "security": ext.clone(),
+                    "parameters": [revision_header()],
+                    "responses": responses(&[(200, json_body("Record", "The record."))], &[400, 401, 403, 404, 409, 429])
+                },
+                "put": {
+                    "operationId": "put", "summary": "Create or replace one record.", "security": ext.clone(),
+                    "requestBody": request_body("PutBody", json!({ "value": { "theme": "dark" }, "metadata": { "tag": "ui" } })),
+                    "responses": responses(&[(200, json_body("PutResponse", "Written."))], &record_errors)
+                },
+                "delete": {
+                    "operationId": "delete", "summary": "Delete one record (204 also when there was none, unless guarded).", "security": ext.clone(),
+                    "parameters": [revision_header()],
+                    "responses": responses(&[(204, no_content("Deleted."))], &[400, 401, 403, 404, 409, 429])
+                }
+            },
+            "/api/storage": {
+                "parameters": [snapshot_ns],
+                "get": {
+                    "operationId": "snapshot", "summary": "The whole namespace as one object, with its ETag.",
+                    "security": ext.clone(),
+                    "responses": responses(&[(200, {
+                        let mut ok = json_body("Snapshot", "The namespace ({} when empty).");
+                        ok["headers"] = json!({ "ETag": { "schema": { "type": "string" }, "description": "\"<version>\" (\"0\" when empty)." } });
+                        ok
+                    })], &[400, 401, 403, 429])
+                },
+                "patch": {
+                    "operationId": "patchSnapshot", "summary": "Apply set/del operations atomically if the ETag still matches.",
+                    "security": ext.clone(),
+                    "parameters": [
+                        header_param("If-Match", true, json!({ "type": "string" }), "The ETag the changes are based on."),
+                        header_param("X-Thesara-App-Id", true, json!({ "type": "string", "minLength": 1 }), "The calling app.")
+                    ],
+                    "requestBody": request_body("PatchOps", json!([{ "op": "set", "key": "a", "value": 1 }, { "op": "del", "key": "b" }])),
+                    "responses": responses(&[
+                        (200, json_body("Snapshot", "Applied; the new namespace.")),
+                        (201, json_body("Snapshot", "Applied to an empty namespace (If-Match \"0\")."))
+                    ], &[400, 401, 403, 412, 413, 429])
+                }
+            },
+            "/api/internal/ext-storage/install/{install}": {
+                "parameters": [install()],
+                "post": {
+                    "operationId": "runner", "summary": "The runner's endpoint: one operation for an install.",
+                    "security": [{ "runnerAuth": [] }],
+                    "requestBody": request_body("RunnerRequest", json!({ "operation": "put", "namespace": "settings", "key": "a", "value": 1 })),
+                    "responses": responses(&[
+                        (200, json_body("RunnerResponse", "As the browser route answers.")),
+                        (204, no_content("Deleted."))
+                    ], &record_errors)
+                }
+            },
+            "/api/admin/tenants/{tenant}/installs/{install}": {
+                "parameters": [tenant(), install()],
+                "put": {
+                    "operationId": "putInstall", "summary": "Create (201) or replace (200) an install and its grants.", "security": admin.clone(),
+                    "requestBody": request_body("InstallBody", json!({ "extensionId": "ext-a", "grants": [{ "namespace": "settings", "access": ["read", "write"] }] })),
+                    "responses": responses(&[(200, json_body("Install", "Replaced.")), (201, json_body("Install", "Created."))], &[400, 401, 413, 429])
+                },
+                "delete": {
+                    "operationId": "deleteInstall", "summary": "Revoke an install at once.", "security": admin.clone(),
+                    "responses": responses(&[(204, no_content("Revoked."))], &[400, 401, 404])
+                }
+            },
+            "/api/admin/tenants/{tenant}/installs/{install}/tokens": {
+                "parameters": [tenant(), install()],
+                "post": {
+                    "operationId": "mintToken", "summary": "Mint a browser token for an install.", "security": admin.clone(),
+                    "requestBody": { "required": false, "content": { "application/json": {
+                        "schema": schema("TokenBody"), "example": { "ttlSeconds": 3600 } } } },
+                    "responses": responses(&[(201, json_body("Token", "The token."))], &[400, 401, 404, 413])
+                }
+            },
+            "/api/admin/tenants/{tenant}/namespaces/{ns}/schema": {
+                "parameters": [tenant(), ns()],
+                "put": {
+                    "operationId": "putSchema", "summary": "Register the namespace's JSON Schema (checked against the 2020-12 meta-schema).", "security": admin.clone(),
+                    "requestBody": request_body("JsonSchema", json!({ "type": "object", "required": ["theme"] })),
+                    "responses": responses(&[(200, json_body("SchemaVersion", "Registered."))], &[400, 401, 413])
+                },
+                "delete": {
+                    "operationId": "deleteSchema", "summary": "Remove the namespace's schema.", "security": admin.clone(),
+                    "responses": responses(&[(204, no_content("Removed."))], &[400, 401, 404])
+                }
+            },
+            "/api/admin/tenants/{tenant}/audit": {
+                "parameters": [tenant()],
+                "get": {
+                    "operationId": "audit", "summary": "The tenant's audit log, oldest first.", "security": admin.clone(),
+                    "parameters": [
+                        query_param("after", json!({ "type": "integer", "minimum": 0 }), "Rows after this sequence number."),
+                        query_param("limit", json!({ "type": "integer", "minimum": 1, "maximum": crate::http::admin::MAX_AUDIT_PAGE }), "Rows (default 100).")
+                    ],
+                    "responses": responses(&[(200, json_body("AuditPage", "One page."))], &[400, 401])
+                }
+            },
+            "/api/admin/tenants/{tenant}/quotas": {
+                "parameters": [tenant()],
+                "put": {
+                    "operationId": "putQuotas", "summary": "Replace the tenant's quota overrides.", "security": admin.clone(),
+                    "requestBody": request_body("Quotas", json!({ "maxKeysPerNamespace": 1000, "maxBytes": 10485760 })),
+                    "responses": responses(&[(200, json_body("Usage", "The usage and the limits now in force."))], &[400, 401, 413])
+                }
+            },
+            "/api/admin/tenants/{tenant}/usage": {
+                "parameters": [tenant()],
+                "get": {
+                    "operationId": "usage", "summary": "The tenant's usage and quotas (read from counters).", "security": admin.clone(),
+                    "responses": responses(&[(200, json_body("Usage", "Usage."))], &[400, 401])
+                }
+            },
+            "/healthz": { "get": { "operationId": "healthz", "summary": "The process answers.",
+                "responses": { "200": json_body("Health", "Alive.") } } },
+            "/readyz": { "get": { "operationId": "readyz", "summary": "The database answers.",
+                "responses": { "200": json_body("Health", "Ready."), "503": json_body("Health", "The database does not answer.") } } },
+            "/metrics": { "get": { "operationId": "metrics", "summary": "Prometheus metrics of this instance.",
+                "responses": { "200": { "description": "OpenMetrics text.",
+                    "content": { "application/openmetrics-text": { "schema": { "type": "string" } } } } } } },
+            "/openapi.json": { "get": { "operationId": "openapi", "summary": "This document.",
+                "responses": { "200": { "description": "OpenAPI 3.1.",
+                    "content": { "application/json": { "schema": { "type": "object" } } } } } } }
+        },
+        "components": components()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reference_resolves() {
+        let doc = document();
+        let text = doc.to_string();
+        for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = part.split('"').next().unwrap();
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "{name} is referenced but not defined"
+            );
+        }
+        assert_eq!(doc["openapi"], "3.1.0");
+    }
+}
