@@ -146,7 +146,28 @@ pub struct Quotas {
     pub max_bytes: Option<i64>,
 }
 
+/// One row of `overrides LEFT JOIN defaults`: three override columns, then three defaults.
+pub(crate) type QuotaRow = (
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
 impl Quotas {
+    /// The overrides and the defaults of a [`QuotaRow`] (none at all without a row).
+    pub(crate) fn from_row(row: Option<QuotaRow>) -> (Quotas, Quotas) {
+        let (a, b, c, d, e, f) = row.unwrap_or_default();
+        let quotas = |max_namespaces, max_keys_per_namespace, max_bytes| Quotas {
+            max_namespaces,
+            max_keys_per_namespace,
+            max_bytes,
+        };
+        (quotas(a, b, c), quotas(d, e, f))
+    }
+
     /// These overrides over `defaults`.
     pub fn over(self, defaults: Quotas) -> Quotas {
         Quotas {
@@ -473,9 +494,21 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// A tenant's overrides and the defaults.
     async fn quotas(&self, tenant: Uuid) -> Result<(Quotas, Quotas), StoreError>;
+    /// The tenant's stored bytes and the namespaces holding records, from the counters.
+    async fn usage_counters(&self, tenant: Uuid) -> Result<(i64, Vec<NamespaceUsage>), StoreError>;
     /// A tenant's usage: expired records are removed first (through the TTL index), then the
     /// counters are read.
-    async fn usage(&self, tenant: Uuid) -> Result<Usage, StoreError>;
+    async fn usage(&self, tenant: Uuid) -> Result<Usage, StoreError> {
+        self.purge_expired(tenant, None).await?;
+        let (bytes, namespaces) = self.usage_counters(tenant).await?;
+        let (overrides, defaults) = self.quotas(tenant).await?;
+        Ok(Usage {
+            bytes,
+            namespaces,
+            overrides,
+            defaults,
+        })
+    }
     /// Removes the expired records of a namespace (or of every namespace of the tenant),
     /// advancing the namespace versions; returns how many.
     async fn purge_expired(

@@ -8,7 +8,8 @@
 
 use super::{
     backend, bulk_quota, db, precondition_failed, quota_retry, record_size, Actor, AuditEntry,
-    ListQuery, NamespaceUsage, Principal, Quotas, SchemaLookup, Store, StoreError, Upserted, Usage,
+    ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError,
+    Upserted,
 };
 use alga_storage_core::{
     BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem, DeleteRequest, GetRequest,
@@ -252,14 +253,6 @@ impl PgStore {
             .await
             .map_err(db)?;
         Ok(rev.map_or(0, |r| r as u64))
-    }
-}
-
-fn quotas(max_namespaces: Option<i64>, max_keys: Option<i64>, max_bytes: Option<i64>) -> Quotas {
-    Quotas {
-        max_namespaces,
-        max_keys_per_namespace: max_keys,
-        max_bytes,
     }
 }
 
@@ -1037,7 +1030,7 @@ impl Store for PgStore {
     }
 
     async fn quotas(&self, tenant: Uuid) -> Result<(Quotas, Quotas), StoreError> {
-        let row: Option<(Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>)> =
+        let row: Option<QuotaRow> =
             sqlx::query_as(
                 "SELECT x.max_namespaces, x.max_keys_per_namespace, x.max_bytes, \
                    d.max_namespaces, d.max_keys_per_namespace, d.max_bytes \
@@ -1048,12 +1041,10 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
-        let (a, b, c, d, e, f) = row.unwrap_or_default();
-        Ok((quotas(a, b, c), quotas(d, e, f)))
+        Ok(Quotas::from_row(row))
     }
 
-    async fn usage(&self, tenant: Uuid) -> Result<Usage, StoreError> {
-        self.purge_expired(tenant, None).await?;
+    async fn usage_counters(&self, tenant: Uuid) -> Result<(i64, Vec<NamespaceUsage>), StoreError> {
         let namespaces: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT namespace, keys, bytes FROM ext_storage_namespaces \
              WHERE tenant_id = $1 AND keys > 0 ORDER BY namespace",
@@ -1068,20 +1059,15 @@ impl Store for PgStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db)?;
-        let (overrides, defaults) = self.quotas(tenant).await?;
-        Ok(Usage {
-            bytes: bytes.unwrap_or(0),
-            namespaces: namespaces
-                .into_iter()
-                .map(|(namespace, keys, bytes)| NamespaceUsage {
-                    namespace,
-                    keys,
-                    bytes,
-                })
-                .collect(),
-            overrides,
-            defaults,
-        })
+        let namespaces = namespaces
+            .into_iter()
+            .map(|(namespace, keys, bytes)| NamespaceUsage {
+                namespace,
+                keys,
+                bytes,
+            })
+            .collect();
+        Ok((bytes.unwrap_or(0), namespaces))
     }
 
     async fn purge_expired(

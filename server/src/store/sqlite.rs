@@ -18,8 +18,8 @@
 
 use super::{
     backend, bulk_quota, db, keyed, precondition_failed, quota_retry, record_size, Actor,
-    AuditEntry, ListQuery, NamespaceUsage, Principal, Quotas, SchemaLookup, Store, StoreError,
-    Upserted, Usage,
+    AuditEntry, ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store,
+    StoreError, Upserted,
 };
 use alga_storage_core::{
     json_contains, BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem,
@@ -1033,15 +1033,7 @@ impl Store for SqliteStore {
     }
 
     async fn quotas(&self, tenant: Uuid) -> Result<(Quotas, Quotas), StoreError> {
-        type Row = (
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-        );
-        let row: Option<Row> = sqlx::query_as(
+        let row: Option<QuotaRow> = sqlx::query_as(
             "SELECT x.max_namespaces, x.max_keys_per_namespace, x.max_bytes, \
                d.max_namespaces, d.max_keys_per_namespace, d.max_bytes \
              FROM ext_storage_quota_defaults d LEFT JOIN ext_storage_tenants x ON x.tenant_id = ?1 \
@@ -1051,17 +1043,10 @@ impl Store for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(db)?;
-        let (a, b, c, d, e, f) = row.unwrap_or_default();
-        let quotas = |max_namespaces, max_keys_per_namespace, max_bytes| Quotas {
-            max_namespaces,
-            max_keys_per_namespace,
-            max_bytes,
-        };
-        Ok((quotas(a, b, c), quotas(d, e, f)))
+        Ok(Quotas::from_row(row))
     }
 
-    async fn usage(&self, tenant: Uuid) -> Result<Usage, StoreError> {
-        self.purge_expired(tenant, None).await?;
+    async fn usage_counters(&self, tenant: Uuid) -> Result<(i64, Vec<NamespaceUsage>), StoreError> {
         let tenant_id = tenant_text(tenant);
         let namespaces: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT namespace, keys, bytes FROM ext_storage_namespaces \
@@ -1077,20 +1062,15 @@ impl Store for SqliteStore {
                 .fetch_optional(&self.reader)
                 .await
                 .map_err(db)?;
-        let (overrides, defaults) = self.quotas(tenant).await?;
-        Ok(Usage {
-            bytes: bytes.unwrap_or(0),
-            namespaces: namespaces
-                .into_iter()
-                .map(|(namespace, keys, bytes)| NamespaceUsage {
-                    namespace,
-                    keys,
-                    bytes,
-                })
-                .collect(),
-            overrides,
-            defaults,
-        })
+        let namespaces = namespaces
+            .into_iter()
+            .map(|(namespace, keys, bytes)| NamespaceUsage {
+                namespace,
+                keys,
+                bytes,
+            })
+            .collect();
+        Ok((bytes.unwrap_or(0), namespaces))
     }
 
     async fn purge_expired(
