@@ -185,18 +185,19 @@ async fn every_successful_mutation_is_audited_once_and_failed_ones_never() {
             Value::Null,
             "rest".into(),
         ),
-        (
-            "set".into(),
-            "d".into(),
-            principal.clone(),
-            json!(1),
-            "snapshot".into(),
-        ),
+        // A patch applies (and audits) its deletions before its sets.
         (
             "del".into(),
             "b".into(),
             principal.clone(),
             Value::Null,
+            "snapshot".into(),
+        ),
+        (
+            "set".into(),
+            "d".into(),
+            principal.clone(),
+            json!(1),
             "snapshot".into(),
         ),
     ];

@@ -608,7 +608,7 @@ impl PgStore {
             .iter()
             .map(|(k, w)| (k.as_str(), Some(w.revision as i64)))
             .unzip();
-        audit_many(&mut tx, tenant, actor, ns, "set", &set_keys, &set_revisions).await?;
+        // Audited in the order applied: deletions, then sets.
         let deleted: Vec<&str> = deleted.iter().map(String::as_str).collect();
         audit_many(
             &mut tx,
@@ -620,6 +620,7 @@ impl PgStore {
             &vec![None; deleted.len()],
         )
         .await?;
+        audit_many(&mut tx, tenant, actor, ns, "set", &set_keys, &set_revisions).await?;
         let (_, _, expired_after) = namespace_state(&mut tx, tenant, ns).await?;
         let new_version = version + ops.len() as i64 + (expired - expired_after);
         let set = sqlx::query(SET_VERSION_IF)
