@@ -83,6 +83,12 @@ fn assert_quota(answer: &Answer, quota: &str, limit: i64, current: i64) {
     assert_eq!(details["current"], current, "{details}");
 }
 
+/// The server's metrics text.
+async fn metrics(s: &TestServer) -> String {
+    let answer = s.send(Method::GET, "/metrics", &[], None).await;
+    answer.body.as_str().unwrap_or_default().to_owned()
+}
+
 async fn put(s: &TestServer, t: &Tenant, key: &str, value: Value) -> Answer {
     s.rest(
         t,
@@ -227,8 +233,7 @@ async fn keys_per_namespace_fires_at_exactly_its_limit_on_every_surface() {
     assert_eq!(reset.body["overrides"]["maxKeysPerNamespace"], Value::Null);
     assert_eq!(put(&s, &t, "h", json!(1)).await.status, 200);
     // Every refusal was counted, whatever the surface (REST, runner, bulk item, patch, REST).
-    let metrics = s.send(Method::GET, "/metrics", &[], None).await;
-    let text = metrics.body.as_str().unwrap_or_default().to_owned();
+    let text = metrics(&s).await;
     assert!(
         text.contains("storage_quota_rejections_total{quota=\"keysPerNamespace\"} 5"),
         "{text}"
@@ -296,8 +301,7 @@ async fn namespaces_per_install_are_checked_when_grants_are_written() {
     );
     // The install kept its grants.
     assert_eq!(put(&s, &t, "k", json!(1)).await.status, 200);
-    let metrics = s.send(Method::GET, "/metrics", &[], None).await;
-    let text = metrics.body.as_str().unwrap_or_default().to_owned();
+    let text = metrics(&s).await;
     assert!(
         text.contains("storage_quota_rejections_total{quota=\"namespacesPerPrincipal\"} 2"),
         "{text}"

@@ -408,13 +408,26 @@ pub trait Store: Send + Sync + 'static {
     async fn ready(&self) -> Result<(), StoreError>;
     /// The principal of an install, or `None` if it is unknown or revoked.
     async fn principal(&self, install: &InstallId) -> Result<Option<Principal>, StoreError>;
-    /// `put`.
-    async fn put(
+    /// One attempt at `put`; a write that would cross a quota fails with the database's first
+    /// `QUOTA_EXCEEDED` (see [`Store::put`]).
+    async fn put_once(
         &self,
         tenant: Uuid,
         actor: Actor<'_>,
         req: &PutRequest,
     ) -> Result<PutResponse, StoreError>;
+    /// `put`: [`Store::put_once`] under the quota retry.
+    async fn put(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &PutRequest,
+    ) -> Result<PutResponse, StoreError> {
+        quota_retry(self, tenant, &req.namespace, || {
+            self.put_once(tenant, actor, req)
+        })
+        .await
+    }
     /// `get` (the revision guard is checked by the caller).
     async fn get(&self, tenant: Uuid, req: &GetRequest) -> Result<Option<Record>, StoreError>;
     /// One page of `list`, ordered by key, read from one snapshot.
@@ -426,18 +439,32 @@ pub trait Store: Send + Sync + 'static {
         actor: Actor<'_>,
         req: &DeleteRequest,
     ) -> Result<(), StoreError>;
-    /// `bulkPut`, all or nothing.
-    async fn bulk_put(
+    /// One attempt at `bulkPut`, all or nothing.
+    async fn bulk_put_once(
         &self,
         tenant: Uuid,
         actor: Actor<'_>,
         req: &BulkPutRequest,
     ) -> Result<BulkPutResponse, StoreError>;
+    /// `bulkPut`: [`Store::bulk_put_once`] under the quota retry; a quota names its item.
+    async fn bulk_put(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &BulkPutRequest,
+    ) -> Result<BulkPutResponse, StoreError> {
+        quota_retry(self, tenant, &req.namespace, || {
+            self.bulk_put_once(tenant, actor, req)
+        })
+        .await
+        .map_err(|e| bulk_quota(e, req))
+    }
     /// The whole live namespace and its ETag (`0` when it is empty).
     async fn snapshot(&self, tenant: Uuid, namespace: &Namespace) -> Result<Snapshot, StoreError>;
-    /// Applies `ops` atomically if the namespace's ETag is still `if_match`; otherwise
-    /// `PRECONDITION_FAILED` with the current ETag, and nothing is written.
-    async fn patch(
+    /// One attempt at a snapshot patch: applies `ops` atomically (deletions first) if the
+    /// namespace's ETag is still `if_match`; otherwise `PRECONDITION_FAILED` with the current
+    /// ETag, and nothing is written.
+    async fn patch_once(
         &self,
         tenant: Uuid,
         actor: Actor<'_>,
@@ -445,6 +472,20 @@ pub trait Store: Send + Sync + 'static {
         if_match: u64,
         ops: &[PatchOp],
     ) -> Result<Snapshot, StoreError>;
+    /// A snapshot patch: [`Store::patch_once`] under the quota retry.
+    async fn patch(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        namespace: &Namespace,
+        if_match: u64,
+        ops: &[PatchOp],
+    ) -> Result<Snapshot, StoreError> {
+        quota_retry(self, tenant, namespace, || {
+            self.patch_once(tenant, actor, namespace, if_match, ops)
+        })
+        .await
+    }
     /// Registers (or replaces) the JSON Schema of a namespace; returns its new version.
     async fn put_schema(
         &self,

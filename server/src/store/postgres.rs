@@ -7,9 +7,8 @@
 //! (`FOR UPDATE SKIP LOCKED`, never the key being written), so expiry needs no background job.
 
 use super::{
-    backend, bulk_quota, db, precondition_failed, quota_retry, record_size, Actor, AuditEntry,
-    ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError,
-    Upserted,
+    backend, db, precondition_failed, record_size, Actor, AuditEntry, ListQuery, NamespaceUsage,
+    Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError, Upserted,
 };
 use alga_storage_core::{
     BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem, DeleteRequest, GetRequest,
@@ -417,8 +416,8 @@ async fn namespace_state(
         .map_err(db)
 }
 
-/// The writes behind the quota retry.
-impl PgStore {
+#[async_trait]
+impl Store for PgStore {
     async fn put_once(
         &self,
         tenant: Uuid,
@@ -662,10 +661,7 @@ impl PgStore {
             data: rows.into_iter().collect(),
         })
     }
-}
 
-#[async_trait]
-impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }
@@ -694,18 +690,6 @@ impl Store for PgStore {
             })
         })
         .transpose()
-    }
-
-    async fn put(
-        &self,
-        tenant: Uuid,
-        actor: Actor<'_>,
-        req: &PutRequest,
-    ) -> Result<PutResponse, StoreError> {
-        quota_retry(self, tenant, &req.namespace, || {
-            self.put_once(tenant, actor, req)
-        })
-        .await
     }
 
     async fn get(&self, tenant: Uuid, req: &GetRequest) -> Result<Option<Record>, StoreError> {
@@ -815,19 +799,6 @@ impl Store for PgStore {
         }
     }
 
-    async fn bulk_put(
-        &self,
-        tenant: Uuid,
-        actor: Actor<'_>,
-        req: &BulkPutRequest,
-    ) -> Result<BulkPutResponse, StoreError> {
-        quota_retry(self, tenant, &req.namespace, || {
-            self.bulk_put_once(tenant, actor, req)
-        })
-        .await
-        .map_err(|e| bulk_quota(e, req))
-    }
-
     async fn snapshot(&self, tenant: Uuid, ns: &Namespace) -> Result<Snapshot, StoreError> {
         let rows: Vec<(String, Value, i64, i64)> = sqlx::query_as(SNAPSHOT)
             .bind(tenant)
@@ -842,20 +813,6 @@ impl Store for PgStore {
             etag,
             data: rows.into_iter().map(|(k, v, _, _)| (k, v)).collect(),
         })
-    }
-
-    async fn patch(
-        &self,
-        tenant: Uuid,
-        actor: Actor<'_>,
-        ns: &Namespace,
-        if_match: u64,
-        ops: &[PatchOp],
-    ) -> Result<Snapshot, StoreError> {
-        quota_retry(self, tenant, ns, || {
-            self.patch_once(tenant, actor, ns, if_match, ops)
-        })
-        .await
     }
 
     async fn put_schema(

@@ -17,9 +17,8 @@
 //!   with its connection).
 
 use super::{
-    backend, bulk_quota, db, keyed, precondition_failed, quota_retry, record_size, Actor,
-    AuditEntry, ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store,
-    StoreError, Upserted,
+    backend, db, keyed, precondition_failed, record_size, Actor, AuditEntry, ListQuery,
+    NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError, Upserted,
 };
 use alga_storage_core::{
     json_contains, BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem,
@@ -431,8 +430,8 @@ impl SqliteStore {
 
 type RecordRow = (String, i64, String, String, Option<i64>, i64, i64);
 
-/// The writes behind the quota retry.
-impl SqliteStore {
+#[async_trait]
+impl Store for SqliteStore {
     async fn put_once(
         &self,
         tenant: Uuid,
@@ -585,10 +584,7 @@ impl SqliteStore {
         };
         Ok(Snapshot { etag, data })
     }
-}
 
-#[async_trait]
-impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
@@ -617,18 +613,6 @@ impl Store for SqliteStore {
             })
         })
         .transpose()
-    }
-
-    async fn put(
-        &self,
-        tenant: Uuid,
-        actor: Actor<'_>,
-        req: &PutRequest,
-    ) -> Result<PutResponse, StoreError> {
-        quota_retry(self, tenant, &req.namespace, || {
-            self.put_once(tenant, actor, req)
-        })
-        .await
     }
 
     async fn get(&self, tenant: Uuid, req: &GetRequest) -> Result<Option<Record>, StoreError> {
@@ -755,19 +739,6 @@ impl Store for SqliteStore {
         Ok(outcome?)
     }
 
-    async fn bulk_put(
-        &self,
-        tenant: Uuid,
-        actor: Actor<'_>,
-        req: &BulkPutRequest,
-    ) -> Result<BulkPutResponse, StoreError> {
-        quota_retry(self, tenant, &req.namespace, || {
-            self.bulk_put_once(tenant, actor, req)
-        })
-        .await
-        .map_err(|e| bulk_quota(e, req))
-    }
-
     async fn snapshot(&self, tenant: Uuid, namespace: &Namespace) -> Result<Snapshot, StoreError> {
         let (tenant_id, ns, now) = (tenant_text(tenant), namespace.as_str(), now_micros());
         let mut tx = self.reader.begin().await.map_err(db)?;
@@ -781,20 +752,6 @@ impl Store for SqliteStore {
             (version + expired) as u64
         };
         Ok(Snapshot { etag, data })
-    }
-
-    async fn patch(
-        &self,
-        tenant: Uuid,
-        actor: Actor<'_>,
-        namespace: &Namespace,
-        if_match: u64,
-        ops: &[PatchOp],
-    ) -> Result<Snapshot, StoreError> {
-        quota_retry(self, tenant, namespace, || {
-            self.patch_once(tenant, actor, namespace, if_match, ops)
-        })
-        .await
     }
 
     async fn put_schema(
