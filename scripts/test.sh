@@ -95,18 +95,32 @@ if ! pg_answers; then
   pg_answers || { echo "setup: Postgres still does not answer on $DATABASE_URL" >&2; exit 1; }
 fi
 
-# 5. The contract crate builds for both wasm targets.
+# 5. cargo-nextest (on the machine image; built from crates.io where it is missing).
+if ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest (built once, a few minutes)"
+  cargo install -q cargo-nextest --locked
+fi
+
+# 6. The contract crate builds for both wasm targets.
 for target in wasm32-unknown-unknown wasm32-wasip2; do
   cargo build -q -p alga-storage-core --target "$target"
   echo "wasm: alga-storage-core builds for $target"
 done
 
-# 6. Every test: unit, property, end-to-end and doc tests, the end-to-end suite once per storage
-#    backend (Postgres, then embedded SQLite). The last line sums them up.
+# 7. Every test: unit, property, end-to-end, browser and doc tests. cargo-nextest runs each test
+#    in its own process (so a nested cargo build of the wasm parts never waits on a lock). The
+#    end-to-end binary runs twice, compiled once: on Postgres, then on embedded SQLite
+#    (`ALGA_TEST_BACKEND` is read at run time). The last line sums them up.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --all-targets 2>&1 | tee "$log"
-ALGA_TEST_BACKEND=sqlite cargo test -p alga-storage-tests --all-targets 2>&1 | tee -a "$log"
+export NEXTEST_HIDE_PROGRESS_BAR=1 NEXTEST_STATUS_LEVEL=pass NEXTEST_FINAL_STATUS_LEVEL=fail
+echo "== every test, end-to-end on postgres"
+cargo nextest run --workspace --all-targets --no-fail-fast 2>&1 | tee "$log"
+echo "== end-to-end on sqlite (the same binary)"
+ALGA_TEST_BACKEND=sqlite cargo nextest run --workspace --all-targets --no-fail-fast \
+  -E 'binary_id(alga-storage-tests::e2e)' 2>&1 | tee -a "$log"
+echo "== doc tests"
 cargo test --workspace --doc 2>&1 | tee -a "$log"
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     / Summary \[/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -14,7 +14,7 @@ out=target/web-pkg
 rm -rf "$out/pkg"
 # (wasm-bindgen warns that `strip = true` removed the target_features section; it is expected:
 # see [profile.web] in Cargo.toml.)
-CARGO_TARGET_DIR="$PWD/target/web-pkg-build" wasm-pack --quiet build sdk-web \
+CARGO_TARGET_DIR="$PWD/target/wasm" wasm-pack --quiet build sdk-web \
   --profile web --target web --out-dir "$PWD/$out/pkg" --no-gitignore
 (cd "$out/pkg" && npm pack --silent --pack-destination .. >/dev/null)
 size() { printf '%-28s %8d bytes raw, %7d gzipped\n' "$(basename "$1")" "$(wc -c <"$1")" "$(gzip -9c "$1" | wc -c)"; }

@@ -62,6 +62,12 @@ pub use alga_storage_core::{
 pub use api::{BulkPut, List, ListIter, Namespace, Write, WriteOptions};
 pub use wire::execute;
 
+/// The Rust snippets of the guides (`README.md`, `docs/guest.md`), compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../../docs/guest.md")]
+pub struct Guides;
+
 /// The result of every storage call.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 

@@ -23,7 +23,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 fn env(value: Option<&'static str>, name: &str) -> &'static str {
     value.unwrap_or_else(|| {
-        panic!("{name} is not set: run these tests with `cargo test -p alga-storage-tests --test browser`")
+        panic!("{name} is not set: run these tests through the end-to-end suite: `cargo nextest run -p alga-storage-tests -E 'test(browser)'`")
     })
 }
 

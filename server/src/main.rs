@@ -48,9 +48,10 @@ fn print_dev_banner(
     let base = format!("http://{addr}");
     println!(
         "\nalga-storage-server is running in DEV MODE on {base} (no secrets configured; they were generated).\n\
-         \n  tenant        {tenant}\n  install       {install} (namespace \"dev\": read, write)\
-         \n  admin token   {admin}\n  runner token  {runner}\n\
-         \nA browser token for the dev install (valid 24 h):\n\n  export TOKEN={token}\n\
+         \n  tenant        {tenant}\n  install       {install} (namespace \"dev\": read, write)\n\
+         \nIn another terminal, paste this line: a browser token for the dev install (valid 24 h),\
+         \nthe admin token and the runner token:\n\
+         \n  export TOKEN={token} ADMIN_TOKEN={admin} RUNNER_TOKEN={runner}\n\
          \nTry it:\n\n  curl -s -X PUT {base}/api/ext-storage/dev/hello -H \"Authorization: Bearer $TOKEN\" \
          -H 'content-type: application/json' -d '{{\"value\":{{\"hello\":\"world\"}}}}'\
          \n  curl -s {base}/api/ext-storage/dev/hello -H \"Authorization: Bearer $TOKEN\"\n",

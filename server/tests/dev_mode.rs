@@ -57,6 +57,7 @@ fn token(banner: &[String]) -> String {
     banner
         .iter()
         .find_map(|l| l.trim().strip_prefix("export TOKEN="))
+        .and_then(|rest| rest.split(' ').next())
         .expect("a token line")
         .to_owned()
 }

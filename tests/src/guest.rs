@@ -4,7 +4,7 @@
 use crate::{Answer, TestServer};
 use alga_storage_runner::{ExecutionContext, Handler, Runner, RunnerConfig};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -13,10 +13,9 @@ pub const COUNTER: &str = "alga-storage-example-counter";
 /// The conformance handler (`tests/guest-conformance`).
 pub const CONFORMANCE: &str = "alga-storage-guest-conformance";
 
-/// Where the components are built: a target folder of their own, so that building them from a
-/// running test never waits on the lock of the folder `cargo test` is using.
+/// Where the components are built: the workspace's one folder for WebAssembly builds.
 pub fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guest-components")
+    crate::wasm_target_dir()
 }
 
 /// Builds every handler component of the workspace once (profile `guest`, `wasm32-wasip2`) and answers
@@ -25,7 +24,7 @@ pub fn component(package: &str) -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
+        let out = crate::as_from_a_shell(&mut Command::new(cargo))
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .args(["build", "--profile", "guest", "--target", "wasm32-wasip2"])
             .args(["-p", COUNTER, "-p", CONFORMANCE])

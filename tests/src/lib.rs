@@ -356,6 +356,12 @@ impl Drop for TestServer {
 
 /// Creates a fresh schema in the test Postgres and returns a URL whose connections use it.
 async fn fresh_schema() -> String {
+    schema_url(&database_url(), &create_schema().await)
+}
+
+/// Creates a fresh schema in the test Postgres (dropping those that earlier runs left more than
+/// an hour ago) and answers its name.
+pub async fn create_schema() -> String {
     let url = database_url();
     let admin = sqlx::PgPool::connect(&url).await.unwrap_or_else(|e| {
         panic!("Postgres is not reachable at {url}: {e} (run scripts/test.sh, which starts one)")
@@ -374,7 +380,7 @@ async fn fresh_schema() -> String {
         .await
         .unwrap();
     admin.close().await;
-    schema_url(&url, &schema)
+    schema
 }
 
 async fn drop_stale_schemas(pool: &sqlx::PgPool, now: u64) {
@@ -396,6 +402,31 @@ async fn drop_stale_schemas(pool: &sqlx::PgPool, now: u64) {
                 .await;
         }
     }
+}
+
+/// The one target folder of every WebAssembly build the tests make (handler components, the
+/// browser SDK's tests, the npm package): beside `target/`, because a plain `cargo test` holds
+/// the lock of `target/` while the tests run, and these builds run from inside a test.
+pub fn wasm_target_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm")
+}
+
+/// Removes from `command` the variables cargo and nextest set for a running test
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, `NEXTEST_*`, …), so that a cargo started by a test
+/// builds exactly as one started from a shell (build scripts track some of them, and a
+/// difference would rebuild their crates, and everything above them, on every run).
+pub fn as_from_a_shell(command: &mut std::process::Command) -> &mut std::process::Command {
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_for_the_test = (name.starts_with("CARGO_")
+            && !matches!(name.as_ref(), "CARGO_HOME" | "CARGO_TARGET_DIR"))
+            || name.starts_with("NEXTEST")
+            || name == "RUST_TEST_THREADS";
+        if set_for_the_test {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
 }
 
 /// Percent-encodes a path segment.

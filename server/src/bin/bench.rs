@@ -61,6 +61,13 @@ struct Figures {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if !args.database_url.starts_with("postgres") {
+        return Err(format!(
+            "the benchmark's Postgres (--database-url, or DATABASE_URL) must be a postgres:// URL, not {:?}",
+            args.database_url.split(':').next().unwrap_or_default()
+        )
+        .into());
+    }
     RECORDS.store(args.records, std::sync::atomic::Ordering::Relaxed);
     for backend in &args.backends {
         let url = match backend.as_str() {

@@ -5,7 +5,7 @@
 //! `target/artifacts/notes-conflict.png`. The package's TypeScript declarations are type-checked
 //! with `tsc --strict` against a file using the whole API (`typecheck.ts`).
 
-use alga_storage_tests::TestServer;
+use alga_storage_tests::{as_from_a_shell, TestServer};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -45,6 +45,81 @@ impl Drop for Killed {
     }
 }
 
+/// Writes each `ts` block of the docs as a module of its own into `dir` (what it calls but does
+/// not define is declared first), and each `ts declare` block (an API summary) as an ambient
+/// module importing the package's types.
+fn write_snippets(root: &Path, dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let mut docs = vec![root.join("README.md"), root.join("sdk-web/README.md")];
+    let mut guides: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    guides.sort();
+    docs.extend(guides);
+    let declarations = std::fs::read_to_string(
+        root.join("examples/notes-iframe/node_modules/alga-storage-web/alga_storage_web.d.ts"),
+    )
+    .expect("the package is installed");
+    let exported: Vec<&str> = declarations
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| {
+            let l = l.strip_prefix("declare ").unwrap_or(l);
+            let name = ["type ", "interface ", "class ", "function "]
+                .iter()
+                .find_map(|k| l.strip_prefix(k))?;
+            name.split(|c: char| !c.is_alphanumeric() && c != '_')
+                .next()
+        })
+        .collect();
+    let mut written = 0;
+    for (index, doc) in docs.iter().enumerate() {
+        let text = std::fs::read_to_string(doc).unwrap();
+        let name = doc.file_stem().unwrap().to_string_lossy().into_owned();
+        for (n, block) in text.split("\n```").enumerate().skip(1).step_by(2) {
+            let (info, body) = block.split_once('\n').unwrap_or((block, ""));
+            let file = dir.join(format!("{index}-{name}-{n}.ts"));
+            let source = match info.trim() {
+                "ts" => {
+                    let mut prelude = String::from(
+                        "declare function askHostForToken(): Promise<string>;\n\
+                         declare function getTokenFromHost(): string;\n",
+                    );
+                    if !body.contains("const client") {
+                        prelude.push_str(
+                            "declare const client: import(\"alga-storage-web\").StorageClient;\n",
+                        );
+                    }
+                    format!("{prelude}{body}\nexport {{}};\n")
+                }
+                "ts declare" => {
+                    let imports: Vec<&str> = exported
+                        .iter()
+                        .copied()
+                        .filter(|e| !body.contains(&format!("class {e} ")))
+                        .filter(|e| !body.contains(&format!("function {e}(")))
+                        .collect();
+                    format!(
+                        "declare module \"api-summary\" {{\nimport type {{ {} }} from \"alga-storage-web\";\n{body}}}\n",
+                        imports.join(", ")
+                    )
+                }
+                _ => continue,
+            };
+            std::fs::write(file, source).unwrap();
+            written += 1;
+        }
+    }
+    assert!(
+        written >= 4,
+        "the docs have TypeScript snippets ({written} found)"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_tabs_editing_one_note_see_the_conflict() {
     let root = root();
@@ -60,7 +135,7 @@ async fn two_tabs_editing_one_note_see_the_conflict() {
         move || {
             run(
                 "scripts/web-package.sh",
-                Command::new("bash").arg(root.join("scripts/web-package.sh")),
+                as_from_a_shell(&mut Command::new("bash")).arg(root.join("scripts/web-package.sh")),
             )
         }
     })
@@ -88,6 +163,18 @@ async fn two_tabs_editing_one_note_see_the_conflict() {
             "tsc",
             "-p",
             "tsconfig.json",
+        ]),
+    );
+
+    // Every TypeScript snippet of the docs, as strictly.
+    write_snippets(&root, &example.join("docs-snippets"));
+    run(
+        "tsc --strict on the TypeScript snippets of README.md, docs/ and sdk-web/README.md",
+        Command::new("npx").current_dir(&example).args([
+            "--no-install",
+            "tsc",
+            "-p",
+            "tsconfig.snippets.json",
         ]),
     );
 

@@ -1,0 +1,22 @@
+//! The end-to-end suite: one test binary, so the server, sqlx, wasmtime and axum are linked once.
+//! Every test starts the real server on the backend `ALGA_TEST_BACKEND` names (read at run time:
+//! `postgres`, the default, or `sqlite`), so the same compiled binary runs on both backends.
+
+mod audit;
+mod auth_and_errors;
+mod browser;
+mod concurrency;
+mod conformance;
+mod docs;
+mod embedded;
+mod example_app;
+mod governance;
+mod guest;
+mod isolation;
+mod migrations;
+mod openapi;
+mod quotas;
+mod schema;
+mod seed_003;
+mod snapshot;
+mod ttl;
