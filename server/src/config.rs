@@ -70,6 +70,12 @@ pub struct Config {
     /// `STORAGE_QUOTA_MAX_BYTES` (stored bytes per tenant, default 104857600 = 100 MiB); `0`
     /// means no limit for the last two.
     pub quota_defaults: crate::store::Quotas,
+    /// `STORAGE_SWEEP_INTERVAL_SECONDS`: how often the background sweeper removes expired
+    /// records (default 30; 0 turns it off, leaving expired records to the writes of their
+    /// namespace). Expired records are invisible to reads at once either way.
+    pub sweep_interval_seconds: u32,
+    /// `STORAGE_SWEEP_BATCH`: most expired records one sweeper pass removes (default 500).
+    pub sweep_batch: u32,
     /// True when no secret was configured: the secrets were generated and a dev tenant and
     /// install are provisioned at start.
     pub dev_mode: bool,
@@ -195,6 +201,8 @@ impl Config {
             })?),
             None => None,
         };
+        let sweep_interval_seconds = number("STORAGE_SWEEP_INTERVAL_SECONDS", 30)?;
+        let sweep_batch = number("STORAGE_SWEEP_BATCH", 500)?.max(1);
         let max_namespaces = number("STORAGE_QUOTA_MAX_NAMESPACES", 32)?;
         if !(1..=32).contains(&max_namespaces) {
             return Err(ConfigError::Invalid {
@@ -238,6 +246,8 @@ impl Config {
             rate_burst,
             anonymous_read_tenant,
             quota_defaults,
+            sweep_interval_seconds,
+            sweep_batch,
             dev_mode,
         })
     }

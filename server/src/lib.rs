@@ -37,8 +37,9 @@ pub const DEV_INSTALL: &str = "dev-install";
 /// The namespace granted to the dev install.
 pub const DEV_NAMESPACE: &str = "dev";
 
-/// Opens the backend named by the configuration, runs its migrations and writes the default
-/// quotas of the configuration.
+/// Opens the backend named by the configuration, runs its migrations, writes the default
+/// quotas of the configuration and starts the background sweeper of expired records (it stops
+/// when the store is dropped).
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
     let url = config.database_url.expose();
     let store: Arc<dyn Store> = match config.backend() {
@@ -50,6 +51,11 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
         }
     };
     store.set_quota_defaults(&config.quota_defaults).await?;
+    store::sweeper::spawn(
+        &store,
+        std::time::Duration::from_secs(u64::from(config.sweep_interval_seconds)),
+        config.sweep_batch,
+    );
     Ok(store)
 }
 

@@ -127,6 +127,8 @@ impl TestServer {
             "STORAGE_CORS_ORIGINS" => Some("http://app.example".into()),
             "STORAGE_DB_MAX_CONNECTIONS" => Some("10".into()),
             "STORAGE_RATE_LIMIT_PER_SECOND" => Some("0".into()),
+            // Expired records stay until a test sweeps them (the sweeper's own test turns it on).
+            "STORAGE_SWEEP_INTERVAL_SECONDS" => Some("0".into()),
             "DATABASE_URL" => Some(url.clone()),
             _ => None,
         })
@@ -197,6 +199,54 @@ impl TestServer {
             Db::Postgres(pool) => sqlx::query_scalar(q).fetch_one(pool).await.unwrap(),
             Db::Sqlite(pool) => sqlx::query_scalar(q).fetch_one(pool).await.unwrap(),
         }
+    }
+
+    /// Every row of `table`, each as text, in a stable order (to compare before and after).
+    pub async fn rows_as_text(&self, table: &str) -> Vec<String> {
+        match &self.db {
+            Db::Postgres(pool) => {
+                sqlx::query_scalar(&format!("SELECT t::text FROM {table} t ORDER BY t::text"))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap()
+            }
+            Db::Sqlite(pool) => {
+                let columns: Vec<String> =
+                    sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                        .fetch_all(pool)
+                        .await
+                        .unwrap();
+                let row = columns
+                    .iter()
+                    .map(|c| format!("quote({c})"))
+                    .collect::<Vec<_>>()
+                    .join(" || ',' || ");
+                sqlx::query_scalar(&format!("SELECT {row} FROM {table} ORDER BY 1"))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap()
+            }
+        }
+    }
+
+    /// The snapshot ETag of a namespace, as the snapshot API reports it.
+    pub async fn snapshot_etag(&self, t: &Tenant, namespace: &str) -> u64 {
+        let auth = format!("Bearer {}", t.token);
+        let answer = self
+            .send(
+                Method::GET,
+                &format!("/api/storage?ns={namespace}"),
+                &[("authorization", &auth)],
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        answer.headers["etag"]
+            .to_str()
+            .unwrap()
+            .trim_matches('"')
+            .parse()
+            .unwrap()
     }
 
     /// Whether the records table exists.

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 pub mod postgres;
 pub mod sqlite;
+pub mod sweeper;
 
 /// Why a store call failed: a contract error for the client, or a backend failure that the
 /// client only ever sees as `INTERNAL_ERROR`.
@@ -557,6 +558,10 @@ pub trait Store: Send + Sync + 'static {
         tenant: Uuid,
         namespace: Option<&Namespace>,
     ) -> Result<u64, StoreError>;
+    /// Removes up to `batch` expired records of any tenant and namespace, oldest expiry first,
+    /// advancing each namespace version by what it removed; returns how many. The background
+    /// sweeper calls it; reads never remove anything.
+    async fn sweep_expired(&self, batch: u32) -> Result<u64, StoreError>;
     /// Records in `namespace` and bytes of the tenant, as counted (no scan).
     async fn counters(&self, tenant: Uuid, namespace: &Namespace)
         -> Result<(i64, i64), StoreError>;

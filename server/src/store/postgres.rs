@@ -3,8 +3,9 @@
 //! Writes are single statements where one record is involved, so a guard and its write are one
 //! atomic step: a guarded `UPDATE … WHERE revision = n` re-checks the row's latest version after
 //! waiting for a concurrent writer's lock, so of two writers guarded on the same revision exactly
-//! one wins. Each statement also deletes a bounded batch of expired records of its namespace
-//! (`FOR UPDATE SKIP LOCKED`, never the key being written), so expiry needs no background job.
+//! one wins. Each write also deletes a bounded batch of expired records of its namespace
+//! (`FOR UPDATE SKIP LOCKED`, never the key being written); reads are one plain `SELECT` each
+//! and never write; the background sweeper removes the rest.
 
 use super::{
     backend, db, precondition_failed, record_size, Actor, AuditEntry, ListQuery, NamespaceUsage,
@@ -107,19 +108,15 @@ const GUARDED_UPDATE: &str = concat!(
     "SELECT revision, ttl_expires_at, created_at, updated_at FROM w"
 );
 
-const GET: &str = concat!(
-    sweep!(""),
-    bump!("0"),
-    "SELECT value, metadata, revision, ttl_expires_at, created_at, updated_at \
+/// A read is one plain statement: it never writes (expired rows are only filtered out here,
+/// and removed by writes and the background sweeper).
+const GET: &str = "SELECT value, metadata, revision, ttl_expires_at, created_at, updated_at \
      FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = $3 \
-       AND (ttl_expires_at IS NULL OR ttl_expires_at > now())"
-);
+       AND (ttl_expires_at IS NULL OR ttl_expires_at > now())";
 
 /// `$3` lower bound (the prefix, or ''), `$4` exclusive cursor key, `$5` literal prefix,
 /// `$6` metadata containment filter, `$7` row count, `$8`/`$9` include value/metadata.
 const LIST: &str = concat!(
-    sweep!(""),
-    bump!("0"),
     "SELECT key, revision, CASE WHEN $8 THEN value END AS value, \
        CASE WHEN $9 THEN metadata END AS metadata, ttl_expires_at, created_at, updated_at \
      FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
@@ -130,11 +127,9 @@ const LIST: &str = concat!(
      ORDER BY key LIMIT $7"
 );
 
-/// The whole live namespace, with the version and the count of expired rows not yet swept, as
-/// they were before this statement's own sweep (which keeps their sum unchanged).
+/// The whole live namespace, with the version and the count of expired rows not yet swept
+/// (whose sum is the ETag).
 const SNAPSHOT: &str = concat!(
-    sweep!(""),
-    bump!("0"),
     "SELECT key, value, \
        coalesce((SELECT version FROM ext_storage_namespaces WHERE tenant_id = $1 AND namespace = $2), 0) AS version, \
        (SELECT count(*) FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
@@ -160,6 +155,19 @@ const GUARDED_DELETE: &str = concat!(
     bump!("SELECT count(*) FROM d"),
     "SELECT revision FROM d"
 );
+
+/// Up to `$1` expired records of any namespace, oldest expiry first, removed with their
+/// namespaces' versions advanced (rows other transactions hold are left for the next pass).
+const SWEEP_EXPIRED: &str = "WITH batch AS MATERIALIZED (SELECT tenant_id, namespace, key \
+       FROM ext_storage_records WHERE ttl_expires_at <= now() ORDER BY ttl_expires_at LIMIT $1 \
+       FOR UPDATE SKIP LOCKED), \
+     swept AS (DELETE FROM ext_storage_records r USING batch b WHERE r.tenant_id = b.tenant_id \
+       AND r.namespace = b.namespace AND r.key = b.key RETURNING r.tenant_id, r.namespace), \
+     bump AS (INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) \
+       SELECT tenant_id, namespace, count(*) FROM swept GROUP BY tenant_id, namespace \
+       ORDER BY tenant_id, namespace \
+       ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = n.version + EXCLUDED.version) \
+     SELECT count(*) FROM swept";
 
 /// Locks the existing rows a write of several keys touches, in key order (so concurrent writers
 /// lock in one order), and reports their live revision (0 when expired).
@@ -1053,6 +1061,15 @@ impl Store for PgStore {
         .await
         .map_err(db)?;
         Ok(purged as u64)
+    }
+
+    async fn sweep_expired(&self, batch: u32) -> Result<u64, StoreError> {
+        let swept: i64 = sqlx::query_scalar(SWEEP_EXPIRED)
+            .bind(i64::from(batch))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(swept as u64)
     }
 
     async fn counters(

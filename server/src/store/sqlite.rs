@@ -9,8 +9,8 @@
 //! - **Time** is integer microseconds since the epoch, taken from the server's clock.
 //! - **Metadata containment** is evaluated in Rust with [`json_contains`], scanning the
 //!   namespace in key order inside one read transaction (one snapshot per page).
-//! - **Expiry sweeps** run in the write transaction of writes; reads sweep through the writer
-//!   only when their namespace holds an expired record.
+//! - **Expiry sweeps** run in the write transaction of writes (a bounded batch of their
+//!   namespace) and in the background sweeper; reads never write.
 //! - **Namespace versions** advance in the same transaction as the write, by the rows changed
 //!   plus the expired rows removed, exactly as on Postgres.
 //! - `sqlite::memory:` uses one connection for everything (an in-memory database lives and dies
@@ -249,27 +249,6 @@ impl SqliteStore {
         .await
         .map_err(db)?;
         rows.into_iter().map(|(k, v)| Ok((k, parse(&v)?))).collect()
-    }
-
-    /// After a read: sweeps through the writer only if the namespace holds an expired record.
-    async fn sweep_after_read(&self, tenant: &str, ns: &str, now: i64) -> Result<(), StoreError> {
-        let expired: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 \
-             AND ttl_expires_at <= ?3)",
-        )
-        .bind(tenant)
-        .bind(ns)
-        .bind(now)
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db)?;
-        if expired {
-            let mut tx = self.writer.begin().await.map_err(db)?;
-            let swept = Self::sweep(&mut tx, tenant, ns, now, &[]).await?;
-            Self::bump(&mut tx, tenant, ns, swept).await?;
-            tx.commit().await.map_err(db)?;
-        }
-        Ok(())
     }
 
     async fn current(
@@ -629,7 +608,6 @@ impl Store for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(db)?;
-        self.sweep_after_read(&tenant_id, ns, now).await?;
         row.map(|(value, metadata, revision, ttl, created, updated)| {
             Ok(Record {
                 namespace: req.namespace.clone(),
@@ -709,7 +687,6 @@ impl Store for SqliteStore {
             }
         }
         tx.commit().await.map_err(db)?;
-        self.sweep_after_read(&tenant_id, ns, now).await?;
         Ok(items)
     }
 
@@ -745,7 +722,6 @@ impl Store for SqliteStore {
         let (version, _, expired) = Self::state(&mut tx, &tenant_id, ns, now).await?;
         let data = Self::live_data(&mut tx, &tenant_id, ns, now).await?;
         tx.commit().await.map_err(db)?;
-        self.sweep_after_read(&tenant_id, ns, now).await?;
         let etag = if data.is_empty() {
             0
         } else {
@@ -1066,6 +1042,31 @@ impl Store for SqliteStore {
         }
         tx.commit().await.map_err(db)?;
         Ok(expired.iter().map(|(_, n)| *n as u64).sum())
+    }
+
+    async fn sweep_expired(&self, batch: u32) -> Result<u64, StoreError> {
+        let now = now_micros();
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let swept: Vec<(String, String)> = sqlx::query_as(
+            "DELETE FROM ext_storage_records WHERE (tenant_id, namespace, key) IN ( \
+               SELECT tenant_id, namespace, key FROM ext_storage_records \
+               WHERE ttl_expires_at <= ?1 ORDER BY ttl_expires_at LIMIT ?2) \
+             RETURNING tenant_id, namespace",
+        )
+        .bind(now)
+        .bind(i64::from(batch))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut by_namespace = std::collections::BTreeMap::<(&str, &str), i64>::new();
+        for (tenant, ns) in &swept {
+            *by_namespace.entry((tenant, ns)).or_default() += 1;
+        }
+        for ((tenant, ns), count) in by_namespace {
+            Self::bump(&mut tx, tenant, ns, count).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(swept.len() as u64)
     }
 
     async fn counters(

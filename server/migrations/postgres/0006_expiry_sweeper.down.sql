@@ -1,0 +1,1 @@
+DROP INDEX ext_storage_records_expiry;
