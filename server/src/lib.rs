@@ -59,8 +59,11 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
     Ok(store)
 }
 
-/// The handler state for a configuration and an open store.
+/// The handler state for a configuration and an open store (on Postgres, it starts listening
+/// for install changes, so call it inside the tokio runtime).
 pub fn app_state(config: &Config, store: Arc<dyn Store>) -> AppState {
+    let principals = Arc::new(store::principals::PrincipalCache::default());
+    store.watch_principals(Arc::downgrade(&principals));
     AppState {
         store,
         tokens: auth::TokenKeys::new(&config.jwt_secret),
@@ -74,6 +77,7 @@ pub fn app_state(config: &Config, store: Arc<dyn Store>) -> AppState {
         )),
         metrics: governance::Metrics::default(),
         schemas: schema::Schemas::default(),
+        principals,
     }
 }
 

@@ -61,8 +61,24 @@ pub struct TestServer {
     pub backend: Backend,
     /// A direct connection to the server's database.
     pub db: Db,
+    /// The server's configuration (its database and secrets), for a second instance.
+    pub config: Config,
     scratch: Option<std::path::PathBuf>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A second server process (see [`TestServer::second_instance`]), killed when dropped.
+pub struct Instance {
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    child: std::process::Child,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A provisioned tenant with one install and a browser token for it.
@@ -161,8 +177,59 @@ impl TestServer {
             client: reqwest::Client::new(),
             backend,
             db,
+            config,
             scratch,
             shutdown: Some(tx),
+        }
+    }
+
+    /// Starts the server binary (`target/…/alga-storage-server`, built with the tests) as a
+    /// second process on this server's database with the same secrets: another instance of
+    /// one deployment. It is stopped when the answer is dropped.
+    pub async fn second_instance(&self) -> Instance {
+        let binary = std::env::current_exe()
+            .ok()
+            .and_then(|test| Some(test.parent()?.parent()?.join("alga-storage-server")))
+            .filter(|b| b.exists())
+            .expect("the server binary is built beside the tests (cargo builds it for them)");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = &self.config;
+        let child = std::process::Command::new(binary)
+            .env_clear()
+            .env("DATABASE_URL", c.database_url.expose())
+            .env("STORAGE_BIND", format!("127.0.0.1:{port}"))
+            .env("RUNNER_STORAGE_API_TOKEN", c.runner_token.expose())
+            .env("STORAGE_JWT_SECRET", c.jwt_secret.expose())
+            .env("STORAGE_ADMIN_TOKEN", c.admin_token.expose())
+            .env("STORAGE_RATE_LIMIT_PER_SECOND", "0")
+            .env("STORAGE_SWEEP_INTERVAL_SECONDS", "0")
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("start the server binary");
+        let instance = Instance {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let ready = self
+                .client
+                .get(format!("{}/readyz", instance.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return instance;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the second instance is not ready"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 

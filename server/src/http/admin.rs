@@ -115,6 +115,7 @@ pub async fn put_install(
             &body.grants,
         )
         .await?;
+    state.principals.evict(install.as_str());
     let status = if done == Upserted::Created {
         StatusCode::CREATED
     } else {
@@ -137,11 +138,12 @@ pub async fn delete_install(
 ) -> Result<Response, ApiError> {
     admin(&state, &headers)?;
     let (tenant, install): (_, InstallId) = tenant_and(path)?;
-    if state
+    let deleted = state
         .store
         .delete_install(tenant, Actor::ADMIN, &install)
-        .await?
-    {
+        .await?;
+    state.principals.evict(install.as_str());
+    if deleted {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(StorageError::new(alga_storage_core::ErrorCode::NotFound, "no such install").into())

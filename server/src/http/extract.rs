@@ -69,7 +69,11 @@ pub async fn admit(
     install: &alga_storage_core::InstallId,
     token_tenant: Option<uuid::Uuid>,
 ) -> Result<Principal, ApiError> {
-    let principal = match (state.store.principal(install).await?, token_tenant) {
+    let known = state
+        .principals
+        .principal(state.store.as_ref(), install)
+        .await?;
+    let principal = match (known, token_tenant) {
         (Some(p), Some(tenant)) if p.tenant == tenant => p,
         (Some(p), None) => p,
         (_, Some(_)) => {

@@ -48,6 +48,8 @@ pub struct AppState {
     pub metrics: crate::governance::Metrics,
     /// Compiled namespace schemas.
     pub schemas: crate::schema::Schemas,
+    /// Principals by install, kept in step with every instance's install changes.
+    pub principals: Arc<crate::store::principals::PrincipalCache>,
 }
 
 /// Records the outcome of one operation (metrics and the operations log) and passes it on.

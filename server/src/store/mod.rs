@@ -11,6 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub mod postgres;
+pub mod principals;
 pub mod sqlite;
 pub mod sweeper;
 
@@ -407,8 +408,15 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// Succeeds when the database answers.
     async fn ready(&self) -> Result<(), StoreError>;
-    /// The principal of an install, or `None` if it is unknown or revoked.
+    /// The principal of an install, or `None` if it is unknown or revoked (uncached: requests
+    /// are admitted through a [`principals::PrincipalCache`]).
     async fn principal(&self, install: &InstallId) -> Result<Option<Principal>, StoreError>;
+    /// Keeps `cache` in step with the install changes other server instances make (the
+    /// embedded store serves one process, so it has nothing to do). Stops once the cache is
+    /// dropped.
+    fn watch_principals(&self, cache: std::sync::Weak<principals::PrincipalCache>) {
+        let _ = cache;
+    }
     /// One attempt at `put`; a write that would cross a quota fails with the database's first
     /// `QUOTA_EXCEEDED` (see [`Store::put`]).
     async fn put_once(

@@ -7,6 +7,7 @@
 //! (`FOR UPDATE SKIP LOCKED`, never the key being written); reads are one plain `SELECT` each
 //! and never write; the background sweeper removes the rest.
 
+use super::principals::{PrincipalCache, CHANNEL};
 use super::{
     backend, db, precondition_failed, record_size, Actor, AuditEntry, ListQuery, NamespaceUsage,
     Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError, Upserted,
@@ -19,7 +20,7 @@ use alga_storage_core::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{PgPool, Row};
 use std::collections::HashMap;
@@ -424,6 +425,56 @@ async fn namespace_state(
         .map_err(db)
 }
 
+/// Evicts from `cache` every install another instance (or this one) changes; empties it
+/// whenever the listening connection was lost, since notifications may have been missed.
+async fn listen_for_principal_changes(pool: PgPool, cache: std::sync::Weak<PrincipalCache>) {
+    let evict = |install: Option<&str>| match cache.upgrade() {
+        Some(cache) => {
+            match install {
+                Some(install) => cache.evict(install),
+                None => cache.clear(),
+            }
+            true
+        }
+        None => false,
+    };
+    loop {
+        let listening = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = match listening.await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for install changes; the principal cache expires entries meanwhile");
+                if !evict(None) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        // Listening (again): whatever changed before is reloaded.
+        if !evict(None) {
+            return;
+        }
+        loop {
+            let still_needed = match listener.try_recv().await {
+                Ok(Some(notification)) => evict(Some(notification.payload())),
+                Ok(None) => evict(None),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the install-change listener; reconnecting");
+                    break;
+                }
+            };
+            if !still_needed {
+                return;
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     async fn put_once(
@@ -674,6 +725,22 @@ impl Store for PgStore {
         "postgres"
     }
 
+    fn watch_principals(&self, cache: std::sync::Weak<PrincipalCache>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Some(dropped) = cache.upgrade().map(|c| c.dropped()) else {
+            return;
+        };
+        let pool = self.pool.clone();
+        runtime.spawn(async move {
+            tokio::select! {
+                () = dropped => {}
+                () = listen_for_principal_changes(pool, cache) => {}
+            }
+        });
+    }
+
     async fn ready(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
@@ -907,7 +974,7 @@ impl Store for PgStore {
                grants = EXCLUDED.grants, updated_at = now() \
              RETURNING (xmax = 0) AS created), \
              a AS (INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface) SELECT $1, $5, NULL, $2, 'install.put', NULL, $6 FROM i) \
-             SELECT created FROM i",
+             SELECT created FROM (SELECT created, pg_notify('alga_storage_principals', $2) FROM i) n",
         )
         .bind(tenant)
         .bind(install.as_str())
@@ -942,7 +1009,7 @@ impl Store for PgStore {
         let done: i64 = sqlx::query_scalar(
             "WITH d AS (DELETE FROM ext_storage_installs WHERE tenant_id = $1 AND install_id = $2 RETURNING 1), \
              a AS (INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface) SELECT $1, $3, NULL, $2, 'install.delete', NULL, $4 FROM d) \
-             SELECT count(*) FROM d",
+             SELECT count(*) FROM (SELECT pg_notify('alga_storage_principals', $2) FROM d) n",
         )
         .bind(tenant)
         .bind(install.as_str())

@@ -12,6 +12,7 @@ mod embedded;
 mod example_app;
 mod governance;
 mod guest;
+mod instances;
 mod isolation;
 mod migrations;
 mod openapi;
