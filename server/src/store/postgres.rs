@@ -117,27 +117,23 @@ const GET: &str = "SELECT value, metadata, revision, ttl_expires_at, created_at,
 
 /// `$3` lower bound (the prefix, or ''), `$4` exclusive cursor key, `$5` literal prefix,
 /// `$6` metadata containment filter, `$7` row count, `$8`/`$9` include value/metadata.
-const LIST: &str = concat!(
-    "SELECT key, revision, CASE WHEN $8 THEN value END AS value, \
+const LIST: &str = "SELECT key, revision, CASE WHEN $8 THEN value END AS value, \
        CASE WHEN $9 THEN metadata END AS metadata, ttl_expires_at, created_at, updated_at \
      FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
        AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) \
        AND key >= $3 AND ($4::text IS NULL OR key > $4) \
        AND ($5::text IS NULL OR starts_with(key, $5)) \
        AND ($6::jsonb IS NULL OR metadata @> $6) \
-     ORDER BY key LIMIT $7"
-);
+     ORDER BY key LIMIT $7";
 
 /// The whole live namespace, with the version and the count of expired rows not yet swept
 /// (whose sum is the ETag).
-const SNAPSHOT: &str = concat!(
-    "SELECT key, value, \
+const SNAPSHOT: &str = "SELECT key, value, \
        coalesce((SELECT version FROM ext_storage_namespaces WHERE tenant_id = $1 AND namespace = $2), 0) AS version, \
        (SELECT count(*) FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
           AND ttl_expires_at <= now()) AS expired \
      FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
-       AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) ORDER BY key"
-);
+       AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) ORDER BY key";
 
 const DELETE: &str = concat!(
     sweep!("AND key <> $3"),
