@@ -28,7 +28,7 @@ pub use capability::{ensure_capability, validate_grants, Access, Grant};
 pub use error::{BulkItemError, ErrorCode, ErrorKind, StorageError};
 pub use names::{Cursor, InstallId, InvalidValue, Key, Limit, Namespace, Revision, TtlSeconds};
 pub use ops::{
-    json_contains, json_size, parse_json, BulkPutBody, BulkPutItem, BulkPutRequest,
+    canonical_json, json_contains, json_size, parse_json, BulkPutBody, BulkPutItem, BulkPutRequest,
     BulkPutResponse, BulkPutResultItem, DeleteRequest, GetRequest, ListItem, ListRequest,
     ListResponse, Metadata, PutBody, PutRequest, PutResponse, Record, StorageRequest, OPERATIONS,
 };

@@ -26,9 +26,14 @@ pub struct PutRequest {
     /// Key of the record.
     pub key: Key,
     /// The JSON value (serialized at most [`MAX_VALUE_BYTES`]).
+    #[serde(deserialize_with = "canonical::value")]
     pub value: Value,
     /// Metadata object (serialized at most [`MAX_METADATA_BYTES`]); absent = `{}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "canonical::metadata",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub metadata: Option<Metadata>,
     /// Time to live; absent = keep forever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,9 +50,14 @@ pub struct PutRequest {
 pub struct PutBody {
     /// The JSON value.
     #[cfg_attr(feature = "ts", tsify(type = "JsonValue"))]
+    #[serde(deserialize_with = "canonical::value")]
     pub value: Value,
     /// Metadata object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "canonical::metadata",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "ts", tsify(type = "Metadata"))]
     pub metadata: Option<Metadata>,
     /// Time to live.
@@ -238,9 +248,14 @@ pub struct BulkPutItem {
     pub key: Key,
     /// The JSON value.
     #[cfg_attr(feature = "ts", tsify(type = "JsonValue"))]
+    #[serde(deserialize_with = "canonical::value")]
     pub value: Value,
     /// Metadata object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "canonical::metadata",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "ts", tsify(type = "Metadata"))]
     pub metadata: Option<Metadata>,
     /// Time to live.
@@ -433,6 +448,51 @@ fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Storage
             }
         });
     StorageError::validation(field, reason)
+}
+
+/// JSON as the store keeps it, the same on every backend and surface: a negative zero (`-0`,
+/// `-0.0`) is `0`, since Postgres' `jsonb` cannot keep the sign and a browser sends it as `0`.
+///
+/// ```
+/// use serde_json::json;
+/// let mut value = json!({"a": -0.0, "b": [-0.0, 1.5, -2]});
+/// alga_storage_core::canonical_json(&mut value);
+/// assert_eq!(value.to_string(), r#"{"a":0,"b":[0,1.5,-2]}"#);
+/// ```
+pub fn canonical_json(value: &mut Value) {
+    match value {
+        Value::Number(n)
+            if n.as_f64() == Some(0.0) && n.as_f64().is_some_and(f64::is_sign_negative) =>
+        {
+            *value = Value::from(0)
+        }
+        Value::Array(items) => items.iter_mut().for_each(canonical_json),
+        Value::Object(fields) => fields.values_mut().for_each(canonical_json),
+        _ => {}
+    }
+}
+
+/// Deserializers that store-bound values and metadata go through ([`canonical_json`]).
+pub(crate) mod canonical {
+    use super::{canonical_json, Metadata, Value};
+    use serde::{Deserialize, Deserializer};
+
+    pub fn value<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        let mut value = Value::deserialize(deserializer)?;
+        canonical_json(&mut value);
+        Ok(value)
+    }
+
+    pub fn metadata<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Metadata>, D::Error> {
+        let mut metadata = Option::<Metadata>::deserialize(deserializer)?;
+        metadata
+            .iter_mut()
+            .flat_map(|m| m.values_mut())
+            .for_each(canonical_json);
+        Ok(metadata)
+    }
 }
 
 /// Size in bytes of the compact JSON serialization of a value.

@@ -26,6 +26,7 @@ pub enum PatchOp {
         key: Key,
         /// Its new value.
         #[cfg_attr(feature = "ts", tsify(type = "JsonValue"))]
+        #[serde(deserialize_with = "crate::ops::canonical::value")]
         value: Value,
     },
     /// Deletes a key (nothing happens if it does not exist).
