@@ -248,9 +248,9 @@ pub async fn audit(
     let tenant = extract::path(path)?;
     let tenant = tenant_id(&tenant)?;
     let (mut after, mut limit) = (0_i64, 100_i64);
-    for (name, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+    for (name, value) in extract::query_pairs(query.as_deref().unwrap_or(""))? {
         let number = || value.parse::<i64>().ok().filter(|n| *n >= 0);
-        match name.as_ref() {
+        match name.as_str() {
             "after" => {
                 after = number()
                     .ok_or_else(|| StorageError::validation("after", "must be a sequence number"))?

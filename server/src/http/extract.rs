@@ -7,7 +7,7 @@ use crate::store::Principal;
 use alga_storage_core::{ErrorCode, Revision, StorageError};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 
 /// The body, or 413 when it exceeds the route's limit.
 pub fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
@@ -30,6 +30,76 @@ pub fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, 
 pub fn path<T>(path: Result<axum::extract::Path<T>, PathRejection>) -> Result<T, ApiError> {
     path.map(|axum::extract::Path(p)| p)
         .map_err(|rejection| ApiError(StorageError::validation("path", rejection.body_text())))
+}
+
+/// Refuses every query parameter of a route that takes none, naming it: a guard sent as
+/// `?ifRevision=` (or anything else) is never silently ignored.
+pub fn no_query(query: Option<&str>) -> Result<(), ApiError> {
+    let Some((name, _)) = query_pairs(query.unwrap_or(""))?.into_iter().next() else {
+        return Ok(());
+    };
+    let reason = if name.eq_ignore_ascii_case("ifRevision") {
+        "a revision guard is never read from the query: send the If-Revision-Match header \
+         (get, delete) or ifRevision in the body (put)"
+    } else {
+        "this route takes no query parameters"
+    };
+    Err(StorageError::validation(name, reason).into())
+}
+
+/// Refuses a body on a route that takes none (a DELETE carrying `{"ifRevision":7}` would
+/// otherwise lose its guard).
+pub fn no_body(body: Result<Bytes, BytesRejection>) -> Result<(), ApiError> {
+    match body {
+        Ok(bytes) if bytes.is_empty() => Ok(()),
+        _ => Err(StorageError::validation(
+            "body",
+            "this request takes no body; a revision guard goes in the If-Revision-Match header",
+        )
+        .into()),
+    }
+}
+
+/// Every `%` of the raw path starts an escape of two hex digits: `a%ZZb` and a lone `%` are
+/// refused, so `a%` (sent as `a%25`) and `a%` can never name the same record.
+pub fn strict_path(uri: &Uri) -> Result<(), ApiError> {
+    strict_escapes(uri.path()).map_err(|reason| StorageError::validation("path", reason).into())
+}
+
+fn strict_escapes(text: &str) -> Result<(), String> {
+    let bytes = text.as_bytes();
+    for (i, _) in bytes.iter().enumerate().filter(|(_, b)| **b == b'%') {
+        let escape = bytes.get(i + 1..i + 3);
+        if !escape.is_some_and(|e| e.iter().all(u8::is_ascii_hexdigit)) {
+            return Err(format!(
+                "invalid percent-escape at byte {i}: '%' must be followed by two hex digits"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The pairs of a query string, strictly decoded: invalid escapes and escapes that do not
+/// decode to UTF-8 are refused (never replaced by U+FFFD).
+pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let decode = |part: &str| -> Result<String, String> {
+        strict_escapes(part)?;
+        let spaced = part.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| "does not decode to UTF-8".to_owned())
+    };
+    query
+        .split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (name, value) = part.split_once('=').unwrap_or((part, ""));
+            let name = decode(name).map_err(|r| StorageError::validation("query", r))?;
+            let value = decode(value).map_err(|r| StorageError::validation(name.clone(), r))?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
 /// An optional revision header (`If-Revision-Match: 13`, quotes allowed).

@@ -17,7 +17,7 @@ use alga_storage_core::{
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::time::Instant;
@@ -136,8 +136,8 @@ async fn list_page(state: &AppState, tenant: uuid::Uuid, req: ListRequest) -> Re
     Ok(ListResponse { items, next_cursor })
 }
 
-/// Authenticates a browser request (token first, then the request is validated without touching
-/// the database, then the install is looked up) and executes it.
+/// Authenticates a browser request (the token, then the install: a revoked install is refused
+/// before anything about the request is judged), then validates and executes it.
 async fn browser(
     state: &AppState,
     headers: &HeaderMap,
@@ -147,32 +147,41 @@ async fn browser(
     let started = Instant::now();
     let answer = async {
         let (install, tenant) = bearer_claims(state, headers)?;
+        let principal = admit(state, &install, Some(tenant)).await?;
         let request = request?;
         request.validate()?;
-        let principal = admit(state, &install, Some(tenant)).await?;
         execute(state, &principal, Surface::Rest, request).await
     }
     .await;
     observe(state, operation, Surface::Rest, started, answer)
 }
 
-fn record_path(path: Result<Path<(String, String)>, PathRejection>) -> Result<(Namespace, Key)> {
+fn record_path(
+    uri: &Uri,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(Namespace, Key)> {
+    extract::strict_path(uri)?;
     let (ns, key) = extract::path(path)?;
     Ok((Namespace::new(ns)?, Key::new(key)?))
 }
 
-fn namespace_path(path: Result<Path<String>, PathRejection>) -> Result<Namespace> {
+fn namespace_path(uri: &Uri, path: Result<Path<String>, PathRejection>) -> Result<Namespace> {
+    extract::strict_path(uri)?;
     Ok(Namespace::new(extract::path(path)?)?)
 }
 
-/// `GET /api/ext-storage/{ns}/{key}` (guard: `If-Revision-Match`).
+/// `GET /api/ext-storage/{ns}/{key}` (guard: `If-Revision-Match`; no query, no body).
 pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let request = (|| {
-        let (namespace, key) = record_path(path)?;
+        let (namespace, key) = record_path(&uri, path)?;
+        extract::no_query(uri.query())?;
+        extract::no_body(body)?;
         let if_revision = extract::revision_header(&headers, "if-revision-match")?;
         Ok(StorageRequest::Get(GetRequest {
             namespace,
@@ -187,25 +196,31 @@ pub async fn get(
 pub async fn put(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     path: Result<Path<(String, String)>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let request = (|| {
-        let (namespace, key) = record_path(path)?;
+        let (namespace, key) = record_path(&uri, path)?;
+        extract::no_query(uri.query())?;
         let body: PutBody = parse_json(&extract::body(body, RECORD_BODY_LIMIT)?)?;
         Ok(StorageRequest::Put(body.into_request(namespace, key)))
     })();
     browser(&state, &headers, "put", request).await
 }
 
-/// `DELETE /api/ext-storage/{ns}/{key}` (guard: `If-Revision-Match`).
+/// `DELETE /api/ext-storage/{ns}/{key}` (guard: `If-Revision-Match`; no query, no body).
 pub async fn delete(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let request = (|| {
-        let (namespace, key) = record_path(path)?;
+        let (namespace, key) = record_path(&uri, path)?;
+        extract::no_query(uri.query())?;
+        extract::no_body(body)?;
         let if_revision = extract::revision_header(&headers, "if-revision-match")?;
         Ok(StorageRequest::Delete(DeleteRequest {
             namespace,
@@ -220,11 +235,13 @@ pub async fn delete(
 pub async fn bulk_put(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let request = (|| {
-        let namespace = namespace_path(path)?;
+        let namespace = namespace_path(&uri, path)?;
+        extract::no_query(uri.query())?;
         let body: BulkPutBody = parse_json(&extract::body(body, BULK_BODY_LIMIT)?)?;
         Ok(StorageRequest::BulkPut(BulkPutRequest {
             namespace,
@@ -239,11 +256,12 @@ pub async fn bulk_put(
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
     let request = (|| {
-        let namespace = namespace_path(path)?;
+        let namespace = namespace_path(&uri, path)?;
         Ok(StorageRequest::List(list_query(
             namespace,
             query.as_deref().unwrap_or(""),
@@ -263,9 +281,9 @@ fn list_query(namespace: Namespace, query: &str) -> Result<ListRequest> {
         include_metadata: false,
     };
     let mut seen = std::collections::HashSet::new();
-    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+    for (name, value) in extract::query_pairs(query)? {
         if !seen.insert(name.clone()) {
-            return Err(StorageError::validation(name.into_owned(), "given more than once").into());
+            return Err(StorageError::validation(name, "given more than once").into());
         }
         let flag = |field: &str| match value.as_ref() {
             "true" => Ok(true),
@@ -276,8 +294,8 @@ fn list_query(namespace: Namespace, query: &str) -> Result<ListRequest> {
             )),
         };
         match name.as_ref() {
-            "keyPrefix" => req.key_prefix = Some(value.into_owned()),
-            "cursor" => req.cursor = Some(Cursor(value.into_owned())),
+            "keyPrefix" => req.key_prefix = Some(value),
+            "cursor" => req.cursor = Some(Cursor(value)),
             "limit" => {
                 let n: i64 = value
                     .parse()
@@ -325,9 +343,9 @@ pub async fn internal(
             return Err(StorageError::unauthenticated("missing or invalid x-runner-auth").into());
         }
         let install = InstallId::new(extract::path(path)?)?;
+        let principal = admit(&state, &install, None).await?;
         let request = StorageRequest::from_json(&extract::body(body, BULK_BODY_LIMIT)?)?;
         operation = request.operation();
-        let principal = admit(&state, &install, None).await?;
         execute(&state, &principal, Surface::Runner, request).await
     }
     .await;

@@ -26,9 +26,9 @@ pub fn etag_value(etag: u64) -> HeaderValue {
 
 fn namespace_query(query: Option<&str>) -> Result<Namespace, ApiError> {
     let mut ns = None;
-    for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match name.as_ref() {
-            "ns" if ns.is_none() => ns = Some(value.into_owned()),
+    for (name, value) in extract::query_pairs(query.unwrap_or(""))? {
+        match name.as_str() {
+            "ns" if ns.is_none() => ns = Some(value),
             "ns" => return Err(StorageError::validation("ns", "given more than once").into()),
             other => {
                 return Err(StorageError::validation(
@@ -82,8 +82,8 @@ async fn read(
         ));
     }
     let (install, tenant) = bearer_claims(state, headers)?;
-    let namespace = namespace_query(query)?;
     let principal = admit(state, &install, Some(tenant)).await?;
+    let namespace = namespace_query(query)?;
     ensure_capability(&principal.grants, &namespace, Access::Read)?;
     let snapshot = state.store.snapshot(principal.tenant, &namespace).await?;
     Ok(answer(StatusCode::OK, snapshot))
@@ -110,6 +110,7 @@ async fn write(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (install, tenant) = bearer_claims(state, headers)?;
+    let principal = admit(state, &install, Some(tenant)).await?;
     let namespace = namespace_query(query)?;
     let header_text = |name: &'static str| -> Result<&str, ApiError> {
         let value = headers
@@ -133,7 +134,6 @@ async fn write(
     }
     let ops: Vec<PatchOp> = parse_json(&extract::body(body, BULK_BODY_LIMIT)?)?;
     validate_patch(&ops)?;
-    let principal = admit(state, &install, Some(tenant)).await?;
     ensure_capability(&principal.grants, &namespace, Access::Write)?;
     let values = ops.iter().enumerate().filter_map(|(i, op)| match op {
         PatchOp::Set { value, .. } => Some((i, value)),

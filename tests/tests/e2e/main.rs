@@ -20,4 +20,5 @@ mod quotas;
 mod schema;
 mod seed_003;
 mod snapshot;
+mod strict_input;
 mod ttl;
