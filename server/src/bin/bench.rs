@@ -1,10 +1,17 @@
 //! `alga-storage-bench`: load benchmark of the reference server.
 //!
 //! For each backend (Postgres and the embedded SQLite by default), populates a namespace with
-//! `--records` records, then drives `get`, `put` and `list` at 1 and 16 concurrent clients, first over HTTP against the server (in this process, on its own
-//! runtime), then as the very same SQL through the store directly (the "raw" driver loop: the
-//! principal lookup plus the operation's statement, exactly what the server runs per request).
-//! Prints ops/s and p50/p95/p99 latency for each, and the server/raw throughput ratio.
+//! `--records` records, then drives `get`, `put` (to one namespace, and spread over 16) and
+//! `list` at 1 and 16 concurrent clients over HTTP against the server (in this process, on its
+//! own runtime), and compares each with the strongest baseline in the same run:
+//!
+//! - on Postgres, the database itself: the same statement (the read, or a plain upsert for the
+//!   writes) driven by `pgbench` over TCP with the same client count (or, without `pgbench`, the
+//!   store driven directly);
+//! - on SQLite, the store driven directly (its statements, with no HTTP).
+//!
+//! Prints ops/s and p50/p95/p99 latency for each, the server/baseline throughput ratio, and on
+//! Postgres the WAL that 1,000 gets wrote (none: a read never writes).
 //!
 //! ```text
 //! cargo run --release -p alga-storage-server --bin alga-storage-bench -- --records 100000 --seconds 5
@@ -50,8 +57,67 @@ const INSTALL: &str = "bench-install";
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Op {
     Get,
+    /// Writes to one namespace.
     Put,
+    /// Writes spread over [`SPREAD`] namespaces.
+    Put16,
     List,
+}
+
+/// Namespaces the spread write scenario writes to.
+const SPREAD: u32 = 16;
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Get => "get",
+            Op::Put => "put",
+            Op::Put16 => "put16",
+            Op::List => "list",
+        }
+    }
+
+    /// The namespace call `n` goes to.
+    fn namespace(self, n: u32) -> String {
+        match self {
+            Op::Put16 => format!("bench{}", n % SPREAD),
+            _ => "bench".into(),
+        }
+    }
+
+    /// The pgbench script of the same statement (for writes, a plain upsert of the same row).
+    fn pgbench_script(self, tenant: uuid::Uuid, records: u32) -> String {
+        let key = "'k' || lpad(:n::text, 6, '0')";
+        let statement = match self {
+            Op::Get => format!(
+                "SELECT value, metadata, revision, ttl_expires_at, created_at, updated_at \
+                 FROM ext_storage_records WHERE tenant_id = '{tenant}' AND namespace = 'bench' \
+                 AND key = {key} AND (ttl_expires_at IS NULL OR ttl_expires_at > now());"
+            ),
+            Op::Put | Op::Put16 => {
+                let namespace = if self == Op::Put16 {
+                    format!("'bench' || (:n % {SPREAD})")
+                } else {
+                    "'bench'".into()
+                };
+                format!(
+                    "INSERT INTO ext_storage_records AS r (tenant_id, namespace, key, value, metadata, \
+                     revision, created_at, updated_at, size) VALUES ('{tenant}', {namespace}, {key}, \
+                     jsonb_build_object('n', :n, 'text', repeat('y', 80)), '{{}}', 1, now(), now(), 110) \
+                     ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET value = EXCLUDED.value, \
+                     revision = r.revision + 1, updated_at = now();"
+                )
+            }
+            Op::List => format!(
+                "SELECT key, revision, value, ttl_expires_at, created_at, updated_at \
+                 FROM ext_storage_records WHERE tenant_id = '{tenant}' AND namespace = 'bench' \
+                 AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) \
+                 AND key >= 'k' || lpad((:n / 100)::text, 4, '0') \
+                 AND starts_with(key, 'k' || lpad((:n / 100)::text, 4, '0')) ORDER BY key LIMIT 26;"
+            ),
+        };
+        format!("\\set n random(0, {})\n{statement}\n", records.max(1) - 1)
+    }
 }
 
 struct Figures {
@@ -144,26 +210,42 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
     let raw: Arc<dyn Store> = client_rt.block_on(open_store(&config))?;
     let install: InstallId = INSTALL.parse()?;
     let token = client_rt.block_on(async {
-        let grants = [alga_storage_core::Grant {
-            namespace: Namespace::new("bench")?,
-            access: vec![
-                alga_storage_core::Access::Read,
-                alga_storage_core::Access::Write,
-            ],
-        }];
+        let grants = std::iter::once("bench".to_owned())
+            .chain((0..SPREAD).map(|i| format!("bench{i}")))
+            .map(|ns| {
+                Ok(alga_storage_core::Grant {
+                    namespace: Namespace::new(ns)?,
+                    access: vec![
+                        alga_storage_core::Access::Read,
+                        alga_storage_core::Access::Write,
+                    ],
+                })
+            })
+            .collect::<Result<Vec<_>, alga_storage_core::InvalidValue>>()?;
         raw.upsert_install(tenant, Actor::ADMIN, &install, "bench", &grants)
             .await?;
         populate(&config, tenant, args.records).await?;
         Ok::<_, Box<dyn std::error::Error>>(state.tokens.mint(tenant, &install, 3600))
     })?;
+    let pgbench = (backend == "postgres" && pgbench_available()).then(|| Pgbench {
+        url: args.database_url.clone(),
+        tenant,
+        records: args.records,
+    });
+    let baseline_name = if pgbench.is_some() {
+        "pgbench"
+    } else {
+        "store"
+    };
     println!(
-        "\nalga-storage-bench: {} records, {} s per scenario, backend {}",
+        "\nalga-storage-bench: {} records, {} s per scenario, backend {}, baseline {}",
         args.records,
         args.seconds,
-        raw.backend()
+        raw.backend(),
+        baseline_name
     );
     println!(
-        "{:<5} {:>7} {:<6} {:>10} {:>9} {:>9} {:>9}",
+        "{:<5} {:>7} {:<7} {:>10} {:>9} {:>9} {:>9}",
         "op", "clients", "via", "ops/s", "p50 ms", "p95 ms", "p99 ms"
     );
     let http = reqwest::Client::builder()
@@ -171,27 +253,48 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
         .build()?;
     let duration = Duration::from_secs(args.seconds);
     let mut ratios = Vec::new();
-    for op in [Op::Get, Op::Put, Op::List] {
+    for op in [Op::Get, Op::Put, Op::Put16, Op::List] {
         for &clients in &args.clients {
             let server = client_rt.block_on(drive(clients, duration, {
                 let (http, base, token) = (http.clone(), base.clone(), token.clone());
                 move |key| http_call(http.clone(), base.clone(), token.clone(), op, key)
             }));
             print_row(op, clients, "server", &server);
-            let raw_figures = client_rt.block_on(drive(clients, duration, {
-                let (raw, install) = (raw.clone(), install.clone());
-                move |key| raw_call(raw.clone(), install.clone(), op, key)
-            }));
-            print_row(op, clients, "raw", &raw_figures);
-            ratios.push((op, clients, server.ops_per_sec / raw_figures.ops_per_sec));
+            let baseline = match &pgbench {
+                Some(pgbench) => {
+                    let tps = pgbench.run(op, clients, args.seconds)?;
+                    println!(
+                        "{:<5} {:>7} {:<7} {:>10.0}",
+                        op.name(),
+                        clients,
+                        "pgbench",
+                        tps
+                    );
+                    tps
+                }
+                None => {
+                    let figures = client_rt.block_on(drive(clients, duration, {
+                        let (raw, install) = (raw.clone(), install.clone());
+                        move |key| raw_call(raw.clone(), install.clone(), op, key)
+                    }));
+                    print_row(op, clients, "store", &figures);
+                    figures.ops_per_sec
+                }
+            };
+            ratios.push((op, clients, server.ops_per_sec / baseline));
         }
     }
-    println!("\nserver/raw throughput ratio ({}):", raw.backend());
+    println!(
+        "\nserver/{baseline_name} throughput ratio ({}):",
+        raw.backend()
+    );
     for (op, clients, ratio) in ratios {
+        println!("  {:<5} {:>3} clients  {ratio:.2}", op.name(), clients);
+    }
+    if backend == "postgres" {
+        let wal = client_rt.block_on(wal_of_gets(&config, &http, &base, &token, 1000))?;
         println!(
-            "  {:<5} {:>3} clients  {ratio:.2}",
-            format!("{op:?}").to_lowercase(),
-            clients
+            "WAL written while the server answered 1,000 gets: {wal} bytes (the whole cluster's)"
         );
     }
     server_rt.shutdown_background();
@@ -242,16 +345,17 @@ fn random_key(records: u32) -> u32 {
 }
 
 async fn http_call(http: reqwest::Client, base: String, token: String, op: Op, n: u32) -> bool {
+    let ns = op.namespace(n);
     let url = match op {
         Op::List => format!(
-            "{base}/api/ext-storage/bench?keyPrefix=k{:04}&includeValues=true",
+            "{base}/api/ext-storage/{ns}?keyPrefix=k{:04}&includeValues=true",
             n / 100
         ),
-        _ => format!("{base}/api/ext-storage/bench/k{n:06}"),
+        _ => format!("{base}/api/ext-storage/{ns}/k{n:06}"),
     };
     let req = match op {
         Op::Get | Op::List => http.get(url),
-        Op::Put => http
+        Op::Put | Op::Put16 => http
             .put(url)
             .json(&json!({"value": {"n": n, "text": "y".repeat(80)}})),
     };
@@ -269,7 +373,7 @@ async fn raw_call(store: Arc<dyn Store>, install: InstallId, op: Op, n: u32) -> 
     let Ok(Some(principal)) = store.principal(&install).await else {
         return false;
     };
-    let ns = Namespace::new("bench").expect("valid");
+    let ns = Namespace::new(op.namespace(n)).expect("valid");
     let key = Key::new(format!("k{n:06}")).expect("valid");
     let tenant = principal.tenant;
     match op {
@@ -284,7 +388,7 @@ async fn raw_call(store: Arc<dyn Store>, install: InstallId, op: Op, n: u32) -> 
             )
             .await
             .is_ok(),
-        Op::Put => {
+        Op::Put | Op::Put16 => {
             let req = PutRequest {
                 namespace: ns,
                 key,
@@ -368,11 +472,87 @@ where
 
 static RECORDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(100_000);
 
+/// The database itself, driven by pgbench with the same statements.
+struct Pgbench {
+    url: String,
+    tenant: uuid::Uuid,
+    records: u32,
+}
+
+fn pgbench_available() -> bool {
+    std::process::Command::new("pgbench")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+impl Pgbench {
+    /// Transactions per second of `op`'s statement at `clients` connections.
+    fn run(&self, op: Op, clients: usize, seconds: u64) -> Result<f64, Box<dyn std::error::Error>> {
+        let script = std::env::temp_dir().join(format!(
+            "alga-bench-{}-{}.sql",
+            op.name(),
+            std::process::id()
+        ));
+        std::fs::write(&script, op.pgbench_script(self.tenant, self.records))?;
+        let out = std::process::Command::new("pgbench")
+            .args(["-n", "-M", "prepared", "-c", &clients.to_string()])
+            .args([
+                "-j",
+                &clients.min(2).to_string(),
+                "-T",
+                &seconds.to_string(),
+            ])
+            .arg("-f")
+            .arg(&script)
+            .arg(&self.url)
+            .env("PGOPTIONS", format!("-c search_path={SCHEMA}"))
+            .output()?;
+        let _ = std::fs::remove_file(&script);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("tps = "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|tps| tps.parse().ok())
+            .ok_or_else(|| {
+                format!(
+                    "pgbench gave no tps:\n{stdout}\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+                .into()
+            })
+    }
+}
+
+/// The WAL the whole Postgres cluster wrote while the server answered `count` sequential gets.
+async fn wal_of_gets(
+    config: &Config,
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    count: u32,
+) -> Result<i64, Box<dyn std::error::Error>> {
+    let pool = sqlx::PgPool::connect(config.database_url.expose()).await?;
+    let lsn = || sqlx::query_scalar::<_, String>("SELECT pg_current_wal_lsn()::text");
+    let before = lsn().fetch_one(&pool).await?;
+    for n in 0..count {
+        http_call(http.clone(), base.into(), token.into(), Op::Get, n).await;
+    }
+    let after = lsn().fetch_one(&pool).await?;
+    let bytes = sqlx::query_scalar("SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)::bigint")
+        .bind(after)
+        .bind(before)
+        .fetch_one(&pool)
+        .await?;
+    Ok(bytes)
+}
+
 fn print_row(op: Op, clients: usize, via: &str, f: &Figures) {
     let ms = |q: f64| f.hist.value_at_quantile(q) as f64 / 1000.0;
     println!(
-        "{:<5} {:>7} {:<6} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",
-        format!("{op:?}").to_lowercase(),
+        "{:<5} {:>7} {:<7} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",
+        op.name(),
         clients,
         via,
         f.ops_per_sec,

@@ -117,7 +117,7 @@ impl Running {
     fn wait_for(&mut self, what: &str, ready: impl Fn(&str) -> bool) -> Vec<String> {
         let mut seen = Vec::new();
         loop {
-            match self.lines.recv_timeout(Duration::from_secs(180)) {
+            match self.lines.recv_timeout(Duration::from_secs(480)) {
                 Ok(line) => {
                     let done = ready(&line);
                     seen.push(line);
@@ -126,7 +126,7 @@ impl Running {
                     }
                 }
                 Err(_) => panic!(
-                    "{what}: no ready line within 3 minutes, or it ended ({:?}):\n{}",
+                    "{what}: no ready line within 8 minutes (it may be compiling), or it ended ({:?}):\n{}",
                     self.child.try_wait(),
                     seen.join("\n")
                 ),
