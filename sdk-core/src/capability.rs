@@ -51,6 +51,12 @@ pub fn validate_grants(grants: &[Grant]) -> Result<(), StorageError> {
     }
     let mut seen = HashSet::new();
     for (i, grant) in grants.iter().enumerate() {
+        if grant.access.is_empty() {
+            return Err(StorageError::validation(
+                format!("grants[{i}].access"),
+                "must name read, write or both (to grant nothing, leave the namespace out)",
+            ));
+        }
         if !seen.insert(grant.namespace.as_str()) {
             return Err(StorageError::validation(
                 format!("grants[{i}].namespace"),

@@ -427,7 +427,7 @@ async fn admin_api_requires_its_token_and_validates_input() {
             "grants[0].access[0]",
         ),
         (
-            json!({"extensionId": "e", "grants": [{"namespace": "a", "access": []}, {"namespace": "a", "access": []}]}),
+            json!({"extensionId": "e", "grants": [{"namespace": "a", "access": ["read"]}, {"namespace": "a", "access": ["write"]}]}),
             "grants[1].namespace",
         ),
         (json!({"extensionId": "", "grants": []}), "extensionId"),

@@ -209,3 +209,35 @@ async fn a_revoked_token_is_refused_before_its_request_is_judged() {
     assert_eq!(runner.status, 403, "{}", runner.body);
     assert_eq!(runner.code(), "UNAUTHORIZED");
 }
+
+#[tokio::test]
+async fn admin_input_is_as_strict_as_the_openapi_document() {
+    let s = TestServer::start().await;
+    let t = s
+        .tenant(json!([{"namespace": "conf", "access": ["read"]}]))
+        .await;
+    let empty = s
+        .install(
+            t.tenant,
+            &t.install,
+            json!([{"namespace": "conf", "access": []}]),
+        )
+        .await;
+    refused(&empty, "grants[0].access");
+    let tokens = format!("/tenants/{}/installs/{}/tokens", t.tenant, t.install);
+    refused(
+        &s.admin(Method::POST, &tokens, Some(json!({"ttlSeconds": null})))
+            .await,
+        "ttlSeconds",
+    );
+    let schema = format!("/tenants/{}/namespaces/conf/schema", t.tenant);
+    for boolean in [json!(false), json!(true)] {
+        refused(
+            &s.admin(Method::PUT, &schema, Some(boolean)).await,
+            "schema",
+        );
+    }
+    // Nothing was changed: the install still reads, and writes are unchecked.
+    let get = s.rest(&t, Method::GET, "/conf/k", &[], None).await;
+    assert_eq!(get.status, 404, "{}", get.body);
+}
