@@ -87,7 +87,8 @@ impl Op {
 
     /// The pgbench script of the same statement (for writes, a plain upsert of the same row).
     fn pgbench_script(self, tenant: uuid::Uuid, records: u32) -> String {
-        let key = "'k' || lpad(:n::text, 6, '0')";
+        // `:n` is a parameter of unknown type in prepared mode: every use is cast.
+        let key = "'k' || lpad(:n::int::text, 6, '0')";
         let statement = match self {
             Op::Get => format!(
                 "SELECT value, metadata, revision, ttl_expires_at, created_at, updated_at \
@@ -96,14 +97,14 @@ impl Op {
             ),
             Op::Put | Op::Put16 => {
                 let namespace = if self == Op::Put16 {
-                    format!("'bench' || (:n % {SPREAD})")
+                    format!("'bench' || (:n::int % {SPREAD})")
                 } else {
                     "'bench'".into()
                 };
                 format!(
                     "INSERT INTO ext_storage_records AS r (tenant_id, namespace, key, value, metadata, \
                      revision, created_at, updated_at, size) VALUES ('{tenant}', {namespace}, {key}, \
-                     jsonb_build_object('n', :n, 'text', repeat('y', 80)), '{{}}', 1, now(), now(), 110) \
+                     jsonb_build_object('n', :n::int, 'text', repeat('y', 80)), '{{}}', 1, now(), now(), 110) \
                      ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET value = EXCLUDED.value, \
                      revision = r.revision + 1, updated_at = now();"
                 )
@@ -112,8 +113,8 @@ impl Op {
                 "SELECT key, revision, value, ttl_expires_at, created_at, updated_at \
                  FROM ext_storage_records WHERE tenant_id = '{tenant}' AND namespace = 'bench' \
                  AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) \
-                 AND key >= 'k' || lpad((:n / 100)::text, 4, '0') \
-                 AND starts_with(key, 'k' || lpad((:n / 100)::text, 4, '0')) ORDER BY key LIMIT 26;"
+                 AND key >= 'k' || lpad((:n::int / 100)::text, 4, '0') \
+                 AND starts_with(key, 'k' || lpad((:n::int / 100)::text, 4, '0')) ORDER BY key LIMIT 26;"
             ),
         };
         format!("\\set n random(0, {})\n{statement}\n", records.max(1) - 1)
@@ -253,13 +254,27 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
         .build()?;
     let duration = Duration::from_secs(args.seconds);
     let mut ratios = Vec::new();
+    if backend == "postgres" {
+        // Before any write scenario, so that no page holds dead rows for Postgres itself to
+        // prune while reading.
+        let wal = client_rt.block_on(wal_of_gets(&config, &http, &base, &token, 1000))?;
+        println!("WAL written while the server answered 1,000 gets: {wal} bytes (the whole cluster's)");
+    }
+    let wrk = wrk_available();
     for op in [Op::Get, Op::Put, Op::Put16, Op::List] {
         for &clients in &args.clients {
-            let server = client_rt.block_on(drive(clients, duration, {
-                let (http, base, token) = (http.clone(), base.clone(), token.clone());
-                move |key| http_call(http.clone(), base.clone(), token.clone(), op, key)
-            }));
-            print_row(op, clients, "server", &server);
+            let server = if wrk {
+                let ops = run_wrk(op, clients, args.seconds, &base, &token, args.records)?;
+                println!("{:<5} {:>7} {:<7} {:>10.0}", op.name(), clients, "server", ops);
+                ops
+            } else {
+                let figures = client_rt.block_on(drive(clients, duration, {
+                    let (http, base, token) = (http.clone(), base.clone(), token.clone());
+                    move |key| http_call(http.clone(), base.clone(), token.clone(), op, key)
+                }));
+                print_row(op, clients, "server", &figures);
+                figures.ops_per_sec
+            };
             let baseline = match &pgbench {
                 Some(pgbench) => {
                     let tps = pgbench.run(op, clients, args.seconds)?;
@@ -281,7 +296,7 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
                     figures.ops_per_sec
                 }
             };
-            ratios.push((op, clients, server.ops_per_sec / baseline));
+            ratios.push((op, clients, server / baseline));
         }
     }
     println!(
@@ -290,12 +305,6 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
     );
     for (op, clients, ratio) in ratios {
         println!("  {:<5} {:>3} clients  {ratio:.2}", op.name(), clients);
-    }
-    if backend == "postgres" {
-        let wal = client_rt.block_on(wal_of_gets(&config, &http, &base, &token, 1000))?;
-        println!(
-            "WAL written while the server answered 1,000 gets: {wal} bytes (the whole cluster's)"
-        );
     }
     server_rt.shutdown_background();
     Ok(())
@@ -472,6 +481,70 @@ where
 
 static RECORDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(100_000);
 
+fn wrk_available() -> bool {
+    std::process::Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_ok()
+}
+
+/// Requests per second the server answers to `clients` connections driven by `wrk` (a client
+/// far lighter than ours, so the figure is the server's), each request as [`http_call`] makes it.
+fn run_wrk(
+    op: Op,
+    clients: usize,
+    seconds: u64,
+    base: &str,
+    token: &str,
+    records: u32,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let (method, path, body) = match op {
+        Op::Get => ("GET", "string.format('/api/ext-storage/bench/k%06d', n)", "nil"),
+        Op::Put => (
+            "PUT",
+            "string.format('/api/ext-storage/bench/k%06d', n)",
+            "string.format('{\"value\":{\"n\":%d,\"text\":\"%s\"}}', n, text)",
+        ),
+        Op::Put16 => (
+            "PUT",
+            "string.format('/api/ext-storage/bench%d/k%06d', n % 16, n)",
+            "string.format('{\"value\":{\"n\":%d,\"text\":\"%s\"}}', n, text)",
+        ),
+        Op::List => (
+            "GET",
+            "string.format('/api/ext-storage/bench?keyPrefix=k%04d&includeValues=true', math.floor(n / 100))",
+            "nil",
+        ),
+    };
+    let script = format!(
+        "local text = string.rep('y', 80)\n\
+         request = function()\n\
+           local n = math.random(0, {last})\n\
+           return wrk.format('{method}', {path}, {{['Authorization'] = 'Bearer {token}', \
+             ['Content-Type'] = 'application/json'}}, {body})\n\
+         end\n",
+        last = records.max(1) - 1,
+    );
+    let file = std::env::temp_dir().join(format!("alga-bench-{}-{}.lua", op.name(), std::process::id()));
+    std::fs::write(&file, script)?;
+    let out = std::process::Command::new("wrk")
+        .args(["-t", &clients.min(2).to_string(), "-c", &clients.to_string()])
+        .args(["-d", &format!("{seconds}s"), "-s"])
+        .arg(&file)
+        .arg(base)
+        .output()?;
+    let _ = std::fs::remove_file(&file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if stdout.contains("Non-2xx") || stdout.contains("Socket errors") {
+        return Err(format!("the server refused benchmark requests:\n{stdout}").into());
+    }
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("wrk gave no rate:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)).into())
+}
+
 /// The database itself, driven by pgbench with the same statements.
 struct Pgbench {
     url: String,
@@ -534,6 +607,7 @@ async fn wal_of_gets(
     count: u32,
 ) -> Result<i64, Box<dyn std::error::Error>> {
     let pool = sqlx::PgPool::connect(config.database_url.expose()).await?;
+    sqlx::query("VACUUM ext_storage_records").execute(&pool).await?;
     let lsn = || sqlx::query_scalar::<_, String>("SELECT pg_current_wal_lsn()::text");
     let before = lsn().fetch_one(&pool).await?;
     for n in 0..count {

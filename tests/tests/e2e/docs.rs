@@ -193,6 +193,7 @@ fn run_shell(root: &Path, block: &Block, text: &str, env: &[(String, String)]) {
 fn small_benchmark(text: &str) -> String {
     let mut words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
     words.retain(|w| w != "--release");
+    words.insert(0, "ALGA_BENCH_PROFILE=dev".into());
     for (flag, value) in [("--records", "200"), ("--seconds", "1")] {
         let at = words
             .iter()
