@@ -546,6 +546,21 @@ pub fn as_from_a_shell(command: &mut std::process::Command) -> &mut std::process
     command
 }
 
+/// The workspace's guides, whose every snippet the suite runs: `README.md`, then `docs/*.md`
+/// by name.
+pub fn guides() -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut docs: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    docs.insert(0, root.join("README.md"));
+    docs
+}
+
 /// Percent-encodes a path segment.
 pub fn seg(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()

@@ -258,14 +258,22 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
         // Before any write scenario, so that no page holds dead rows for Postgres itself to
         // prune while reading.
         let wal = client_rt.block_on(wal_of_gets(&config, &http, &base, &token, 1000))?;
-        println!("WAL written while the server answered 1,000 gets: {wal} bytes (the whole cluster's)");
+        println!(
+            "WAL written while the server answered 1,000 gets: {wal} bytes (the whole cluster's)"
+        );
     }
     let wrk = wrk_available();
     for op in [Op::Get, Op::Put, Op::Put16, Op::List] {
         for &clients in &args.clients {
             let server = if wrk {
                 let ops = run_wrk(op, clients, args.seconds, &base, &token, args.records)?;
-                println!("{:<5} {:>7} {:<7} {:>10.0}", op.name(), clients, "server", ops);
+                println!(
+                    "{:<5} {:>7} {:<7} {:>10.0}",
+                    op.name(),
+                    clients,
+                    "server",
+                    ops
+                );
                 ops
             } else {
                 let figures = client_rt.block_on(drive(clients, duration, {
@@ -525,10 +533,19 @@ fn run_wrk(
          end\n",
         last = records.max(1) - 1,
     );
-    let file = std::env::temp_dir().join(format!("alga-bench-{}-{}.lua", op.name(), std::process::id()));
+    let file = std::env::temp_dir().join(format!(
+        "alga-bench-{}-{}.lua",
+        op.name(),
+        std::process::id()
+    ));
     std::fs::write(&file, script)?;
     let out = std::process::Command::new("wrk")
-        .args(["-t", &clients.min(2).to_string(), "-c", &clients.to_string()])
+        .args([
+            "-t",
+            &clients.min(2).to_string(),
+            "-c",
+            &clients.to_string(),
+        ])
         .args(["-d", &format!("{seconds}s"), "-s"])
         .arg(&file)
         .arg(base)
@@ -542,7 +559,13 @@ fn run_wrk(
         .lines()
         .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| format!("wrk gave no rate:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)).into())
+        .ok_or_else(|| {
+            format!(
+                "wrk gave no rate:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into()
+        })
 }
 
 /// The database itself, driven by pgbench with the same statements.
@@ -607,7 +630,9 @@ async fn wal_of_gets(
     count: u32,
 ) -> Result<i64, Box<dyn std::error::Error>> {
     let pool = sqlx::PgPool::connect(config.database_url.expose()).await?;
-    sqlx::query("VACUUM ext_storage_records").execute(&pool).await?;
+    sqlx::query("VACUUM ext_storage_records")
+        .execute(&pool)
+        .await?;
     let lsn = || sqlx::query_scalar::<_, String>("SELECT pg_current_wal_lsn()::text");
     let before = lsn().fetch_one(&pool).await?;
     for n in 0..count {

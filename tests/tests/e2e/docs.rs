@@ -6,7 +6,7 @@
 
 use alga_storage_core::ErrorCode;
 use alga_storage_server::config::Backend;
-use alga_storage_tests::{as_from_a_shell, backend, create_schema, database_url};
+use alga_storage_tests::{as_from_a_shell, backend, create_schema, database_url, guides};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,19 +25,6 @@ struct Block {
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The documents, README first, then `docs/` by name.
-fn documents(root: &Path) -> Vec<PathBuf> {
-    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .collect();
-    docs.sort();
-    docs.insert(0, root.join("README.md"));
-    docs
 }
 
 fn blocks(root: &Path, file: &Path) -> Vec<Block> {
@@ -239,10 +226,7 @@ fn every_snippet_in_the_docs_runs_as_written() {
     std::fs::create_dir_all(&scratch).unwrap();
     let servers = server_env(&scratch);
     let mut env = vec![("RUST_LOG".to_owned(), "warn".to_owned())];
-    let all: Vec<Block> = documents(&root)
-        .iter()
-        .flat_map(|doc| blocks(&root, doc))
-        .collect();
+    let all: Vec<Block> = guides().iter().flat_map(|doc| blocks(&root, doc)).collect();
 
     // Blocks that are not run here: their kind is checked, and where they are run.
     let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();

@@ -5,7 +5,7 @@
 //! `target/artifacts/notes-conflict.png`. The package's TypeScript declarations are type-checked
 //! with `tsc --strict` against a file using the whole API (`typecheck.ts`).
 
-use alga_storage_tests::{as_from_a_shell, TestServer};
+use alga_storage_tests::{as_from_a_shell, guides, TestServer};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -51,15 +51,8 @@ impl Drop for Killed {
 fn write_snippets(root: &Path, dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
-    let mut docs = vec![root.join("README.md"), root.join("sdk-web/README.md")];
-    let mut guides: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .collect();
-    guides.sort();
-    docs.extend(guides);
+    let mut docs = guides();
+    docs.push(root.join("sdk-web/README.md"));
     let declarations = std::fs::read_to_string(
         root.join("examples/notes-iframe/node_modules/alga-storage-web/alga_storage_web.d.ts"),
     )
