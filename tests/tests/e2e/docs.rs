@@ -221,6 +221,13 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn every_snippet_in_the_docs_runs_as_written() {
+    // The snippets run cargo in `target/`, whose lock a plain `cargo test` holds while its tests
+    // run: they would wait forever. cargo-nextest releases it before running tests.
+    assert!(
+        std::env::var_os("NEXTEST_RUN_ID").is_some() || std::env::var_os("NEXTEST").is_some(),
+        "run this test with cargo-nextest, as scripts/test.sh does \
+         (cargo nextest run --workspace -E 'test(every_snippet)')"
+    );
     let root = root();
     let scratch = std::env::temp_dir().join(format!("alga-docs-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&scratch).unwrap();
