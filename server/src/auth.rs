@@ -19,6 +19,21 @@ pub struct Claims {
     pub exp: i64,
     /// Issue time, seconds since the epoch.
     pub iat: i64,
+    /// The install's generation when the token was minted (see
+    /// [`Principal::generation`](crate::store::Principal::generation)).
+    #[serde(default)]
+    pub generation: String,
+}
+
+/// What a verified browser token says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bearer {
+    /// The install it was minted for.
+    pub install: InstallId,
+    /// That install's tenant.
+    pub tenant: Uuid,
+    /// That install's generation then.
+    pub generation: String,
 }
 
 /// Signs and verifies browser tokens.
@@ -42,21 +57,22 @@ impl TokenKeys {
         }
     }
 
-    /// Mints a token for an install, valid for `ttl_seconds`.
-    pub fn mint(&self, tenant: Uuid, install: &InstallId, ttl_seconds: i64) -> String {
+    /// Mints a token for an install (of its current generation), valid for `ttl_seconds`.
+    pub fn mint(&self, principal: &crate::store::Principal, ttl_seconds: i64) -> String {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
-            sub: install.to_string(),
-            tenant,
+            sub: principal.install.to_string(),
+            tenant: principal.tenant,
             exp: now + ttl_seconds,
             iat: now,
+            generation: principal.generation.clone(),
         };
         // HS256 signing of a plain struct cannot fail.
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
     }
 
-    /// Verifies a token and returns its install and tenant.
-    pub fn verify(&self, token: &str) -> Result<(InstallId, Uuid), StorageError> {
+    /// Verifies a token's signature and expiry and says what it claims.
+    pub fn verify(&self, token: &str) -> Result<Bearer, StorageError> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             let why = match e.kind() {
@@ -69,7 +85,11 @@ impl TokenKeys {
         })?;
         let install = InstallId::new(data.claims.sub)
             .map_err(|_| StorageError::unauthenticated("token subject is not an install id"))?;
-        Ok((install, data.claims.tenant))
+        Ok(Bearer {
+            install,
+            tenant: data.claims.tenant,
+            generation: data.claims.generation,
+        })
     }
 }
 
@@ -107,16 +127,24 @@ mod tests {
     #[test]
     fn minted_tokens_verify_and_foreign_ones_do_not() {
         let keys = TokenKeys::new(&Secret::new("s1"));
-        let tenant = Uuid::new_v4();
-        let install = InstallId::new("inst-1").unwrap();
-        let token = keys.mint(tenant, &install, 60);
-        assert_eq!(keys.verify(&token).unwrap(), (install.clone(), tenant));
+        let principal = crate::store::Principal {
+            tenant: Uuid::new_v4(),
+            install: InstallId::new("inst-1").unwrap(),
+            grants: vec![],
+            generation: "g1".into(),
+        };
+        let token = keys.mint(&principal, 60);
+        let bearer = keys.verify(&token).unwrap();
+        assert_eq!(
+            (bearer.install, bearer.tenant, bearer.generation.as_str()),
+            (principal.install.clone(), principal.tenant, "g1")
+        );
         let other = TokenKeys::new(&Secret::new("s2"));
         assert_eq!(
             other.verify(&token).unwrap_err().message(),
             "token signature is invalid"
         );
-        let expired = keys.mint(tenant, &install, -10);
+        let expired = keys.mint(&principal, -10);
         assert_eq!(
             keys.verify(&expired).unwrap_err().message(),
             "token expired"

@@ -110,7 +110,12 @@ pub async fn provision_dev(state: &AppState) -> Result<DevInstall, StoreError> {
             &grants,
         )
         .await?;
-    let token = state.tokens.mint(DEV_TENANT, &install, 24 * 3600);
+    let principal = state
+        .store
+        .principal(&install)
+        .await?
+        .ok_or_else(|| alga_storage_core::StorageError::internal())?;
+    let token = state.tokens.mint(&principal, 24 * 3600);
     Ok(DevInstall {
         tenant: DEV_TENANT,
         install,

@@ -268,6 +268,26 @@ impl TestServer {
         }
     }
 
+    /// The principal of an install as the server stores it (to forge tokens in tests).
+    pub async fn principal(
+        &self,
+        tenant: Uuid,
+        install: &str,
+    ) -> alga_storage_server::store::Principal {
+        let q = "SELECT CAST(generation AS TEXT) FROM ext_storage_installs WHERE install_id = $1";
+        let generation: String = match &self.db {
+            Db::Postgres(pool) => sqlx::query_scalar(q).bind(install).fetch_one(pool).await,
+            Db::Sqlite(pool) => sqlx::query_scalar(q).bind(install).fetch_one(pool).await,
+        }
+        .unwrap();
+        alga_storage_server::store::Principal {
+            tenant,
+            install: install.parse().unwrap(),
+            grants: Vec::new(),
+            generation,
+        }
+    }
+
     /// Every row of `table`, each as text, in a stable order (to compare before and after).
     pub async fn rows_as_text(&self, table: &str) -> Vec<String> {
         match &self.db {

@@ -226,7 +226,11 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
         raw.upsert_install(tenant, Actor::ADMIN, &install, "bench", &grants)
             .await?;
         populate(&config, tenant, args.records).await?;
-        Ok::<_, Box<dyn std::error::Error>>(state.tokens.mint(tenant, &install, 3600))
+        let principal = raw
+            .principal(&install)
+            .await?
+            .ok_or("the install vanished")?;
+        Ok::<_, Box<dyn std::error::Error>>(state.tokens.mint(&principal, 3600))
     })?;
     let pgbench = (backend == "postgres" && pgbench_available()).then(|| Pgbench {
         url: args.database_url.clone(),

@@ -181,8 +181,8 @@ pub async fn mint_token(
         )
         .into());
     }
-    match state.store.principal(&install).await? {
-        Some(p) if p.tenant == tenant => {}
+    let principal = match state.store.principal(&install).await? {
+        Some(p) if p.tenant == tenant => p,
         _ => {
             return Err(StorageError::new(
                 alga_storage_core::ErrorCode::NotFound,
@@ -190,8 +190,8 @@ pub async fn mint_token(
             )
             .into())
         }
-    }
-    let token = state.tokens.mint(tenant, &install, ttl);
+    };
+    let token = state.tokens.mint(&principal, ttl);
     let expires_at = chrono::Utc::now() + chrono::Duration::seconds(ttl);
     Ok((StatusCode::CREATED, Json(TokenView { token, expires_at })).into_response())
 }

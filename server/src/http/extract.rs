@@ -120,10 +120,7 @@ pub fn revision_header(
 }
 
 /// Verifies the browser token (no database access).
-pub fn bearer_claims(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(alga_storage_core::InstallId, uuid::Uuid), ApiError> {
+pub fn bearer_claims(state: &AppState, headers: &HeaderMap) -> Result<auth::Bearer, ApiError> {
     let header = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or_default());
@@ -132,19 +129,20 @@ pub fn bearer_claims(
 }
 
 /// Admits a caller on every surface alike: looks up the install (refused at once if revoked;
-/// for a browser token, also if it belongs to another tenant than the token says), then takes a
-/// token from its rate limit.
+/// for a browser token, also if it names another tenant, or an earlier generation of the
+/// install: one deleted and provisioned anew under the same id), then takes a token from its
+/// rate limit.
 pub async fn admit(
     state: &AppState,
     install: &alga_storage_core::InstallId,
-    token_tenant: Option<uuid::Uuid>,
+    token: Option<&auth::Bearer>,
 ) -> Result<Principal, ApiError> {
     let known = state
         .principals
         .principal(state.store.as_ref(), install)
         .await?;
-    let principal = match (known, token_tenant) {
-        (Some(p), Some(tenant)) if p.tenant == tenant => p,
+    let principal = match (known, token) {
+        (Some(p), Some(t)) if p.tenant == t.tenant && p.generation == t.generation => p,
         (Some(p), None) => p,
         (_, Some(_)) => {
             return Err(

@@ -146,8 +146,8 @@ async fn browser(
 ) -> Result<Response> {
     let started = Instant::now();
     let answer = async {
-        let (install, tenant) = bearer_claims(state, headers)?;
-        let principal = admit(state, &install, Some(tenant)).await?;
+        let bearer = bearer_claims(state, headers)?;
+        let principal = admit(state, &bearer.install, Some(&bearer)).await?;
         let request = request?;
         request.validate()?;
         execute(state, &principal, Surface::Rest, request).await

@@ -81,8 +81,8 @@ async fn read(
             state.store.snapshot(tenant, &namespace).await?,
         ));
     }
-    let (install, tenant) = bearer_claims(state, headers)?;
-    let principal = admit(state, &install, Some(tenant)).await?;
+    let bearer = bearer_claims(state, headers)?;
+    let principal = admit(state, &bearer.install, Some(&bearer)).await?;
     let namespace = namespace_query(query)?;
     ensure_capability(&principal.grants, &namespace, Access::Read)?;
     let snapshot = state.store.snapshot(principal.tenant, &namespace).await?;
@@ -109,8 +109,8 @@ async fn write(
     query: Option<&str>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (install, tenant) = bearer_claims(state, headers)?;
-    let principal = admit(state, &install, Some(tenant)).await?;
+    let bearer = bearer_claims(state, headers)?;
+    let principal = admit(state, &bearer.install, Some(&bearer)).await?;
     let namespace = namespace_query(query)?;
     let header_text = |name: &'static str| -> Result<&str, ApiError> {
         let value = headers

@@ -319,6 +319,9 @@ pub struct Principal {
     pub install: InstallId,
     /// Its grants.
     pub grants: Vec<Grant>,
+    /// New whenever the install is created (kept when it is updated): browser tokens carry it,
+    /// so a token outlives neither a deletion nor a re-provisioning under the same id.
+    pub generation: String,
 }
 
 /// One page request of `list`, already decoded from the cursor.

@@ -747,7 +747,7 @@ impl Store for PgStore {
 
     async fn principal(&self, install: &InstallId) -> Result<Option<Principal>, StoreError> {
         let row =
-            sqlx::query("SELECT tenant_id, grants FROM ext_storage_installs WHERE install_id = $1")
+            sqlx::query("SELECT tenant_id, grants, generation::text AS generation FROM ext_storage_installs WHERE install_id = $1")
                 .bind(install.as_str())
                 .fetch_optional(&self.pool)
                 .await
@@ -758,6 +758,7 @@ impl Store for PgStore {
                 tenant: row.try_get("tenant_id").map_err(db)?,
                 install: install.clone(),
                 grants,
+                generation: row.try_get("generation").map_err(db)?,
             })
         })
         .transpose()

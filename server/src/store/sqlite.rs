@@ -577,18 +577,19 @@ impl Store for SqliteStore {
     }
 
     async fn principal(&self, install: &InstallId) -> Result<Option<Principal>, StoreError> {
-        let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT tenant_id, grants FROM ext_storage_installs WHERE install_id = ?1",
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT tenant_id, grants, generation FROM ext_storage_installs WHERE install_id = ?1",
         )
         .bind(install.as_str())
         .fetch_optional(&self.reader)
         .await
         .map_err(db)?;
-        row.map(|(tenant, grants)| {
+        row.map(|(tenant, grants, generation)| {
             Ok(Principal {
                 tenant: Uuid::parse_str(&tenant).map_err(backend)?,
                 install: install.clone(),
                 grants: parse::<Vec<Grant>>(&grants)?,
+                generation,
             })
         })
         .transpose()
@@ -852,8 +853,8 @@ impl Store for SqliteStore {
             None => Upserted::Created,
         };
         sqlx::query(
-            "INSERT INTO ext_storage_installs (tenant_id, install_id, extension_id, grants, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (tenant_id, install_id) DO UPDATE SET \
+            "INSERT INTO ext_storage_installs (tenant_id, install_id, extension_id, grants, created_at, updated_at, generation) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, lower(hex(randomblob(16)))) ON CONFLICT (tenant_id, install_id) DO UPDATE SET \
              extension_id = excluded.extension_id, grants = excluded.grants, updated_at = excluded.updated_at",
         )
         .bind(&tenant_id)

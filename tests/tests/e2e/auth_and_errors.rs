@@ -59,7 +59,7 @@ async fn an_expired_token_is_401() {
     let keys = alga_storage_server::auth::TokenKeys::new(
         &alga_storage_server::config::Secret::new("jwt-secret"),
     );
-    let expired = keys.mint(t.tenant, &t.install.parse().unwrap(), -5);
+    let expired = keys.mint(&s.principal(t.tenant, &t.install).await, -5);
     let auth = format!("Bearer {expired}");
     let answer = s
         .send(
@@ -563,4 +563,43 @@ async fn health_and_readiness_name_the_backend() {
     assert_eq!(ready.status, 200);
     assert_eq!(ready.body["backend"], s.backend_name());
     assert_eq!(ready.headers["x-storage-backend"], s.backend_name());
+}
+
+#[tokio::test]
+async fn a_token_minted_before_a_deletion_never_works_again() {
+    let s = TestServer::start().await;
+    let t = s.tenant(rw("conf")).await;
+    // A grant change keeps the install (and its tokens).
+    assert_eq!(
+        s.install(t.tenant, &t.install, rw("conf")).await.status,
+        200
+    );
+    let kept = s.rest(&t, Method::GET, "/conf/k", &[], None).await;
+    assert_error(&kept, 404, "NOT_FOUND");
+    // Deleted and provisioned anew under the same id: the old token stays refused everywhere.
+    let path = format!("/tenants/{}/installs/{}", t.tenant, t.install);
+    assert_eq!(s.admin(Method::DELETE, &path, None).await.status, 204);
+    assert_eq!(
+        s.install(t.tenant, &t.install, rw("conf")).await.status,
+        201
+    );
+    let old = s.rest(&t, Method::GET, "/conf/k", &[], None).await;
+    assert_error(&old, 401, "UNAUTHENTICATED");
+    let auth = format!("Bearer {}", t.token);
+    let snapshot = s
+        .send(
+            Method::GET,
+            "/api/storage?ns=conf",
+            &[("authorization", &auth)],
+            None,
+        )
+        .await;
+    assert_error(&snapshot, 401, "UNAUTHENTICATED");
+    // A token of the new install works.
+    let fresh = alga_storage_tests::Tenant {
+        token: s.token(t.tenant, &t.install).await,
+        ..t.clone()
+    };
+    let answer = s.rest(&fresh, Method::GET, "/conf/k", &[], None).await;
+    assert_error(&answer, 404, "NOT_FOUND");
 }

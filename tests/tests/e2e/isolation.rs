@@ -107,7 +107,9 @@ async fn tenants_are_isolated_on_every_route() {
     let keys = alga_storage_server::auth::TokenKeys::new(
         &alga_storage_server::config::Secret::new("jwt-secret"),
     );
-    let forged = keys.mint(b.tenant, &a.install.parse().unwrap(), 60);
+    let mut principal = s.principal(a.tenant, &a.install).await;
+    principal.tenant = b.tenant;
+    let forged = keys.mint(&principal, 60);
     let auth = format!("Bearer {forged}");
     let answer = s
         .send(

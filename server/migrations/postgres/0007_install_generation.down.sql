@@ -1,0 +1,1 @@
+ALTER TABLE ext_storage_installs DROP COLUMN generation;
