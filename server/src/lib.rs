@@ -114,7 +114,7 @@ pub async fn provision_dev(state: &AppState) -> Result<DevInstall, StoreError> {
         .store
         .principal(&install)
         .await?
-        .ok_or_else(|| alga_storage_core::StorageError::internal())?;
+        .ok_or_else(alga_storage_core::StorageError::internal)?;
     let token = state.tokens.mint(&principal, 24 * 3600);
     Ok(DevInstall {
         tenant: DEV_TENANT,
