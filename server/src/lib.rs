@@ -123,13 +123,66 @@ pub async fn provision_dev(state: &AppState) -> Result<DevInstall, StoreError> {
     })
 }
 
-/// Serves the application on `listener` until `shutdown` resolves.
+/// How long a client may take to send a request's head (line and headers).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a client may leave a request body without a new frame of it.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves the application on `listener` until `shutdown` resolves, then lets the requests in
+/// flight finish. Slow or stalled clients are cut off: a request head must arrive within
+/// [`HEADER_READ_TIMEOUT`] (else the connection is closed), and a body that stalls for
+/// [`BODY_READ_TIMEOUT`] fails its request with 400.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    use tower::ServiceExt;
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let request = request.map(|body| {
+                    axum::body::Body::new(tower_http::timeout::TimeoutBody::new(
+                        BODY_READ_TIMEOUT,
+                        body,
+                    ))
+                });
+                app.clone().oneshot(request)
+            });
+        let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let mut stopping = stopped.clone();
+        tokio::spawn(async move {
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stopping.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    drop((listener, stopped));
+    let _ = stop.send(());
+    // Every connection holds a receiver until it is done; a stuck one is not waited for long.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), stop.closed()).await;
+    Ok(())
 }

@@ -13,17 +13,40 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 pub fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError(
-                StorageError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("request body exceeds the limit of {limit} bytes"),
-                )
-                .with_details(serde_json::json!({ "field": "body", "limit": limit })),
-            )
+            too_large(limit)
         } else {
             ApiError(StorageError::validation("body", rejection.body_text()))
         }
     })
+}
+
+/// `PAYLOAD_TOO_LARGE` for a body over `limit` bytes.
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError(
+        StorageError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body exceeds the limit of {limit} bytes"),
+        )
+        .with_details(serde_json::json!({ "field": "body", "limit": limit })),
+    )
+}
+
+/// Middleware of a route whose bodies take at most `MAX` bytes: a request whose
+/// `Content-Length` says more is answered 413 at once, before any of its body is awaited.
+pub async fn declared_length<const MAX: usize>(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX as u64) {
+        return too_large(MAX).into_response();
+    }
+    next.run(request).await
 }
 
 /// A path parameter rejection (bad percent-encoding, invalid UTF-8) as `VALIDATION_FAILED`.

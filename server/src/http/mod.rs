@@ -78,24 +78,37 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
             "/api/ext-storage/{ns}",
             get(records::list)
                 .post(records::bulk_put)
-                .layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
+                .layer(DefaultBodyLimit::max(BULK_BODY_LIMIT))
+                .layer(axum::middleware::from_fn(
+                    extract::declared_length::<BULK_BODY_LIMIT>,
+                )),
         )
         .route(
             "/api/ext-storage/{ns}/{key}",
             get(records::get)
                 .put(records::put)
                 .delete(records::delete)
-                .layer(DefaultBodyLimit::max(RECORD_BODY_LIMIT)),
+                .layer(DefaultBodyLimit::max(RECORD_BODY_LIMIT))
+                .layer(axum::middleware::from_fn(
+                    extract::declared_length::<RECORD_BODY_LIMIT>,
+                )),
         )
         .route(
             "/api/storage",
             get(snapshot::get)
                 .patch(snapshot::patch)
-                .layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
+                .layer(DefaultBodyLimit::max(BULK_BODY_LIMIT))
+                .layer(axum::middleware::from_fn(
+                    extract::declared_length::<BULK_BODY_LIMIT>,
+                )),
         )
         .route(
             "/api/internal/ext-storage/install/{install}",
-            post(records::internal).layer(DefaultBodyLimit::max(BULK_BODY_LIMIT)),
+            post(records::internal)
+                .layer(DefaultBodyLimit::max(BULK_BODY_LIMIT))
+                .layer(axum::middleware::from_fn(
+                    extract::declared_length::<BULK_BODY_LIMIT>,
+                )),
         );
     let admin = Router::new()
         .route(
@@ -113,7 +126,10 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/admin/tenants/{tenant}/audit", get(admin::audit))
         .route("/api/admin/tenants/{tenant}/quotas", put(admin::put_quotas))
         .route("/api/admin/tenants/{tenant}/usage", get(admin::usage))
-        .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
+        .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
+        .layer(axum::middleware::from_fn(
+            extract::declared_length::<ADMIN_BODY_LIMIT>,
+        ));
     let mut app = Router::new()
         .merge(records)
         .merge(admin)

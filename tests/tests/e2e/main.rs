@@ -19,6 +19,7 @@ mod openapi;
 mod quotas;
 mod schema;
 mod seed_003;
+mod slow_clients;
 mod snapshot;
 mod strict_input;
 mod ttl;

@@ -1,0 +1,83 @@
+//! Slow and stalled clients are cut off (DESIGN § "Operating under faults"): a request head
+//! must arrive within 10 s, a body may not stall for 10 s, and a body announced larger than
+//! the route takes is refused before any of it is awaited. Raw sockets, as such clients send.
+
+use alga_storage_tests::TestServer;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Sends `head` (and nothing more) and reads until the server answers and closes, or gives up
+/// after `patience`; answers what it read and when the connection ended.
+async fn send_and_wait(base: &str, head: &str, patience: Duration) -> (String, Duration) {
+    let address = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(patience, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                answer.extend_from_slice(&buffer[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                    break;
+                }
+            }
+            Err(_) => panic!(
+                "still open after {patience:?}, having read {:?}",
+                String::from_utf8_lossy(&answer)
+            ),
+        }
+    }
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_and_stalled_clients_are_cut_off() {
+    let s = TestServer::start().await;
+    let t = s
+        .tenant(json!([{"namespace": "conf", "access": ["read", "write"]}]))
+        .await;
+    let put = |length: usize| {
+        format!(
+            "PUT /api/ext-storage/conf/k HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n",
+            t.token
+        )
+    };
+    let patience = Duration::from_secs(15);
+    let stalled_body = format!("{}{{\"value\":", put(100));
+    let huge_body = put(20 * 1024 * 1024);
+    let (head, body, huge) = tokio::join!(
+        // A head that never ends: the connection is closed.
+        send_and_wait(&s.base, "GET /healthz HTTP/1.1\r\nHost: x\r\n", patience),
+        // A body that stops after 10 of its 100 bytes: 400, in the envelope.
+        send_and_wait(&s.base, &stalled_body, patience),
+        // 20 MiB announced, nothing sent: 413 at once.
+        send_and_wait(&s.base, &huge_body, patience),
+    );
+    assert!(
+        head.0.is_empty(),
+        "a stalled head gets no answer: {}",
+        head.0
+    );
+    assert!(
+        head.1 >= Duration::from_secs(9),
+        "closed after {:?}",
+        head.1
+    );
+    assert!(body.0.starts_with("HTTP/1.1 400"), "{}", body.0);
+    assert!(body.0.contains("VALIDATION_FAILED"), "{}", body.0);
+    assert!(huge.0.starts_with("HTTP/1.1 413"), "{}", huge.0);
+    assert!(huge.0.contains("PAYLOAD_TOO_LARGE"), "{}", huge.0);
+    assert!(huge.1 < Duration::from_secs(2), "413 after {:?}", huge.1);
+    // Nothing was written.
+    let get = s.rest(&t, reqwest::Method::GET, "/conf/k", &[], None).await;
+    assert_eq!(get.status, 404);
+}
