@@ -35,8 +35,12 @@ pub struct PutRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub metadata: Option<Metadata>,
-    /// Time to live; absent = keep forever.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Time to live; absent = keep forever (`null` is refused).
+    #[serde(
+        default,
+        deserialize_with = "canonical::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ttl_seconds: Option<TtlSeconds>,
     /// Guard: absent/null = unconditional, `0` = create only, `n` = current revision must be `n`.
     #[serde(default)]
@@ -60,8 +64,12 @@ pub struct PutBody {
     )]
     #[cfg_attr(feature = "ts", tsify(type = "Metadata"))]
     pub metadata: Option<Metadata>,
-    /// Time to live.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Time to live (absent = keep forever; `null` is refused).
+    #[serde(
+        default,
+        deserialize_with = "canonical::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ttl_seconds: Option<TtlSeconds>,
     /// Revision guard.
     #[serde(default)]
@@ -258,8 +266,12 @@ pub struct BulkPutItem {
     )]
     #[cfg_attr(feature = "ts", tsify(type = "Metadata"))]
     pub metadata: Option<Metadata>,
-    /// Time to live.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Time to live (absent = keep forever; `null` is refused).
+    #[serde(
+        default,
+        deserialize_with = "canonical::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ttl_seconds: Option<TtlSeconds>,
     /// Revision guard, as for `put`.
     #[serde(default)]
@@ -483,15 +495,21 @@ pub(crate) mod canonical {
         Ok(value)
     }
 
+    /// Metadata, when given, is an object: absent means `{}`, and `null` is refused rather
+    /// than taken as absent.
     pub fn metadata<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Metadata>, D::Error> {
-        let mut metadata = Option::<Metadata>::deserialize(deserializer)?;
-        metadata
-            .iter_mut()
-            .flat_map(|m| m.values_mut())
-            .for_each(canonical_json);
-        Ok(metadata)
+        let mut metadata = Metadata::deserialize(deserializer)?;
+        metadata.values_mut().for_each(canonical_json);
+        Ok(Some(metadata))
+    }
+
+    /// An optional field that, when present, must not be `null`.
+    pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Option<T>, D::Error> {
+        T::deserialize(deserializer).map(Some)
     }
 }
 
