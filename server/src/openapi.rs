@@ -109,8 +109,10 @@ fn components() -> Value {
             "Namespace": { "type": "string", "minLength": 1, "maxLength": MAX_NAMESPACE_CHARS,
                            "pattern": "^[a-z0-9][a-z0-9_-]*$" },
             "Key": { "type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS,
-                     "description": "No '/' and no control characters; percent-encode it in paths." },
-            "InstallId": { "type": "string", "minLength": 1, "maxLength": 128 },
+                     "pattern": "^[^/\\u0000-\\u001f\\u007f-\\u009f]+$",
+                     "description": "No '/' and no control characters (C0, DEL, C1); percent-encode it in paths." },
+            "InstallId": { "type": "string", "minLength": 1, "maxLength": 128,
+                           "pattern": "^[A-Za-z0-9._-]+$" },
             "TenantId": { "type": "string", "format": "uuid" },
             "ErrorCode": { "type": "string", "enum": codes },
             "ErrorEnvelope": {
@@ -163,6 +165,7 @@ fn components() -> Value {
             },
             "BulkPutBody": {
                 "type": "object", "required": ["items"], "additionalProperties": false,
+                "description": "The items' keys must be distinct (a repeated key is 400 naming it).",
                 "properties": { "items": { "type": "array", "minItems": 1, "maxItems": MAX_BULK_ITEMS,
                                            "items": schema("BulkPutItem") } }
             },
@@ -284,11 +287,8 @@ pub fn document() -> Value {
     let ext = json!([{ "extensionToken": [] }]);
     let admin = json!([{ "adminToken": [] }]);
     let record_errors = [400, 401, 403, 404, 409, 413, 429];
-    let snapshot_ns = query_param(
-        "ns",
-        json!({ "type": "string" }),
-        "The namespace (required).",
-    );
+    let mut snapshot_ns = query_param("ns", schema("Namespace"), "The namespace.");
+    snapshot_ns["required"] = true.into();
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -307,7 +307,7 @@ pub fn document() -> Value {
                         query_param("cursor", json!({ "type": "string" }), "The previous page's nextCursor."),
                         query_param("includeValues", json!({ "type": "boolean" }), "Return values."),
                         query_param("includeMetadata", json!({ "type": "boolean" }), "Return metadata."),
-                        query_param("metadata", json!({ "type": "string" }), "A JSON object every listed record's metadata contains.")
+                        query_param("metadata", json!({ "type": "string", "minLength": 2 }), "A JSON object every listed record's metadata contains.")
                     ],
                     "responses": responses(&[(200, json_body("ListResponse", "One page."))], &[400, 401, 403, 429])
                 },
