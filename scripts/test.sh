@@ -95,6 +95,12 @@ if ! pg_answers; then
   pg_answers || { echo "setup: Postgres still does not answer on $DATABASE_URL" >&2; exit 1; }
 fi
 
+# The fault test starts a throwaway cluster of its own with initdb and pg_ctl.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  say "installing postgresql (initdb and pg_ctl, for the fault test's own cluster)"
+  apt_install postgresql
+fi
+
 # 5. cargo-nextest (on the machine image; built from crates.io where it is missing).
 if ! cargo nextest --version >/dev/null 2>&1; then
   say "installing cargo-nextest (built once, a few minutes)"

@@ -31,11 +31,14 @@ pub enum ErrorCode {
     BulkPartialFailure,
     /// An unexpected server failure; no internals are exposed (500).
     InternalError,
+    /// The storage service cannot serve now (its database is unreachable); retry after the
+    /// `Retry-After` seconds (503).
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::RevisionMismatch,
         ErrorCode::QuotaExceeded,
         ErrorCode::ValidationFailed,
@@ -47,6 +50,7 @@ impl ErrorCode {
         ErrorCode::PreconditionFailed,
         ErrorCode::BulkPartialFailure,
         ErrorCode::InternalError,
+        ErrorCode::Unavailable,
     ];
 
     /// The HTTP status of this code. `BULK_PARTIAL_FAILURE` takes the status of its first
@@ -64,6 +68,7 @@ impl ErrorCode {
             ErrorCode::PreconditionFailed => 412,
             ErrorCode::BulkPartialFailure => 400,
             ErrorCode::InternalError => 500,
+            ErrorCode::Unavailable => 503,
         }
     }
 
@@ -81,6 +86,7 @@ impl ErrorCode {
             ErrorCode::PreconditionFailed => "PRECONDITION_FAILED",
             ErrorCode::BulkPartialFailure => "BULK_PARTIAL_FAILURE",
             ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::Unavailable => "UNAVAILABLE",
         }
     }
 }
@@ -131,7 +137,7 @@ pub enum ErrorKind {
     NotFound,
     /// `RATE_LIMITED`.
     RateLimited,
-    /// The storage service could not be reached.
+    /// The storage service could not be reached, or answered `UNAVAILABLE`: worth a retry.
     Transport,
     /// `INTERNAL_ERROR`, or a failure of the host itself.
     Internal,
@@ -255,6 +261,15 @@ impl StorageError {
         StorageError::new(ErrorCode::Unauthenticated, message)
     }
 
+    /// `UNAVAILABLE`: the database cannot be reached now; `Retry-After` says when to try again.
+    pub fn unavailable(retry_after_seconds: u64) -> Self {
+        StorageError::new(
+            ErrorCode::Unavailable,
+            "the storage service is unavailable; retry shortly",
+        )
+        .with_details(json!({ "retryAfterSeconds": retry_after_seconds }))
+    }
+
     /// `INTERNAL_ERROR` with a fixed message that reveals nothing.
     pub fn internal() -> Self {
         StorageError::new(ErrorCode::InternalError, "internal error")
@@ -354,6 +369,7 @@ impl StorageError {
             ErrorCode::RateLimited => ErrorKind::RateLimited,
             ErrorCode::InternalError if self.is_transport() => ErrorKind::Transport,
             ErrorCode::InternalError => ErrorKind::Internal,
+            ErrorCode::Unavailable => ErrorKind::Transport,
         }
     }
 

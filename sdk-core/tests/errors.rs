@@ -17,6 +17,7 @@ fn every_code_has_its_documented_status() {
         ("PRECONDITION_FAILED", 412),
         ("BULK_PARTIAL_FAILURE", 400),
         ("INTERNAL_ERROR", 500),
+        ("UNAVAILABLE", 503),
     ];
     assert_eq!(ErrorCode::ALL.len(), expected.len());
     for (code, (name, status)) in ErrorCode::ALL.iter().zip(expected) {

@@ -31,6 +31,10 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %source, "backend failure");
                 ApiError(StorageError::internal())
             }
+            StoreError::Unavailable(source) => {
+                tracing::warn!(error = %source, "database unavailable");
+                ApiError(StorageError::unavailable(1))
+            }
         }
     }
 }

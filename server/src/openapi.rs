@@ -53,6 +53,12 @@ fn errors(statuses: &[u16]) -> Map<String, Value> {
 
 fn responses(ok: &[(u16, Value)], error_statuses: &[u16]) -> Value {
     let mut all = errors(error_statuses);
+    // Any operation that reaches the database may find it unreachable.
+    let mut unavailable =
+        error("UNAVAILABLE: the database cannot be reached now; retry after Retry-After seconds");
+    unavailable["headers"] =
+        json!({ "Retry-After": { "schema": { "type": "integer", "minimum": 1 } } });
+    all.insert("503".into(), unavailable);
     for (status, answer) in ok {
         all.insert(status.to_string(), answer.clone());
     }

@@ -23,10 +23,18 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// `GET /readyz`: the database answers; names the backend.
+/// How long `/readyz` waits for the database.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `GET /readyz`: the database answers within a second; names the backend.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let backend = state.store.backend();
-    match state.store.ready().await {
+    let ready = tokio::time::timeout(READY_TIMEOUT, state.store.ready()).await;
+    match ready.unwrap_or_else(|_| {
+        Err(crate::store::StoreError::Unavailable(
+            "no answer within 1 s".into(),
+        ))
+    }) {
         Ok(()) => (
             StatusCode::OK,
             Json(json!({ "status": "ready", "backend": backend })),

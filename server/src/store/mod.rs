@@ -25,6 +25,10 @@ pub enum StoreError {
     /// The backend failed; the message is logged, never sent.
     #[error("backend failure: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database cannot be reached now (refused, lost, shutting down, or no connection
+    /// within the pool's acquire timeout): answered `UNAVAILABLE` with `Retry-After`.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// `PRECONDITION_FAILED` naming the current ETag (details: `currentEtag`, quoted as in the header).
@@ -48,6 +52,9 @@ const QUOTA_SIGNAL: &str = "ALGA_QUOTA ";
 /// Wraps a database failure; the usage triggers' quota signal becomes `QUOTA_EXCEEDED` naming
 /// the quota (and, where the database knows it, the key), to be completed by [`Store::quota_error`].
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
+    if unreachable(&e) {
+        return StoreError::Unavailable(Box::new(e));
+    }
     if let sqlx::Error::Database(d) = &e {
         if let Some(rest) = d.message().strip_prefix(QUOTA_SIGNAL) {
             let (quota, key) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -57,6 +64,19 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
         }
     }
     backend(e)
+}
+
+/// Whether a database error means "cannot be reached now" rather than "this request failed":
+/// no connection in time, a connection refused or lost, or the server shutting down or
+/// starting up (SQLSTATE classes 08 and 57P).
+fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
 }
 
 /// A quota the server enforces.

@@ -213,6 +213,9 @@ const NAMESPACE_STATE: &str = "SELECT \
        (SELECT count(*) FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
           AND ttl_expires_at <= now())";
 
+/// How long a request waits for a connection before it is answered `UNAVAILABLE`.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// The Postgres store.
 #[derive(Clone)]
 pub struct PgStore {
@@ -232,6 +235,8 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url).map_err(db)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
+            // With the database down, a request fails fast (503) instead of waiting 30 s.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(db)?;

@@ -10,6 +10,7 @@ mod conformance;
 mod docs;
 mod embedded;
 mod example_app;
+mod faults;
 mod governance;
 mod guest;
 mod instances;

@@ -1,0 +1,261 @@
+//! Postgres stopped and started under write load (DESIGN § "Operating under faults"), on a
+//! throwaway cluster this test makes itself (`initdb`, `pg_ctl`, its own port and data folder;
+//! never the shared server): every acknowledged write is readable afterwards, requests fail
+//! within 2 s with 503 `UNAVAILABLE` and `Retry-After` while the database is down, `/readyz`
+//! flips within 1 s both ways, and the server recovers without a restart. The embedded store
+//! has no server to stop: on SQLite this test has nothing to do.
+
+use alga_storage_server::config::{Backend, Secret};
+use alga_storage_tests::TestServer;
+use reqwest::Method;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A Postgres cluster of the test's own, removed when dropped.
+struct Cluster {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+}
+
+impl Cluster {
+    /// `initdb` (as the `postgres` user when running as root, which initdb refuses) and start.
+    fn start() -> Cluster {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("Postgres' server binaries under /usr/lib/postgresql (scripts/test.sh installs them)")
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("pg_ctl").exists())
+            .max()
+            .expect("pg_ctl under /usr/lib/postgresql/*/bin");
+        let data =
+            std::env::temp_dir().join(format!("alga-fault-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&data).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = Cluster { bin, data, port };
+        if is_root() {
+            let owned = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&cluster.data)
+                .status()
+                .unwrap();
+            assert!(owned.success());
+        }
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                &cluster.path(),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+            ],
+        );
+        cluster.pg_ctl("start");
+        cluster
+    }
+
+    fn path(&self) -> String {
+        self.data.display().to_string()
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.path()
+        );
+        let data = self.path();
+        let mut args = vec!["-D", data.as_str(), "-w", "-m", "fast"];
+        if action == "start" {
+            args.extend(["-o", &options, "-l"]);
+        }
+        let log = self.data.join("server.log").display().to_string();
+        if action == "start" {
+            args.push(&log);
+        }
+        args.push(action);
+        self.run("pg_ctl", &args);
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let program = self.bin.join(tool);
+        let out = if is_root() {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&program)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&program).args(args).output()
+        }
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        assert!(
+            out.status.success(),
+            "{tool} {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(self.bin.join("pg_ctl"))
+            .args(["-D", &self.path(), "-m", "immediate", "stop"])
+            .output();
+        if is_root() {
+            let _ = Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(self.bin.join("pg_ctl"))
+                .args(["-D", &self.path(), "-m", "immediate", "stop"])
+                .output();
+        }
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// `/readyz`'s status and how long it took to answer.
+async fn readiness(s: &TestServer) -> (u16, Duration) {
+    let started = Instant::now();
+    let answer = s.send(Method::GET, "/readyz", &[], None).await;
+    (answer.status.as_u16(), started.elapsed())
+}
+
+/// Polls `/readyz` until it answers `want`; every answer must come within 1 s, and the flip
+/// within `limit`.
+async fn readiness_becomes(s: &TestServer, want: u16, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, took) = readiness(s).await;
+        assert!(took <= Duration::from_millis(1100), "/readyz took {took:?}");
+        if status == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "/readyz is still {status} after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_stopped_and_started_under_write_load_loses_no_acknowledged_write() {
+    if alga_storage_tests::backend() == Backend::Sqlite {
+        println!("the embedded store has no database server to stop");
+        return;
+    }
+    let cluster = Cluster::start();
+    let s = TestServer::start_with(|c| c.database_url = Secret::new(cluster.url())).await;
+    let t = s
+        .tenant(json!([{"namespace": "load", "access": ["read", "write"]}]))
+        .await;
+
+    // One writer, writing new keys as fast as it is answered.
+    let acknowledged = Arc::new(Mutex::new(Vec::<(u32, Instant)>::new()));
+    let refusals = Arc::new(Mutex::new(Vec::<(u16, String, bool, Duration)>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (client, base, token) = (s.client.clone(), s.base.clone(), t.token.clone());
+        let (acknowledged, refusals, stop) = (acknowledged.clone(), refusals.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let sent = client
+                    .put(format!("{base}/api/ext-storage/load/k{n}"))
+                    .bearer_auth(&token)
+                    .json(&json!({"value": n}))
+                    .send()
+                    .await;
+                if let Ok(res) = sent {
+                    let status = res.status().as_u16();
+                    let retry_after = res.headers().contains_key("retry-after");
+                    let body: serde_json::Value = res.json().await.unwrap_or_default();
+                    if status == 200 {
+                        acknowledged.lock().unwrap().push((n, Instant::now()));
+                    } else {
+                        let code = body["error"]["code"].as_str().unwrap_or("").to_owned();
+                        refusals.lock().unwrap().push((
+                            status,
+                            code,
+                            retry_after,
+                            started.elapsed(),
+                        ));
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                n += 1;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(readiness(&s).await.0, 200);
+
+    cluster.pg_ctl("stop");
+    let down = readiness_becomes(&s, 503, Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.pg_ctl("start");
+    let restarted = Instant::now();
+    let up = readiness_becomes(&s, 200, Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    println!("readiness: down after {down:?}, up again after {up:?}");
+
+    let refusals = refusals.lock().unwrap().clone();
+    assert!(!refusals.is_empty(), "the outage refused some writes");
+    for (status, code, retry_after, took) in &refusals {
+        assert_eq!(
+            (*status, code.as_str()),
+            (503, "UNAVAILABLE"),
+            "{refusals:?}"
+        );
+        assert!(retry_after, "503 without Retry-After");
+        assert!(*took < Duration::from_secs(2), "a refusal took {took:?}");
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.iter().any(|(_, at)| *at > restarted),
+        "writes were acknowledged again after the restart, without restarting the server"
+    );
+    println!(
+        "{} writes acknowledged, {} refused with 503",
+        acknowledged.len(),
+        refusals.len()
+    );
+    for (n, _) in &acknowledged {
+        let answer = s
+            .rest(&t, Method::GET, &format!("/load/k{n}"), &[], None)
+            .await;
+        assert_eq!(
+            answer.status, 200,
+            "acknowledged k{n} is lost: {}",
+            answer.body
+        );
+        assert_eq!(answer.body["value"], json!(n));
+    }
+}
