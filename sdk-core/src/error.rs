@@ -391,7 +391,7 @@ impl StorageError {
         details: Option<&str>,
     ) -> Self {
         let details: Option<Value> = details.and_then(|d| serde_json::from_str(d).ok());
-        if kind == ErrorKind::Transport {
+        if kind == ErrorKind::Transport && code != ErrorCode::Unavailable.as_str() {
             let mut err = StorageError::transport(message);
             if let (Some(Value::Object(extra)), Some(Value::Object(mine))) =
                 (details, err.details.as_mut())
