@@ -237,6 +237,9 @@ impl PgStore {
             .max_connections(max_connections)
             // With the database down, a request fails fast (503) instead of waiting 30 s.
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // No ping before every statement (a round trip per request): a connection the
+            // database dropped fails its one request with UNAVAILABLE and is discarded.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db)?;
