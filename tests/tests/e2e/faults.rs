@@ -116,16 +116,17 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = Command::new(self.bin.join("pg_ctl"))
+        let pg_ctl = self.bin.join("pg_ctl");
+        let mut stop = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(pg_ctl);
+            c
+        } else {
+            Command::new(pg_ctl)
+        };
+        let _ = stop
             .args(["-D", &self.path(), "-m", "immediate", "stop"])
             .output();
-        if is_root() {
-            let _ = Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(self.bin.join("pg_ctl"))
-                .args(["-D", &self.path(), "-m", "immediate", "stop"])
-                .output();
-        }
         let _ = std::fs::remove_dir_all(&self.data);
     }
 }
