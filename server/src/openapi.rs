@@ -184,10 +184,26 @@ fn components() -> Value {
                 } } }
             },
             "RunnerRequest": {
-                "type": "object", "required": ["operation", "namespace"],
-                "description": "The contract request of one operation plus `operation`; fields as in the browser routes (put: key, value, metadata, ttlSeconds, ifRevision; get: key, ifRevision; list: keyPrefix, metadata, limit, cursor, includeValues, includeMetadata; delete: key, ifRevision; bulkPut: items).",
-                "properties": { "operation": { "type": "string", "enum": ["put", "get", "list", "delete", "bulkPut"] },
-                                "namespace": schema("Namespace") }
+                "description": "The contract request of one operation plus `operation`, with exactly the fields of that operation.",
+                "oneOf": [
+                    { "type": "object", "required": ["operation", "namespace", "key", "value"], "additionalProperties": false,
+                      "properties": { "operation": { "const": "put" }, "namespace": schema("Namespace"), "key": schema("Key"),
+                                      "value": schema("JsonValue"), "metadata": schema("Metadata"), "ttlSeconds": ttl, "ifRevision": guard } },
+                    { "type": "object", "required": ["operation", "namespace", "key"], "additionalProperties": false,
+                      "properties": { "operation": { "const": "get" }, "namespace": schema("Namespace"), "key": schema("Key"),
+                                      "ifRevision": guard } },
+                    { "type": "object", "required": ["operation", "namespace"], "additionalProperties": false,
+                      "properties": { "operation": { "const": "list" }, "namespace": schema("Namespace"),
+                                      "keyPrefix": { "type": "string" }, "metadata": schema("Metadata"), "cursor": { "type": "string" },
+                                      "limit": { "type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT },
+                                      "includeValues": { "type": "boolean" }, "includeMetadata": { "type": "boolean" } } },
+                    { "type": "object", "required": ["operation", "namespace", "key"], "additionalProperties": false,
+                      "properties": { "operation": { "const": "delete" }, "namespace": schema("Namespace"), "key": schema("Key"),
+                                      "ifRevision": guard } },
+                    { "type": "object", "required": ["operation", "namespace", "items"], "additionalProperties": false,
+                      "properties": { "operation": { "const": "bulkPut" }, "namespace": schema("Namespace"),
+                                      "items": { "type": "array", "minItems": 1, "maxItems": MAX_BULK_ITEMS, "items": schema("BulkPutItem") } } }
+                ]
             },
             "RunnerResponse": {
                 "description": "The answer of the browser route for the same operation.",
