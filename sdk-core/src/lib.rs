@@ -28,9 +28,10 @@ pub use capability::{ensure_capability, validate_grants, Access, Grant};
 pub use error::{BulkItemError, ErrorCode, ErrorKind, StorageError};
 pub use names::{Cursor, InstallId, InvalidValue, Key, Limit, Namespace, Revision, TtlSeconds};
 pub use ops::{
-    canonical_json, json_contains, json_size, parse_json, BulkPutBody, BulkPutItem, BulkPutRequest,
-    BulkPutResponse, BulkPutResultItem, DeleteRequest, GetRequest, ListItem, ListRequest,
-    ListResponse, Metadata, PutBody, PutRequest, PutResponse, Record, StorageRequest, OPERATIONS,
+    canonical_json, json_contains, json_size, not_null, parse_json, BulkPutBody, BulkPutItem,
+    BulkPutRequest, BulkPutResponse, BulkPutResultItem, DeleteRequest, GetRequest, ListItem,
+    ListRequest, ListResponse, Metadata, PutBody, PutRequest, PutResponse, Record, StorageRequest,
+    OPERATIONS,
 };
 pub use snapshot::{parse_etag, validate_patch, PatchOp, Snapshot};
 

@@ -38,7 +38,7 @@ pub struct PutRequest {
     /// Time to live; absent = keep forever (`null` is refused).
     #[serde(
         default,
-        deserialize_with = "canonical::present",
+        deserialize_with = "not_null",
         skip_serializing_if = "Option::is_none"
     )]
     pub ttl_seconds: Option<TtlSeconds>,
@@ -67,7 +67,7 @@ pub struct PutBody {
     /// Time to live (absent = keep forever; `null` is refused).
     #[serde(
         default,
-        deserialize_with = "canonical::present",
+        deserialize_with = "not_null",
         skip_serializing_if = "Option::is_none"
     )]
     pub ttl_seconds: Option<TtlSeconds>,
@@ -269,7 +269,7 @@ pub struct BulkPutItem {
     /// Time to live (absent = keep forever; `null` is refused).
     #[serde(
         default,
-        deserialize_with = "canonical::present",
+        deserialize_with = "not_null",
         skip_serializing_if = "Option::is_none"
     )]
     pub ttl_seconds: Option<TtlSeconds>,
@@ -504,13 +504,25 @@ pub(crate) mod canonical {
         metadata.values_mut().for_each(canonical_json);
         Ok(Some(metadata))
     }
+}
 
-    /// An optional field that, when present, must not be `null`.
-    pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-        deserializer: D,
-    ) -> Result<Option<T>, D::Error> {
-        T::deserialize(deserializer).map(Some)
-    }
+/// Deserializes an optional field that, when present, must not be `null` (use with
+/// `#[serde(default, deserialize_with = "alga_storage_core::not_null")]`): absent is `None`,
+/// `null` is an error naming the field, rather than silently meaning absent.
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// struct Body {
+///     #[serde(default, deserialize_with = "alga_storage_core::not_null")]
+///     ttl_seconds: Option<u32>,
+/// }
+/// assert!(serde_json::from_str::<Body>("{}").unwrap().ttl_seconds.is_none());
+/// assert!(serde_json::from_str::<Body>(r#"{"ttl_seconds":null}"#).is_err());
+/// ```
+pub fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }
 
 /// Size in bytes of the compact JSON serialization of a value.

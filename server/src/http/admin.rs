@@ -39,13 +39,8 @@ struct InstallView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct TokenBody {
     /// Absent: the default; `null` is refused (it would silently mean the default).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "alga_storage_core::not_null")]
     ttl_seconds: Option<i64>,
-}
-
-/// A field that, when present, must not be `null`.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    i64::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Serialize)]
@@ -209,7 +204,8 @@ pub async fn put_schema(
     let (tenant, namespace): (_, Namespace) = tenant_and(path)?;
     let schema: serde_json::Value = parse_json(&extract::body(body, ADMIN_BODY_LIMIT)?)?;
     if !schema.is_object() {
-        // `true` would check nothing and `false` would refuse every write: say so instead.
+        // Refused when registered, not in `schema::compile`, which also compiles schemas
+        // stored before this rule: `true` would check nothing, `false` refuse every write.
         return Err(StorageError::validation(
             "schema",
             "must be a JSON Schema object (boolean schemas are not accepted)",
