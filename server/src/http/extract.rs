@@ -159,7 +159,7 @@ pub async fn admit(
     state: &AppState,
     install: &alga_storage_core::InstallId,
     token: Option<&auth::Bearer>,
-) -> Result<Principal, ApiError> {
+) -> Result<std::sync::Arc<Principal>, ApiError> {
     let known = state
         .principals
         .principal(state.store.as_ref(), install)

@@ -12,7 +12,7 @@ use super::{Principal, Store, StoreError};
 use alga_storage_core::InstallId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Most entries kept; past it the cache is emptied (a principal costs one lookup to reload).
@@ -26,7 +26,7 @@ pub const CHANNEL: &str = "alga_storage_principals";
 /// not reach the database either).
 #[derive(Debug, Default)]
 pub struct PrincipalCache {
-    entries: Mutex<HashMap<String, (Instant, Option<Principal>)>>,
+    entries: Mutex<HashMap<String, (Instant, Option<Arc<Principal>>)>>,
     /// Advanced by every eviction: a lookup that started before one is not cached.
     generation: AtomicU64,
     /// Dropped with the cache, which tells its listener to stop.
@@ -43,19 +43,20 @@ impl PrincipalCache {
     /// How long an entry is trusted without a notification.
     pub const TTL: Duration = Duration::from_secs(5);
 
-    /// The principal of `install`, from the cache or else from `store`.
+    /// The principal of `install`, from the cache or else from `store` (shared, not copied:
+    /// this runs for every request).
     pub async fn principal(
         &self,
         store: &dyn Store,
         install: &InstallId,
-    ) -> Result<Option<Principal>, StoreError> {
+    ) -> Result<Option<Arc<Principal>>, StoreError> {
         if let Some((at, principal)) = self.lock().get(install.as_str()) {
             if at.elapsed() < Self::TTL {
                 return Ok(principal.clone());
             }
         }
         let generation = self.generation.load(Ordering::Acquire);
-        let principal = store.principal(install).await?;
+        let principal = store.principal(install).await?.map(Arc::new);
         let mut entries = self.lock();
         if self.generation.load(Ordering::Acquire) == generation {
             if entries.len() >= CAPACITY {
@@ -81,7 +82,9 @@ impl PrincipalCache {
         self.lock().clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Option<Principal>)>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Option<Arc<Principal>>)>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
