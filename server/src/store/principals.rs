@@ -22,11 +22,14 @@ const CAPACITY: usize = 100_000;
 /// the install id).
 pub const CHANNEL: &str = "alga_storage_principals";
 
+/// When a lookup was made, and what it found (`None`: no such install).
+type Entry = (Instant, Option<Arc<Principal>>);
+
 /// Cached lookups, unknown installs included (so a flood of requests for a revoked install does
 /// not reach the database either).
 #[derive(Debug, Default)]
 pub struct PrincipalCache {
-    entries: Mutex<HashMap<String, (Instant, Option<Arc<Principal>>)>>,
+    entries: Mutex<HashMap<String, Entry>>,
     /// Advanced by every eviction: a lookup that started before one is not cached.
     generation: AtomicU64,
     /// Dropped with the cache, which tells its listener to stop.
