@@ -581,6 +581,49 @@ pub fn guides() -> Vec<std::path::PathBuf> {
     docs
 }
 
+/// One fenced code block of a markdown file.
+#[derive(Debug, Clone)]
+pub struct Snippet {
+    /// `file:line` of its opening fence (the file relative to the workspace).
+    pub place: String,
+    /// The info string (`sh server`, `rust`, `ts`, …).
+    pub info: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// The fenced code blocks of a markdown file, in order; panics on a fence never closed.
+pub fn snippets(file: &std::path::Path) -> Vec<Snippet> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let name = file
+        .strip_prefix(&root)
+        .unwrap_or(file)
+        .display()
+        .to_string();
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut blocks = Vec::new();
+    let mut open: Option<Snippet> = None;
+    for (n, line) in text.lines().enumerate() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(info)) => {
+                open = Some(Snippet {
+                    place: format!("{name}:{}", n + 1),
+                    info: info.trim().to_owned(),
+                    text: String::new(),
+                })
+            }
+            (Some(_), Some("")) => blocks.extend(open.take()),
+            (Some(block), _) => {
+                block.text.push_str(line);
+                block.text.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(open.is_none(), "{name}: a fenced block is never closed");
+    blocks
+}
+
 /// Percent-encodes a path segment.
 pub fn seg(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()

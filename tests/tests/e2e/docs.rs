@@ -6,51 +6,17 @@
 
 use alga_storage_core::ErrorCode;
 use alga_storage_server::config::Backend;
-use alga_storage_tests::{as_from_a_shell, backend, create_schema, database_url, guides};
+use alga_storage_tests::{
+    as_from_a_shell, backend, create_schema, database_url, guides, snippets, Snippet,
+};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// One fenced block of a document.
-struct Block {
-    /// `file:line` of its opening fence.
-    place: String,
-    /// The info string (`sh server`, `rust`, …).
-    info: String,
-    /// Its text.
-    text: String,
-}
-
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn blocks(root: &Path, file: &Path) -> Vec<Block> {
-    let name = file.strip_prefix(root).unwrap().display().to_string();
-    let text = std::fs::read_to_string(file).unwrap();
-    let mut blocks = Vec::new();
-    let mut open: Option<Block> = None;
-    for (n, line) in text.lines().enumerate() {
-        match (&mut open, line.strip_prefix("```")) {
-            (None, Some(info)) => {
-                open = Some(Block {
-                    place: format!("{name}:{}", n + 1),
-                    info: info.trim().to_owned(),
-                    text: String::new(),
-                })
-            }
-            (Some(_), Some("")) => blocks.push(open.take().unwrap()),
-            (Some(block), _) => {
-                block.text.push_str(line);
-                block.text.push('\n');
-            }
-            (None, None) => {}
-        }
-    }
-    assert!(open.is_none(), "{name}: a fenced block is never closed");
-    blocks
 }
 
 /// The environment of the servers the snippets start: the backend under test, on a database of
@@ -148,7 +114,7 @@ fn commands(text: &str) -> Vec<String> {
 
 /// Runs a shell block; it must succeed, and a contract error code may appear in its output
 /// only where the block names it.
-fn run_shell(root: &Path, block: &Block, text: &str, env: &[(String, String)]) {
+fn run_shell(root: &Path, block: &Snippet, text: &str, env: &[(String, String)]) {
     println!("docs: running the block at {}", block.place);
     let out = as_from_a_shell(&mut Command::new("bash"))
         .args(["-euo", "pipefail", "-c", text])
@@ -233,9 +199,9 @@ fn every_snippet_in_the_docs_runs_as_written() {
     std::fs::create_dir_all(&scratch).unwrap();
     let servers = server_env(&scratch);
     let mut env = vec![("RUST_LOG".to_owned(), "warn".to_owned())];
-    let all: Vec<Block> = guides().iter().flat_map(|doc| blocks(&root, doc)).collect();
+    let all: Vec<Snippet> = guides().iter().flat_map(|doc| snippets(doc)).collect();
 
-    // Blocks that are not run here: their kind is checked, and where they are run.
+    // Snippets that are not run here: their kind is checked, and where they are run.
     let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
     for block in &all {
         match block.info.as_str() {

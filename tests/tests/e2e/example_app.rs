@@ -5,7 +5,7 @@
 //! `target/artifacts/notes-conflict.png`. The package's TypeScript declarations are type-checked
 //! with `tsc --strict` against a file using the whole API (`typecheck.ts`).
 
-use alga_storage_tests::{as_from_a_shell, guides, TestServer};
+use alga_storage_tests::{as_from_a_shell, guides, snippets, TestServer};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -71,12 +71,11 @@ fn write_snippets(root: &Path, dir: &Path) {
         .collect();
     let mut written = 0;
     for (index, doc) in docs.iter().enumerate() {
-        let text = std::fs::read_to_string(doc).unwrap();
         let name = doc.file_stem().unwrap().to_string_lossy().into_owned();
-        for (n, block) in text.split("\n```").enumerate().skip(1).step_by(2) {
-            let (info, body) = block.split_once('\n').unwrap_or((block, ""));
+        for (n, snippet) in snippets(doc).iter().enumerate() {
+            let body = snippet.text.as_str();
             let file = dir.join(format!("{index}-{name}-{n}.ts"));
-            let source = match info.trim() {
+            let source = match snippet.info.as_str() {
                 "ts" => {
                     let mut prelude = String::from(
                         "declare function askHostForToken(): Promise<string>;\n\
