@@ -19,6 +19,7 @@ pub mod error;
 pub mod governance;
 pub mod http;
 pub mod openapi;
+pub mod protocol;
 pub mod schema;
 pub mod store;
 
@@ -131,7 +132,8 @@ pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// Serves the application on `listener` until `shutdown` resolves, then lets the requests in
 /// flight finish. Slow or stalled clients are cut off: a request head must arrive within
 /// [`HEADER_READ_TIMEOUT`] (else the connection is closed), and a body that stalls for
-/// [`BODY_READ_TIMEOUT`] fails its request with 400.
+/// [`BODY_READ_TIMEOUT`] fails its request with 400. A request that is not valid HTTP/1.1 is
+/// answered with the JSON envelope too ([`protocol`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: axum::Router,
@@ -140,7 +142,9 @@ pub async fn serve(
     use tower::ServiceExt;
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_header_size(protocol::MAX_HEAD_BYTES)
+        .max_buf_size(protocol::MAX_HEAD_BYTES);
     let (stop, stopped) = tokio::sync::watch::channel(());
     tokio::pin!(shutdown);
     loop {
@@ -167,7 +171,10 @@ pub async fn serve(
                 });
                 app.clone().oneshot(request)
             });
-        let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = http.serve_connection(
+            hyper_util::rt::TokioIo::new(protocol::EnvelopeIo::new(stream)),
+            service,
+        );
         let mut stopping = stopped.clone();
         tokio::spawn(async move {
             tokio::pin!(connection);

@@ -1,6 +1,7 @@
 //! Slow and stalled clients are cut off (DESIGN § "Operating under faults"): a request head
 //! must arrive within 10 s, a body may not stall for 10 s, and a body announced larger than
-//! the route takes is refused before any of it is awaited. Raw sockets, as such clients send.
+//! the route takes is refused before any of it is awaited; requests that are not valid HTTP are
+//! answered with the envelope. Raw sockets, as such clients send.
 
 use alga_storage_tests::TestServer;
 use serde_json::json;
@@ -80,4 +81,77 @@ async fn slow_and_stalled_clients_are_cut_off() {
     // Nothing was written.
     let get = s.rest(&t, reqwest::Method::GET, "/conf/k", &[], None).await;
     assert_eq!(get.status, 404);
+}
+
+/// Requests hyper cannot parse are answered before any handler runs; the answer is still the
+/// contract's envelope, with the status HTTP gives the fault, and the connection is closed.
+#[tokio::test(flavor = "multi_thread")]
+async fn protocol_errors_are_answered_with_the_envelope() {
+    let s = TestServer::start().await;
+    let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let big_headers = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        format!("X-Filler: {}\r\n", "b".repeat(1_000)).repeat(120)
+    );
+    let cases: [(&str, &str, &str, &str); 6] = [
+        (
+            "bad request line",
+            "BLAH\r\n\r\n",
+            "400",
+            "VALIDATION_FAILED",
+        ),
+        (
+            "header without a colon",
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n",
+            "400",
+            "VALIDATION_FAILED",
+        ),
+        (
+            "control byte in a header",
+            "GET /healthz HTTP/1.1\r\nHost: x\u{1}y\r\n\r\n",
+            "400",
+            "VALIDATION_FAILED",
+        ),
+        (
+            "unknown HTTP version",
+            "GET /healthz HTTP/7.3\r\nHost: x\r\n\r\n",
+            "400",
+            "VALIDATION_FAILED",
+        ),
+        (
+            "request target too long",
+            &long_target,
+            "414",
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            "headers over 96 KiB",
+            &big_headers,
+            "431",
+            "PAYLOAD_TOO_LARGE",
+        ),
+    ];
+    for (what, request, status, code) in cases {
+        let (answer, _) = send_and_wait(&s.base, request, Duration::from_secs(5)).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{what}: {answer}"
+        );
+        let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+        assert!(
+            head.contains("content-type: application/json"),
+            "{what}: {head}"
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {body:?}"));
+        assert_eq!(body["error"]["code"], code, "{what}: {body}");
+        assert!(body["error"]["message"].is_string(), "{what}: {body}");
+    }
+    // Headers just under the limit are still served.
+    let fits = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}\r\n",
+        format!("X-Filler: {}\r\n", "b".repeat(1_000)).repeat(60)
+    );
+    let (answer, _) = send_and_wait(&s.base, &fits, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
 }
