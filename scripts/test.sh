@@ -6,7 +6,8 @@
 # Idempotent and quiet when everything is present. On a fresh Debian machine it installs the
 # wasm targets (rustup); wasm-bindgen-cli at the exact Cargo.lock version and wasm-pack
 # (crates.io); Chromium + chromedriver (apt); Node's packages of the seed client and the example
-# (npm); and Postgres (apt) when none answers on $DATABASE_URL or 127.0.0.1:5432.
+# (npm); schemathesis (PyPI, in target/tools/python); and Postgres (apt) when none answers on
+# $DATABASE_URL or 127.0.0.1:5432.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -107,13 +108,26 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install -q cargo-nextest --locked
 fi
 
-# 6. The contract crate builds for both wasm targets.
+# 6. schemathesis (PyPI, the version in tests/schemathesis/requirements.txt) in a virtualenv of
+#    the project's own, for the OpenAPI test.
+venv=target/tools/python
+want=$(sed -n 's/^schemathesis==//p' tests/schemathesis/requirements.txt)
+if [ "$("$venv/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" != "$want" ]; then
+  command -v python3 >/dev/null || { say "installing python3"; apt_install python3 python3-venv; }
+  python3 -m venv --help >/dev/null 2>&1 || { say "installing python3-venv"; apt_install python3-venv; }
+  say "installing schemathesis $want (PyPI) into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv" >/dev/null 2>&1 || { apt_install python3-venv; python3 -m venv "$venv"; }
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/schemathesis/requirements.txt
+fi
+
+# 7. The contract crate builds for both wasm targets.
 for target in wasm32-unknown-unknown wasm32-wasip2; do
   cargo build -q -p alga-storage-core --target "$target"
   echo "wasm: alga-storage-core builds for $target"
 done
 
-# 7. Every test: unit, property, end-to-end, browser and doc tests. cargo-nextest runs each test
+# 8. Every test: unit, property, end-to-end, browser and doc tests. cargo-nextest runs each test
 #    in its own process (so a nested cargo build of the wasm parts never waits on a lock). The
 #    end-to-end binary runs twice, compiled once: on Postgres, then on embedded SQLite
 #    (`ALGA_TEST_BACKEND` is read at run time). The last line sums them up.

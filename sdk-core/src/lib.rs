@@ -26,14 +26,17 @@ mod snapshot;
 
 pub use capability::{ensure_capability, validate_grants, Access, Grant};
 pub use error::{BulkItemError, ErrorCode, ErrorKind, StorageError};
-pub use names::{Cursor, InstallId, InvalidValue, Key, Limit, Namespace, Revision, TtlSeconds};
+pub use names::{
+    optional_whole_number, Cursor, InstallId, InvalidValue, Key, Limit, Namespace, Revision,
+    TtlSeconds, WholeNumber,
+};
 pub use ops::{
     canonical_json, json_contains, json_size, not_null, parse_json, BulkPutBody, BulkPutItem,
     BulkPutRequest, BulkPutResponse, BulkPutResultItem, DeleteRequest, GetRequest, ListItem,
     ListRequest, ListResponse, Metadata, PutBody, PutRequest, PutResponse, Record, StorageRequest,
     OPERATIONS,
 };
-pub use snapshot::{parse_etag, validate_patch, PatchOp, Snapshot};
+pub use snapshot::{parse_etag, validate_patch, PatchOp, Snapshot, ETAG_PATTERN};
 
 /// TypeScript declarations the generated ones refer to (feature `ts`).
 #[cfg(feature = "ts")]

@@ -29,6 +29,71 @@ impl From<InvalidValue> for crate::StorageError {
     }
 }
 
+/// A JSON integer as JSON Schema defines one: any JSON number whose value is whole (`3`, `3.0`,
+/// `3e2`), so that every body the OpenAPI document calls valid is taken. A fraction, or a
+/// float beyond 2^53 (where it no longer names one integer), is refused.
+///
+/// ```
+/// use alga_storage_core::WholeNumber;
+/// let n: WholeNumber = serde_json::from_str("3600.0").unwrap();
+/// assert_eq!(i64::from(n), 3600);
+/// assert!(serde_json::from_str::<WholeNumber>("1.5").is_err());
+/// assert!(serde_json::from_str::<WholeNumber>("\"7\"").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "i64")]
+pub struct WholeNumber(i64);
+
+impl From<WholeNumber> for i64 {
+    fn from(value: WholeNumber) -> i64 {
+        value.0
+    }
+}
+
+impl From<i64> for WholeNumber {
+    fn from(value: i64) -> WholeNumber {
+        WholeNumber(value)
+    }
+}
+
+impl<'de> Deserialize<'de> for WholeNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = WholeNumber;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<WholeNumber, E> {
+                Ok(WholeNumber(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<WholeNumber, E> {
+                i64::try_from(v)
+                    .map(WholeNumber)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<WholeNumber, E> {
+                const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+                if v.fract() == 0.0 && v.abs() <= EXACT {
+                    Ok(WholeNumber(v as i64))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Deserializes an optional integer field where `null` means absent, taking any whole JSON
+/// number as [`WholeNumber`] does (use with
+/// `#[serde(default, deserialize_with = "alga_storage_core::optional_whole_number")]`).
+pub fn optional_whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<WholeNumber>::deserialize(deserializer)?.map(i64::from))
+}
+
 macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident, $check:path) => {
         $(#[$doc])*
@@ -187,7 +252,7 @@ fn check_install_id(s: &str) -> Result<(), InvalidValue> {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
-#[serde(try_from = "i64", into = "u32")]
+#[serde(try_from = "WholeNumber", into = "u32")]
 pub struct TtlSeconds(u32);
 
 impl TtlSeconds {
@@ -209,6 +274,13 @@ impl TtlSeconds {
     }
 }
 
+impl TryFrom<WholeNumber> for TtlSeconds {
+    type Error = InvalidValue;
+    fn try_from(value: WholeNumber) -> Result<Self, InvalidValue> {
+        TtlSeconds::try_from(value.0)
+    }
+}
+
 impl TryFrom<i64> for TtlSeconds {
     type Error = InvalidValue;
     fn try_from(value: i64) -> Result<Self, InvalidValue> {
@@ -226,7 +298,7 @@ impl From<TtlSeconds> for u32 {
 /// [`DEFAULT_LIST_LIMIT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
-#[serde(try_from = "i64", into = "u8")]
+#[serde(try_from = "WholeNumber", into = "u8")]
 pub struct Limit(u8);
 
 impl Limit {
@@ -254,6 +326,13 @@ impl Default for Limit {
     }
 }
 
+impl TryFrom<WholeNumber> for Limit {
+    type Error = InvalidValue;
+    fn try_from(value: WholeNumber) -> Result<Self, InvalidValue> {
+        Limit::try_from(value.0)
+    }
+}
+
 impl TryFrom<i64> for Limit {
     type Error = InvalidValue;
     fn try_from(value: i64) -> Result<Self, InvalidValue> {
@@ -271,7 +350,7 @@ impl From<Limit> for u8 {
 /// current revision must be `n`". At most [`MAX_REVISION`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
-#[serde(try_from = "i64", into = "u64")]
+#[serde(try_from = "WholeNumber", into = "u64")]
 pub struct Revision(u64);
 
 impl Revision {
@@ -288,6 +367,13 @@ impl Revision {
     /// The revision number.
     pub fn get(self) -> u64 {
         self.0
+    }
+}
+
+impl TryFrom<WholeNumber> for Revision {
+    type Error = InvalidValue;
+    fn try_from(value: WholeNumber) -> Result<Self, InvalidValue> {
+        Revision::try_from(value.0)
     }
 }
 

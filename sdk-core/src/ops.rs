@@ -161,17 +161,32 @@ pub struct Record<V = Value> {
 pub struct ListRequest {
     /// Namespace to list.
     pub namespace: Namespace,
-    /// Cursor from a previous page's `nextCursor`.
+    /// Cursor from a previous page's `nextCursor` (`null`, as the last page's `nextCursor`
+    /// is, means the first page).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<Cursor>,
-    /// Page size (default [`DEFAULT_LIST_LIMIT`], at most [`MAX_LIST_LIMIT`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Page size (default [`DEFAULT_LIST_LIMIT`], at most [`MAX_LIST_LIMIT`]); absent, never
+    /// `null`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "not_null"
+    )]
     pub limit: Option<Limit>,
-    /// Literal key prefix (`%` and `_` are ordinary characters).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Literal key prefix (`%` and `_` are ordinary characters); absent, never `null`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "not_null"
+    )]
     pub key_prefix: Option<String>,
-    /// Only records whose metadata contains this object (JSON containment).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Only records whose metadata contains this object (JSON containment); absent, never
+    /// `null`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "not_null"
+    )]
     #[cfg_attr(feature = "ts", tsify(type = "Metadata"))]
     pub metadata: Option<Metadata>,
     /// Include each record's value (default false).

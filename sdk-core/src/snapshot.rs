@@ -87,21 +87,36 @@ pub struct Snapshot {
     pub data: Map<String, Value>,
 }
 
-/// Parses an `If-Match` / `ETag` value: `"5"`, `5` or `W/"5"`.
+/// Parses an `If-Match` / `ETag` value: `"5"`, `W/"5"` or bare `5`, with 1 to 19 digits (the
+/// OpenAPI pattern [`ETAG_PATTERN`] says the same).
 ///
 /// ```
 /// use alga_storage_core::parse_etag;
 /// assert_eq!(parse_etag("\"5\"").unwrap(), 5);
+/// assert_eq!(parse_etag("W/\"5\"").unwrap(), 5);
 /// assert_eq!(parse_etag("0").unwrap(), 0);
 /// assert!(parse_etag("abc").is_err());
+/// assert!(parse_etag("\"+5\"").is_err());
+/// assert!(parse_etag("\"5").is_err());
 /// ```
 pub fn parse_etag(value: &str) -> Result<u64, StorageError> {
     let text = value.trim();
-    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-    text.parse().map_err(|_| {
-        StorageError::validation(
-            "If-Match",
-            format!("{value:?} is not an ETag of this API (\"<n>\")"),
-        )
-    })
+    let text = text.strip_prefix("W/").unwrap_or(text);
+    let digits = match text.strip_prefix('"') {
+        Some(quoted) => quoted.strip_suffix('"'),
+        None if text.len() == value.trim().len() => Some(text),
+        None => None,
+    };
+    digits
+        .filter(|d| (1..=19).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| {
+            StorageError::validation(
+                "If-Match",
+                format!("{value:?} is not an ETag of this API (\"<n>\")"),
+            )
+        })
 }
+
+/// The regular expression (ECMA-262, as in OpenAPI) of what [`parse_etag`] takes.
+pub const ETAG_PATTERN: &str = r#"^\s*((W/)?"[0-9]{1,19}"|[0-9]{1,19})\s*$"#;

@@ -110,13 +110,25 @@ fn components() -> Value {
                 "description": "STORAGE_ADMIN_TOKEN." }
         },
         "schemas": {
-            "JsonValue": { "description": "Any JSON value (at most 64 KiB serialized)." },
-            "Metadata": { "type": "object", "description": "A JSON object (at most 4 KiB serialized)." },
+            "JsonValue": {
+                "description": "Any JSON value (at most 64 KiB serialized) with no U+0000 in any string or member name.",
+                "anyOf": [
+                    schema("JsonText"),
+                    { "type": ["number", "boolean", "null"] },
+                    { "type": "array", "items": schema("JsonValue") },
+                    { "type": "object", "propertyNames": schema("JsonText"), "additionalProperties": schema("JsonValue") }
+                ]
+            },
+            "JsonText": { "type": "string", "pattern": "^[^\\u0000]*$", "description": "A string without U+0000." },
+            "Metadata": { "type": "object", "propertyNames": schema("JsonText"), "additionalProperties": schema("JsonValue"),
+                          "description": "A JSON object (at most 4 KiB serialized)." },
             "Namespace": { "type": "string", "minLength": 1, "maxLength": MAX_NAMESPACE_CHARS,
                            "pattern": "^[a-z0-9][a-z0-9_-]*$" },
             "Key": { "type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS,
                      "pattern": "^[^/\\u0000-\\u001f\\u007f-\\u009f]+$",
                      "description": "No '/' and no control characters (C0, DEL, C1); percent-encode it in paths." },
+            "KeyPrefix": { "type": "string", "maxLength": MAX_KEY_CHARS, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+                           "description": "A literal key prefix (no control characters)." },
             "InstallId": { "type": "string", "minLength": 1, "maxLength": 128,
                            "pattern": "^[A-Za-z0-9._-]+$" },
             "TenantId": { "type": "string", "format": "uuid" },
@@ -194,7 +206,7 @@ fn components() -> Value {
                                       "ifRevision": guard } },
                     { "type": "object", "required": ["operation", "namespace"], "additionalProperties": false,
                       "properties": { "operation": { "const": "list" }, "namespace": schema("Namespace"),
-                                      "keyPrefix": { "type": "string" }, "metadata": schema("Metadata"), "cursor": { "type": "string" },
+                                      "keyPrefix": schema("KeyPrefix"), "metadata": schema("Metadata"), "cursor": { "type": ["string", "null"] },
                                       "limit": { "type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT },
                                       "includeValues": { "type": "boolean" }, "includeMetadata": { "type": "boolean" } } },
                     { "type": "object", "required": ["operation", "namespace", "key"], "additionalProperties": false,
@@ -244,7 +256,8 @@ fn components() -> Value {
                 "type": "object", "required": ["token", "expiresAt"], "additionalProperties": false,
                 "properties": { "token": { "type": "string" }, "expiresAt": timestamp }
             },
-            "JsonSchema": { "type": "object", "description": "A JSON Schema (2020-12)." },
+            "JsonSchema": { "type": "object", "propertyNames": schema("JsonText"), "additionalProperties": schema("JsonValue"),
+                            "description": "A JSON Schema (2020-12), no U+0000 in it." },
             "SchemaVersion": {
                 "type": "object", "required": ["namespace", "version"], "additionalProperties": false,
                 "properties": { "namespace": schema("Namespace"), "version": { "type": "integer", "minimum": 1 } }
@@ -302,7 +315,7 @@ pub fn document() -> Value {
         header_param(
             "If-Revision-Match",
             false,
-            json!({ "type": "string", "pattern": "^[0-9]+$" }),
+            json!({ "type": "string", "pattern": crate::http::extract::REVISION_HEADER_PATTERN }),
             "Only if the current revision is this one (else 409).",
         )
     };
@@ -322,19 +335,21 @@ pub fn document() -> Value {
             "/api/ext-storage/{ns}": {
                 "parameters": [ns()],
                 "get": {
-                    "operationId": "list", "summary": "List keys in order, a page at a time.", "security": ext.clone(),
+                    "operationId": "list", "summary": "List keys in order, a page at a time.", "description": "`cursor` must be a `nextCursor` this server issued for the same listing (else 400).", "security": ext.clone(),
                     "parameters": [
-                        query_param("keyPrefix", json!({ "type": "string" }), "A literal key prefix."),
+                        query_param("keyPrefix", schema("KeyPrefix"), "A literal key prefix."),
                         query_param("limit", json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT }), "Page size (default 25)."),
                         query_param("cursor", json!({ "type": "string" }), "The previous page's nextCursor."),
                         query_param("includeValues", json!({ "type": "boolean" }), "Return values."),
                         query_param("includeMetadata", json!({ "type": "boolean" }), "Return metadata."),
-                        query_param("metadata", json!({ "type": "string", "minLength": 2 }), "A JSON object every listed record's metadata contains.")
+                        json!({ "name": "metadata", "in": "query", "required": false,
+                                "description": "A JSON object every listed record's metadata contains.",
+                                "content": { "application/json": { "schema": schema("Metadata") } } })
                     ],
                     "responses": responses(&[(200, json_body("ListResponse", "One page."))], &[400, 401, 403, 429])
                 },
                 "post": {
-                    "operationId": "bulkPut", "summary": "Write up to 20 records of one namespace, all or nothing.", "security": ext.clone(),
+                    "operationId": "bulkPut", "summary": "Write up to 20 records of one namespace, all or nothing.", "description": "The items' keys must be distinct (else 400).", "security": ext.clone(),
                     "requestBody": request_body("BulkPutBody", json!({ "items": [{ "key": "a", "value": 1 }, { "key": "b", "value": { "n": 2 } }] })),
                     "responses": responses(&[(200, json_body("BulkPutResponse", "Every item written."))], &record_errors)
                 }
@@ -369,10 +384,10 @@ pub fn document() -> Value {
                     })], &[400, 401, 403, 429])
                 },
                 "patch": {
-                    "operationId": "patchSnapshot", "summary": "Apply set/del operations atomically if the ETag still matches.",
+                    "operationId": "patchSnapshot", "summary": "Apply set/del operations atomically if the ETag still matches.", "description": "Each key may appear in one operation only (else 400).",
                     "security": ext.clone(),
                     "parameters": [
-                        header_param("If-Match", true, json!({ "type": "string" }), "The ETag the changes are based on."),
+                        header_param("If-Match", true, json!({ "type": "string", "pattern": alga_storage_core::ETAG_PATTERN }), "The ETag the changes are based on."),
                         header_param("X-Thesara-App-Id", true, json!({ "type": "string", "minLength": 1 }), "The calling app.")
                     ],
                     "requestBody": request_body("PatchOps", json!([{ "op": "set", "key": "a", "value": 1 }, { "op": "del", "key": "b" }])),
@@ -385,7 +400,7 @@ pub fn document() -> Value {
             "/api/internal/ext-storage/install/{install}": {
                 "parameters": [install()],
                 "post": {
-                    "operationId": "runner", "summary": "The runner's endpoint: one operation for an install.",
+                    "operationId": "runner", "summary": "The runner's endpoint: one operation for an install.", "description": "As the REST operation it names: a bulkPut's keys must be distinct and a list cursor must be one this server issued (else 400).",
                     "security": [{ "runnerAuth": [] }],
                     "requestBody": request_body("RunnerRequest", json!({ "operation": "put", "namespace": "settings", "key": "a", "value": 1 })),
                     "responses": responses(&[
@@ -397,7 +412,7 @@ pub fn document() -> Value {
             "/api/admin/tenants/{tenant}/installs/{install}": {
                 "parameters": [tenant(), install()],
                 "put": {
-                    "operationId": "putInstall", "summary": "Create (201) or replace (200) an install and its grants.", "security": admin.clone(),
+                    "operationId": "putInstall", "summary": "Create (201) or replace (200) an install and its grants.", "description": "Each namespace may be granted once (else 400).", "security": admin.clone(),
                     "requestBody": request_body("InstallBody", json!({ "extensionId": "ext-a", "grants": [{ "namespace": "settings", "access": ["read", "write"] }] })),
                     "responses": responses(&[(200, json_body("Install", "Replaced.")), (201, json_body("Install", "Created."))], &[400, 401, 413, 429])
                 },
@@ -432,7 +447,7 @@ pub fn document() -> Value {
                 "get": {
                     "operationId": "audit", "summary": "The tenant's audit log, oldest first.", "security": admin.clone(),
                     "parameters": [
-                        query_param("after", json!({ "type": "integer", "minimum": 0 }), "Rows after this sequence number."),
+                        query_param("after", json!({ "type": "integer", "minimum": 0, "maximum": i64::MAX }), "Rows after this sequence number."),
                         query_param("limit", json!({ "type": "integer", "minimum": 1, "maximum": crate::http::admin::MAX_AUDIT_PAGE }), "Rows (default 100).")
                     ],
                     "responses": responses(&[(200, json_body("AuditPage", "One page."))], &[400, 401])

@@ -40,7 +40,7 @@ struct InstallView {
 struct TokenBody {
     /// Absent: the default; `null` is refused (it would silently mean the default).
     #[serde(default, deserialize_with = "alga_storage_core::not_null")]
-    ttl_seconds: Option<i64>,
+    ttl_seconds: Option<alga_storage_core::WholeNumber>,
 }
 
 #[derive(Debug, Serialize)]
@@ -168,7 +168,7 @@ pub async fn mint_token(
     } else {
         parse_json(&bytes)?
     };
-    let ttl = body.ttl_seconds.unwrap_or(DEFAULT_TOKEN_TTL);
+    let ttl = body.ttl_seconds.map_or(DEFAULT_TOKEN_TTL, i64::from);
     if !(60..=MAX_TOKEN_TTL).contains(&ttl) {
         return Err(StorageError::validation(
             "ttlSeconds",

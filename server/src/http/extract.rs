@@ -125,7 +125,11 @@ pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
         .collect()
 }
 
-/// An optional revision header (`If-Revision-Match: 13`, quotes allowed).
+/// What a revision header takes: 1 to 18 digits, bare or in one pair of quotes (`13`, `"13"`).
+pub const REVISION_HEADER_PATTERN: &str = r#"^([0-9]{1,18}|"[0-9]{1,18}")$"#;
+
+/// An optional revision header (`If-Revision-Match: 13`, or `"13"`), as
+/// [`REVISION_HEADER_PATTERN`] says.
 pub fn revision_header(
     headers: &HeaderMap,
     name: &'static str,
@@ -133,10 +137,17 @@ pub fn revision_header(
     let Some(value) = headers.get(name) else {
         return Ok(None);
     };
-    let text = value.to_str().unwrap_or_default().trim().trim_matches('"');
-    let n: i64 = text.parse().map_err(|_| {
-        StorageError::validation(name, format!("{text:?} is not a revision number"))
-    })?;
+    let text = value.to_str().unwrap_or_default();
+    let digits = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    let n = Some(digits)
+        .filter(|d| (1..=18).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<i64>().ok())
+        .ok_or_else(|| {
+            StorageError::validation(name, format!("{text:?} is not a revision number"))
+        })?;
     Ok(Some(
         Revision::new(n).map_err(|e| StorageError::validation(name, e.reason))?,
     ))

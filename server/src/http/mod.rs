@@ -1,7 +1,7 @@
 //! The HTTP surfaces: browser REST, the runner's internal endpoint, admin, health.
 
 pub(crate) mod admin;
-mod extract;
+pub(crate) mod extract;
 mod health;
 mod records;
 mod snapshot;

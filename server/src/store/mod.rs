@@ -158,13 +158,13 @@ pub fn record_size(key: &str, value: &Value, metadata: Option<&Metadata>) -> i64
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Quotas {
     /// Namespaces one principal may be granted (at most 32 in any case).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "alga_storage_core::optional_whole_number")]
     pub max_namespaces: Option<i64>,
     /// Records in one namespace.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "alga_storage_core::optional_whole_number")]
     pub max_keys_per_namespace: Option<i64>,
     /// Stored bytes of the tenant.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "alga_storage_core::optional_whole_number")]
     pub max_bytes: Option<i64>,
 }
 

@@ -19,6 +19,7 @@ mod migrations;
 mod openapi;
 mod quotas;
 mod schema;
+mod schemathesis;
 mod seed_003;
 mod slow_clients;
 mod snapshot;

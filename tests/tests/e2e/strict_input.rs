@@ -241,3 +241,102 @@ async fn admin_input_is_as_strict_as_the_openapi_document() {
     let get = s.rest(&t, Method::GET, "/conf/k", &[], None).await;
     assert_eq!(get.status, 404, "{}", get.body);
 }
+
+/// What the OpenAPI document calls valid is taken, and what it calls invalid is refused
+/// (schemathesis found each of these): an integer is any JSON number with a whole value, as in
+/// JSON Schema; ETags and revision headers take exactly their documented patterns; a list's
+/// `cursor` may be `null` (the last page's `nextCursor`), its other options may be absent but
+/// not `null`.
+#[tokio::test]
+async fn integers_etags_and_list_options_are_taken_exactly_as_documented() {
+    let s = TestServer::start().await;
+    let t = s
+        .tenant(json!([{"namespace": "conf", "access": ["read", "write"]}]))
+        .await;
+    let whole = s
+        .rest(
+            &t,
+            Method::PUT,
+            "/conf/k",
+            &[],
+            Some(json!({"value": 1, "ttlSeconds": 3600.0, "ifRevision": 0.0})),
+        )
+        .await;
+    assert_eq!(whole.status, 200, "{}", whole.body);
+    refused(
+        &s.rest(
+            &t,
+            Method::PUT,
+            "/conf/k",
+            &[],
+            Some(json!({"value": 1, "ttlSeconds": 3600.5})),
+        )
+        .await,
+        "ttlSeconds",
+    );
+    let tokens = format!("/tenants/{}/installs/{}/tokens", t.tenant, t.install);
+    let minted = s
+        .admin(Method::POST, &tokens, Some(json!({"ttlSeconds": 120.0})))
+        .await;
+    assert_eq!(minted.status, 201, "{}", minted.body);
+    let quotas = format!("/tenants/{}/quotas", t.tenant);
+    let put = s
+        .admin(Method::PUT, &quotas, Some(json!({"maxBytes": 1e6})))
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.body["quotas"]["maxBytes"], 1_000_000, "{}", put.body);
+
+    for (header, ok) in [
+        ("1", true),
+        ("\"1\"", true),
+        ("\"\"1\"\"", false),
+        ("+1", false),
+        ("1234567890123456789", false),
+    ] {
+        let get = s
+            .rest(
+                &t,
+                Method::GET,
+                "/conf/k",
+                &[("if-revision-match", header)],
+                None,
+            )
+            .await;
+        if ok {
+            assert_eq!(get.status, 200, "{header}: {}", get.body);
+        } else {
+            refused(&get, "if-revision-match");
+        }
+    }
+    for etag in ["\"+1\"", "\"1", "W/1", "*"] {
+        let patch = s
+            .send(
+                Method::PATCH,
+                "/api/storage?ns=conf",
+                &[
+                    ("authorization", &format!("Bearer {}", t.token)),
+                    ("if-match", etag),
+                    ("x-thesara-app-id", "app"),
+                ],
+                Some(json!([{"op": "set", "key": "p", "value": 1}])),
+            )
+            .await;
+        refused(&patch, "If-Match");
+    }
+
+    let list = |extra: serde_json::Value| {
+        let mut envelope = json!({"operation": "list", "namespace": "conf"});
+        envelope
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        s.runner(&t.install, envelope)
+    };
+    let first = list(json!({"cursor": null})).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    for field in ["keyPrefix", "limit", "metadata"] {
+        let answer = list(json!({ field: null })).await;
+        assert_eq!(answer.status, 400, "{field}: {}", answer.body);
+        assert_eq!(answer.code(), "VALIDATION_FAILED", "{}", answer.body);
+    }
+}
