@@ -66,15 +66,25 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
     backend(e)
 }
 
-/// Whether a database error means "cannot be reached now" rather than "this request failed":
-/// no connection in time, a connection refused or lost, or the server shutting down or
-/// starting up (SQLSTATE classes 08 and 57P).
+/// Whether a database error means "cannot serve now" rather than "this request failed": no
+/// connection in time, a connection refused or lost, Postgres shutting down or starting up
+/// (SQLSTATE classes 08 and 57P), or the SQLite file locked by another process past the busy
+/// timeout, or failing to be opened or written (primary result codes BUSY, LOCKED, IOERR, FULL,
+/// CANTOPEN).
 fn unreachable(e: &sqlx::Error) -> bool {
+    const SQLITE_UNAVAILABLE: [i64; 5] = [5, 6, 10, 13, 14];
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(d) => d
-            .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        sqlx::Error::Database(d) => match d.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+            // SQLite reports extended result codes; the primary one is the low byte.
+            Some(_) => d
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .is_some_and(|c| SQLITE_UNAVAILABLE.contains(&(c & 0xff))),
+            None => d
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        },
         _ => false,
     }
 }

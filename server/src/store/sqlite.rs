@@ -108,6 +108,11 @@ struct Write<'a> {
     ttl: Option<TtlSeconds>,
 }
 
+/// How long a request waits for the file's write lock (held by another process, say a backup)
+/// or for a connection of the store's own before it is answered 503 `UNAVAILABLE`: together
+/// within the 2 s the design allows.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(900);
+
 impl SqliteStore {
     /// Opens (creating the file and its folder if needed) and migrates a SQLite database:
     /// `sqlite://path`, `sqlite:path` or `sqlite::memory:`.
@@ -115,7 +120,7 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(db)?
             .create_if_missing(true)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(false);
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         if memory {
@@ -145,12 +150,14 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(BUSY_TIMEOUT)
             .connect_with(options.clone())
             .await
             .map_err(db)?;
         MIGRATOR.run(&writer).await.map_err(backend)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(max_readers.max(1))
+            .acquire_timeout(BUSY_TIMEOUT)
             .connect_with(options.read_only(true))
             .await
             .map_err(db)?;

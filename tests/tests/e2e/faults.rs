@@ -3,10 +3,12 @@
 //! never the shared server): every acknowledged write is readable afterwards, requests fail
 //! within 2 s with 503 `UNAVAILABLE` and `Retry-After` while the database is down, `/readyz`
 //! flips within 1 s both ways, and the server recovers without a restart. The embedded store
-//! has no server to stop: on SQLite this test has nothing to do.
+//! has no server to stop; its outage is another process holding the file's write lock (a
+//! backup, an operator's shell): writes are refused the same way within 2 s, reads and
+//! readiness go on, and writes are taken again as soon as the lock is released.
 
 use alga_storage_server::config::{Backend, Secret};
-use alga_storage_tests::TestServer;
+use alga_storage_tests::{Tenant, TestServer};
 use reqwest::Method;
 use serde_json::json;
 use std::path::PathBuf;
@@ -163,28 +165,25 @@ async fn readiness_becomes(s: &TestServer, want: u16, limit: Duration) -> Durati
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn postgres_stopped_and_started_under_write_load_loses_no_acknowledged_write() {
-    if alga_storage_tests::backend() == Backend::Sqlite {
-        println!("the embedded store has no database server to stop");
-        return;
-    }
-    let cluster = Cluster::start();
-    let s = TestServer::start_with(|c| c.database_url = Secret::new(cluster.url())).await;
-    let t = s
-        .tenant(json!([{"namespace": "load", "access": ["read", "write"]}]))
-        .await;
+/// Writes new keys one after another as fast as they are answered, recording which were
+/// acknowledged (and when) and how each refusal looked.
+struct WriteLoad {
+    acknowledged: Arc<Mutex<Vec<(u32, Instant)>>>,
+    refusals: Arc<Mutex<Vec<(u16, String, bool, Duration)>>>,
+    stop: Arc<AtomicBool>,
+    writer: tokio::task::JoinHandle<()>,
+}
 
-    // One writer, writing new keys as fast as it is answered.
-    let acknowledged = Arc::new(Mutex::new(Vec::<(u32, Instant)>::new()));
-    let refusals = Arc::new(Mutex::new(Vec::<(u16, String, bool, Duration)>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
+impl WriteLoad {
+    fn start(s: &TestServer, t: &Tenant) -> WriteLoad {
+        let acknowledged = Arc::new(Mutex::new(Vec::<(u32, Instant)>::new()));
+        let refusals = Arc::new(Mutex::new(Vec::<(u16, String, bool, Duration)>::new()));
+        let stop = Arc::new(AtomicBool::new(false));
         let (client, base, token) = (s.client.clone(), s.base.clone(), t.token.clone());
-        let (acknowledged, refusals, stop) = (acknowledged.clone(), refusals.clone(), stop.clone());
-        tokio::spawn(async move {
+        let (acked, refused, stopping) = (acknowledged.clone(), refusals.clone(), stop.clone());
+        let writer = tokio::spawn(async move {
             let mut n = 0u32;
-            while !stop.load(Ordering::Relaxed) {
+            while !stopping.load(Ordering::Relaxed) {
                 let started = Instant::now();
                 let sent = client
                     .put(format!("{base}/api/ext-storage/load/k{n}"))
@@ -197,10 +196,10 @@ async fn postgres_stopped_and_started_under_write_load_loses_no_acknowledged_wri
                     let retry_after = res.headers().contains_key("retry-after");
                     let body: serde_json::Value = res.json().await.unwrap_or_default();
                     if status == 200 {
-                        acknowledged.lock().unwrap().push((n, Instant::now()));
+                        acked.lock().unwrap().push((n, Instant::now()));
                     } else {
                         let code = body["error"]["code"].as_str().unwrap_or("").to_owned();
-                        refusals.lock().unwrap().push((
+                        refused.lock().unwrap().push((
                             status,
                             code,
                             retry_after,
@@ -211,8 +210,71 @@ async fn postgres_stopped_and_started_under_write_load_loses_no_acknowledged_wri
                 }
                 n += 1;
             }
-        })
-    };
+        });
+        WriteLoad {
+            acknowledged,
+            refusals,
+            stop,
+            writer,
+        }
+    }
+
+    /// Stops the load and checks it: some writes were refused, each with 503 `UNAVAILABLE` and
+    /// `Retry-After` within 2 s; writes were acknowledged again after `recovered` without a
+    /// restart; every acknowledged write is readable.
+    async fn finish(self, s: &TestServer, t: &Tenant, recovered: Instant) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.writer.await.unwrap();
+        let refusals = self.refusals.lock().unwrap().clone();
+        assert!(!refusals.is_empty(), "the outage refused some writes");
+        for (status, code, retry_after, took) in &refusals {
+            assert_eq!(
+                (*status, code.as_str()),
+                (503, "UNAVAILABLE"),
+                "{refusals:?}"
+            );
+            assert!(retry_after, "503 without Retry-After");
+            assert!(*took < Duration::from_secs(2), "a refusal took {took:?}");
+        }
+        let acknowledged = self.acknowledged.lock().unwrap().clone();
+        assert!(
+            acknowledged.iter().any(|(_, at)| *at > recovered),
+            "writes were acknowledged again after the outage, without restarting the server"
+        );
+        println!(
+            "{} writes acknowledged, {} refused with 503",
+            acknowledged.len(),
+            refusals.len()
+        );
+        for (n, _) in &acknowledged {
+            let answer = s
+                .rest(t, Method::GET, &format!("/load/k{n}"), &[], None)
+                .await;
+            assert_eq!(
+                answer.status, 200,
+                "acknowledged k{n} is lost: {}",
+                answer.body
+            );
+            assert_eq!(answer.body["value"], json!(n));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_outage_under_write_load_loses_no_acknowledged_write() {
+    match alga_storage_tests::backend() {
+        Backend::Postgres => postgres_stopped_and_started().await,
+        Backend::Sqlite => sqlite_locked_by_another_process().await,
+    }
+}
+
+async fn postgres_stopped_and_started() {
+    let cluster = Cluster::start();
+    let s = TestServer::start_with(|c| c.database_url = Secret::new(cluster.url())).await;
+    let t = s
+        .tenant(json!([{"namespace": "load", "access": ["read", "write"]}]))
+        .await;
+    let load = WriteLoad::start(&s, &t);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(readiness(&s).await.0, 200);
 
@@ -223,40 +285,44 @@ async fn postgres_stopped_and_started_under_write_load_loses_no_acknowledged_wri
     let restarted = Instant::now();
     let up = readiness_becomes(&s, 200, Duration::from_secs(1)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
-    writer.await.unwrap();
     println!("readiness: down after {down:?}, up again after {up:?}");
+    load.finish(&s, &t, restarted).await;
+}
 
-    let refusals = refusals.lock().unwrap().clone();
-    assert!(!refusals.is_empty(), "the outage refused some writes");
-    for (status, code, retry_after, took) in &refusals {
+async fn sqlite_locked_by_another_process() {
+    use sqlx::Connection;
+    let s = TestServer::start().await;
+    let t = s
+        .tenant(json!([{"namespace": "load", "access": ["read", "write"]}]))
+        .await;
+    let load = WriteLoad::start(&s, &t);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(readiness(&s).await.0, 200);
+
+    let mut other = sqlx::SqliteConnection::connect(s.config.database_url.expose())
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let locked = Instant::now();
+    while locked.elapsed() < Duration::from_secs(3) {
+        // Reads and readiness go on while the file cannot be written.
+        let (status, took) = readiness(&s).await;
+        assert_eq!(status, 200, "/readyz while the file is locked");
+        assert!(took <= Duration::from_millis(1100), "/readyz took {took:?}");
+        let read = s.rest(&t, Method::GET, "/load/k0", &[], None).await;
         assert_eq!(
-            (*status, code.as_str()),
-            (503, "UNAVAILABLE"),
-            "{refusals:?}"
+            read.status, 200,
+            "a read while the file is locked: {}",
+            read.body
         );
-        assert!(retry_after, "503 without Retry-After");
-        assert!(*took < Duration::from_secs(2), "a refusal took {took:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(
-        acknowledged.iter().any(|(_, at)| *at > restarted),
-        "writes were acknowledged again after the restart, without restarting the server"
-    );
-    println!(
-        "{} writes acknowledged, {} refused with 503",
-        acknowledged.len(),
-        refusals.len()
-    );
-    for (n, _) in &acknowledged {
-        let answer = s
-            .rest(&t, Method::GET, &format!("/load/k{n}"), &[], None)
-            .await;
-        assert_eq!(
-            answer.status, 200,
-            "acknowledged k{n} is lost: {}",
-            answer.body
-        );
-        assert_eq!(answer.body["value"], json!(n));
-    }
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    drop(other);
+    let released = Instant::now();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    load.finish(&s, &t, released).await;
 }
