@@ -165,11 +165,14 @@ async fn readiness_becomes(s: &TestServer, want: u16, limit: Duration) -> Durati
     }
 }
 
+/// A refused write: status, error code, whether `Retry-After` came, and how long it took.
+type Refusal = (u16, String, bool, Duration);
+
 /// Writes new keys one after another as fast as they are answered, recording which were
 /// acknowledged (and when) and how each refusal looked.
 struct WriteLoad {
     acknowledged: Arc<Mutex<Vec<(u32, Instant)>>>,
-    refusals: Arc<Mutex<Vec<(u16, String, bool, Duration)>>>,
+    refusals: Arc<Mutex<Vec<Refusal>>>,
     stop: Arc<AtomicBool>,
     writer: tokio::task::JoinHandle<()>,
 }
@@ -177,7 +180,7 @@ struct WriteLoad {
 impl WriteLoad {
     fn start(s: &TestServer, t: &Tenant) -> WriteLoad {
         let acknowledged = Arc::new(Mutex::new(Vec::<(u32, Instant)>::new()));
-        let refusals = Arc::new(Mutex::new(Vec::<(u16, String, bool, Duration)>::new()));
+        let refusals = Arc::new(Mutex::new(Vec::<Refusal>::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (client, base, token) = (s.client.clone(), s.base.clone(), t.token.clone());
         let (acked, refused, stopping) = (acknowledged.clone(), refusals.clone(), stop.clone());
