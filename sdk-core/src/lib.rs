@@ -17,6 +17,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod atomic;
 mod capability;
 mod error;
 pub mod limits;
@@ -24,6 +25,11 @@ mod names;
 mod ops;
 mod snapshot;
 
+pub use atomic::{
+    failed_checks, incremented, AtomicBody, AtomicCheck, AtomicOperation, AtomicRequest,
+    AtomicResponse, AtomicResult, FailedCheck, GetManyBody, GetManyRequest, GetManyResponse,
+    MAX_ATOMIC_CHECKS, MAX_ATOMIC_OPERATIONS, MAX_GET_MANY_KEYS,
+};
 pub use capability::{ensure_capability, validate_grants, Access, Grant};
 pub use error::{BulkItemError, ErrorCode, ErrorKind, StorageError};
 pub use names::{

@@ -366,10 +366,16 @@ pub enum StorageRequest {
     Delete(DeleteRequest),
     /// `bulkPut`
     BulkPut(BulkPutRequest),
+    /// `getMany`
+    GetMany(crate::GetManyRequest),
+    /// `atomic`
+    Atomic(crate::AtomicRequest),
 }
 
 /// The operation names the runner envelope accepts.
-pub const OPERATIONS: [&str; 5] = ["put", "get", "list", "delete", "bulkPut"];
+pub const OPERATIONS: [&str; 7] = [
+    "put", "get", "list", "delete", "bulkPut", "getMany", "atomic",
+];
 
 impl StorageRequest {
     /// The wire name of the operation.
@@ -380,6 +386,8 @@ impl StorageRequest {
             StorageRequest::List(_) => "list",
             StorageRequest::Delete(_) => "delete",
             StorageRequest::BulkPut(_) => "bulkPut",
+            StorageRequest::GetMany(_) => "getMany",
+            StorageRequest::Atomic(_) => "atomic",
         }
     }
 
@@ -400,6 +408,8 @@ impl StorageRequest {
             "list" => StorageRequest::List(from_value(value)?),
             "delete" => StorageRequest::Delete(from_value(value)?),
             "bulkPut" => StorageRequest::BulkPut(from_value(value)?),
+            "getMany" => StorageRequest::GetMany(from_value(value)?),
+            "atomic" => StorageRequest::Atomic(from_value(value)?),
             other => {
                 return Err(StorageError::validation(
                     "operation",
@@ -418,6 +428,8 @@ impl StorageRequest {
             StorageRequest::Get(_) | StorageRequest::Delete(_) => Ok(()),
             StorageRequest::List(r) => r.validate(),
             StorageRequest::BulkPut(r) => r.validate(),
+            StorageRequest::GetMany(r) => r.validate(),
+            StorageRequest::Atomic(r) => r.validate(),
         }
     }
 }
@@ -579,7 +591,7 @@ pub(crate) fn check_value(prefix: &str, value: &Value) -> Result<usize, StorageE
 }
 
 /// Checks one record's value and metadata (see [`check_value`]). Returns their total size.
-fn check_record(
+pub(crate) fn check_record(
     prefix: &str,
     value: &Value,
     metadata: Option<&Metadata>,

@@ -195,6 +195,48 @@ fn components() -> Value {
                         "ttlExpiresAt": nullable_timestamp, "createdAt": timestamp, "updatedAt": timestamp }
                 } } }
             },
+            "GetManyBody": {
+                "type": "object", "required": ["keys"], "additionalProperties": false,
+                "description": "1-100 distinct keys.",
+                "properties": { "keys": { "type": "array", "minItems": 1, "maxItems": alga_storage_core::MAX_GET_MANY_KEYS, "items": schema("Key") } }
+            },
+            "GetManyResponse": {
+                "type": "object", "required": ["items"], "additionalProperties": false,
+                "properties": { "items": { "type": "array", "items": { "anyOf": [schema("Record"), { "type": "null" }] } } }
+            },
+            "AtomicCheck": {
+                "type": "object", "required": ["key", "revision"], "additionalProperties": false,
+                "properties": { "key": schema("Key"), "revision": { "type": "integer", "minimum": 0, "maximum": i64::MAX,
+                                "description": "The current revision must be this one; 0: the record must not exist." } }
+            },
+            "AtomicOperation": {
+                "oneOf": [
+                    { "type": "object", "required": ["op", "key", "value"], "additionalProperties": false,
+                      "properties": { "op": { "const": "put" }, "key": schema("Key"), "value": schema("JsonValue"),
+                                      "metadata": schema("Metadata"), "ttlSeconds": ttl } },
+                    { "type": "object", "required": ["op", "key"], "additionalProperties": false,
+                      "properties": { "op": { "const": "delete" }, "key": schema("Key") } },
+                    { "type": "object", "required": ["op", "key", "delta"], "additionalProperties": false,
+                      "properties": { "op": { "const": "increment" }, "key": schema("Key"),
+                                      "delta": { "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX }, "ttlSeconds": ttl } }
+                ]
+            },
+            "AtomicBody": {
+                "type": "object", "required": ["operations"], "additionalProperties": false,
+                "description": "Checks, then operations on distinct keys, all or nothing (at most 512 KiB of values and metadata).",
+                "properties": {
+                    "checks": { "type": "array", "maxItems": alga_storage_core::MAX_ATOMIC_CHECKS, "items": schema("AtomicCheck") },
+                    "operations": { "type": "array", "minItems": 1, "maxItems": alga_storage_core::MAX_ATOMIC_OPERATIONS, "items": schema("AtomicOperation") }
+                }
+            },
+            "AtomicResponse": {
+                "type": "object", "required": ["results"], "additionalProperties": false,
+                "properties": { "results": { "type": "array", "items": {
+                    "type": "object", "required": ["key", "revision"], "additionalProperties": false,
+                    "properties": { "key": schema("Key"), "revision": { "type": ["integer", "null"], "minimum": 1 },
+                                    "value": { "type": "integer", "description": "The new value, for an increment." } }
+                } } }
+            },
             "RunnerRequest": {
                 "description": "The contract request of one operation plus `operation`, with exactly the fields of that operation.",
                 "oneOf": [
@@ -212,6 +254,13 @@ fn components() -> Value {
                     { "type": "object", "required": ["operation", "namespace", "key"], "additionalProperties": false,
                       "properties": { "operation": { "const": "delete" }, "namespace": schema("Namespace"), "key": schema("Key"),
                                       "ifRevision": guard } },
+                    { "type": "object", "required": ["operation", "namespace", "keys"], "additionalProperties": false,
+                      "properties": { "operation": { "const": "getMany" }, "namespace": schema("Namespace"),
+                                      "keys": { "type": "array", "minItems": 1, "maxItems": alga_storage_core::MAX_GET_MANY_KEYS, "items": schema("Key") } } },
+                    { "type": "object", "required": ["operation", "namespace", "operations"], "additionalProperties": false,
+                      "properties": { "operation": { "const": "atomic" }, "namespace": schema("Namespace"),
+                                      "checks": { "type": "array", "maxItems": alga_storage_core::MAX_ATOMIC_CHECKS, "items": schema("AtomicCheck") },
+                                      "operations": { "type": "array", "minItems": 1, "maxItems": alga_storage_core::MAX_ATOMIC_OPERATIONS, "items": schema("AtomicOperation") } } },
                     { "type": "object", "required": ["operation", "namespace", "items"], "additionalProperties": false,
                       "properties": { "operation": { "const": "bulkPut" }, "namespace": schema("Namespace"),
                                       "items": { "type": "array", "minItems": 1, "maxItems": MAX_BULK_ITEMS, "items": schema("BulkPutItem") } } }
@@ -219,7 +268,8 @@ fn components() -> Value {
             },
             "RunnerResponse": {
                 "description": "The answer of the browser route for the same operation.",
-                "anyOf": [schema("PutResponse"), schema("Record"), schema("ListResponse"), schema("BulkPutResponse")]
+                "anyOf": [schema("PutResponse"), schema("Record"), schema("ListResponse"), schema("BulkPutResponse"),
+                          schema("GetManyResponse"), schema("AtomicResponse")]
             },
             "Snapshot": { "type": "object", "description": "The whole live namespace: key → value.",
                           "additionalProperties": schema("JsonValue") },
@@ -352,6 +402,25 @@ pub fn document() -> Value {
                     "operationId": "bulkPut", "summary": "Write up to 20 records of one namespace, all or nothing.", "description": "The items' keys must be distinct (else 400).", "security": ext.clone(),
                     "requestBody": request_body("BulkPutBody", json!({ "items": [{ "key": "a", "value": 1 }, { "key": "b", "value": { "n": 2 } }] })),
                     "responses": responses(&[(200, json_body("BulkPutResponse", "Every item written."))], &record_errors)
+                }
+            },
+            "/api/ext-storage/{ns}:getMany": {
+                "parameters": [ns()],
+                "post": {
+                    "operationId": "getMany", "summary": "Read up to 100 records of one namespace at one point in time.",
+                    "description": "Keys must be distinct (else 400). `null` where a record is missing or expired.", "security": ext.clone(),
+                    "requestBody": request_body("GetManyBody", json!({ "keys": ["a", "b"] })),
+                    "responses": responses(&[(200, json_body("GetManyResponse", "One entry per key, in request order."))], &[400, 401, 403, 413, 429])
+                }
+            },
+            "/api/ext-storage/{ns}:atomic": {
+                "parameters": [ns()],
+                "post": {
+                    "operationId": "atomic", "summary": "Checks, then put/delete/increment operations, all or nothing.",
+                    "description": "Operation keys must be distinct, and check keys distinct (else 400). A failed check is 409 with details.failedChecks; an increment of a non-integer value or past the 64-bit range is 400; nothing is written then.",
+                    "security": ext.clone(),
+                    "requestBody": request_body("AtomicBody", json!({ "operations": [{ "op": "put", "key": "a", "value": 1 }, { "op": "increment", "key": "visits", "delta": 1 }] })),
+                    "responses": responses(&[(200, json_body("AtomicResponse", "Every operation applied."))], &record_errors)
                 }
             },
             "/api/ext-storage/{ns}/{key}": {

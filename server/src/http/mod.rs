@@ -69,6 +69,34 @@ pub(crate) fn observe(
     answer
 }
 
+/// `{ns}:getMany` and `{ns}:atomic` share the `{ns}` route with list (GET) and bulkPut (POST) but
+/// take POST only: other methods are 405 (`OPTIONS` answers `Allow: POST`, a CORS preflight is
+/// left to the CORS layer). Outermost, so the CORS layer does not answer a plain `OPTIONS`.
+async fn custom_methods_take_post(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, Method, StatusCode};
+    use axum::response::IntoResponse;
+    let path = request.uri().path();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let custom = matches!(segments.as_slice(), ["api", "ext-storage", ns]
+        if ns.contains(':') || ns.to_ascii_lowercase().contains("%3a"));
+    // A CORS preflight is the CORS layer's to answer.
+    let preflight = request
+        .headers()
+        .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    if !custom || request.method() == Method::POST || preflight {
+        return next.run(request).await;
+    }
+    let allow = [(header::ALLOW, HeaderValue::from_static("POST"))];
+    if request.method() == Method::OPTIONS {
+        return (StatusCode::OK, allow).into_response();
+    }
+    let error = StorageError::validation("method", "this route does not accept that method");
+    (StatusCode::METHOD_NOT_ALLOWED, allow, axum::Json(error)).into_response()
+}
+
 /// The whole application: every route, CORS for `cors_origins` (`*` = any), and the
 /// `X-Storage-Backend` header on every answer.
 pub fn router(state: AppState, cors_origins: &[String]) -> Router {
@@ -77,7 +105,7 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .route(
             "/api/ext-storage/{ns}",
             get(records::list)
-                .post(records::bulk_put)
+                .post(records::post)
                 .layer(DefaultBodyLimit::max(BULK_BODY_LIMIT))
                 .layer(axum::middleware::from_fn(
                     extract::declared_length::<BULK_BODY_LIMIT>,
@@ -155,7 +183,13 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
                 axum::Json(error),
             )
         })
-        .with_state(state)
+        .with_state(state);
+    if !cors_origins.is_empty() {
+        app = app
+            .layer(cors(cors_origins))
+            .layer(axum::middleware::from_fn(preflight_no_content));
+    }
+    app.layer(axum::middleware::from_fn(custom_methods_take_post))
         .layer(axum::middleware::map_response(
             move |mut res: axum::response::Response| {
                 let backend = backend.clone();
@@ -165,13 +199,8 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
                     res
                 }
             },
-        ));
-    if !cors_origins.is_empty() {
-        app = app
-            .layer(cors(cors_origins))
-            .layer(axum::middleware::from_fn(preflight_no_content));
-    }
-    app.layer(tower_http::trace::TraceLayer::new_for_http())
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 /// Answers a CORS preflight with 204 No Content (tower-http's CORS layer says 200; the snapshot

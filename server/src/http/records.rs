@@ -7,12 +7,13 @@ use crate::auth;
 use crate::cursor::Scope;
 use crate::error::ApiError;
 use crate::governance::Surface;
-use crate::schema::schema_error;
+use crate::schema::{schema_error, violations};
 use crate::store::{Actor, ListQuery, Principal};
 use alga_storage_core::{
-    ensure_capability, json_size, parse_json, Access, BulkItemError, BulkPutBody, BulkPutRequest,
-    Cursor, DeleteRequest, GetRequest, InstallId, Key, Limit, ListRequest, ListResponse, Metadata,
-    Namespace, PutBody, StorageError, StorageRequest,
+    ensure_capability, json_size, parse_json, Access, AtomicOperation, AtomicRequest,
+    BulkItemError, BulkPutBody, BulkPutRequest, Cursor, DeleteRequest, GetManyRequest, GetRequest,
+    InstallId, Key, Limit, ListRequest, ListResponse, Metadata, Namespace, PutBody, StorageError,
+    StorageRequest,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -98,6 +99,43 @@ pub async fn execute(
                 .metrics
                 .written(req.items.iter().map(|i| json_size(&i.value)).sum());
             Json(written).into_response()
+        }
+        StorageRequest::GetMany(req) => {
+            ensure_capability(&principal.grants, &req.namespace, Access::Read)?;
+            Json(store.get_many(tenant, &req).await?).into_response()
+        }
+        StorageRequest::Atomic(req) => {
+            ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
+            if req.reads() {
+                ensure_capability(&principal.grants, &req.namespace, Access::Read)?;
+            }
+            let validator = state
+                .schemas
+                .validator(&**store, tenant, &req.namespace)
+                .await?;
+            let schema_check = |index: usize, value: &serde_json::Value| match &validator {
+                Some(v) => {
+                    let found = violations(v, value);
+                    if found.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(schema_error(&format!("operations[{index}].value"), found))
+                    }
+                }
+                None => Ok(()),
+            };
+            for (index, op) in req.operations.iter().enumerate() {
+                if let AtomicOperation::Put { value, .. } = op {
+                    schema_check(index, value)?;
+                }
+            }
+            let answer = store.atomic(tenant, actor, &req, &schema_check).await?;
+            let written = req.operations.iter().map(|op| match op {
+                AtomicOperation::Put { value, .. } => json_size(value),
+                _ => 0,
+            });
+            state.metrics.written(written.sum());
+            Json(answer).into_response()
         }
     })
 }
@@ -231,24 +269,53 @@ pub async fn delete(
     browser(&state, &headers, "delete", request).await
 }
 
-/// `POST /api/ext-storage/{ns}`, body `{items: […]}`.
-pub async fn bulk_put(
+/// `POST /api/ext-storage/{ns}`: bulkPut, body `{items: […]}`; and the custom methods
+/// `POST /api/ext-storage/{ns}:getMany`, body `{keys: […]}`, and
+/// `POST /api/ext-storage/{ns}:atomic`, body `{checks?, operations}` (a namespace cannot
+/// contain `:`, so a method never collides with one).
+pub async fn post(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
+    let segment = path.as_ref().map(|Path(p)| p.clone()).unwrap_or_default();
+    let (ns, verb) = match segment.split_once(':') {
+        Some((ns, verb)) => (ns.to_owned(), Some(verb.to_owned())),
+        None => (segment.clone(), None),
+    };
+    let operation = match verb.as_deref() {
+        None => "bulkPut",
+        Some("getMany") => "getMany",
+        Some("atomic") => "atomic",
+        Some(other) => {
+            return Err(StorageError::new(
+                alga_storage_core::ErrorCode::NotFound,
+                format!("no such method {other:?}; expected getMany or atomic"),
+            )
+            .into())
+        }
+    };
     let request = (|| {
-        let namespace = namespace_path(&uri, path)?;
+        extract::strict_path(&uri)?;
+        extract::path(path)?;
+        let namespace = Namespace::new(ns)?;
         extract::no_query(uri.query())?;
-        let body: BulkPutBody = parse_json(&extract::body(body, BULK_BODY_LIMIT)?)?;
-        Ok(StorageRequest::BulkPut(BulkPutRequest {
-            namespace,
-            items: body.items,
-        }))
+        let body = extract::body(body, BULK_BODY_LIMIT)?;
+        Ok(match operation {
+            "getMany" => StorageRequest::GetMany(GetManyRequest::from_body(namespace, &body)?),
+            "atomic" => StorageRequest::Atomic(AtomicRequest::from_body(namespace, &body)?),
+            _ => {
+                let body: BulkPutBody = parse_json(&body)?;
+                StorageRequest::BulkPut(BulkPutRequest {
+                    namespace,
+                    items: body.items,
+                })
+            }
+        })
     })();
-    browser(&state, &headers, "bulkPut", request).await
+    browser(&state, &headers, operation, request).await
 }
 
 /// `GET /api/ext-storage/{ns}?keyPrefix=&limit=&cursor=&includeValues=&includeMetadata=&metadata=`

@@ -2,14 +2,15 @@
 //! database serves it.
 
 use alga_storage_core::{
-    BulkPutRequest, BulkPutResponse, DeleteRequest, ErrorCode, GetRequest, Grant, InstallId, Key,
-    ListItem, Metadata, Namespace, PatchOp, PutRequest, PutResponse, Record, Snapshot,
-    StorageError,
+    AtomicRequest, AtomicResponse, BulkPutRequest, BulkPutResponse, DeleteRequest, ErrorCode,
+    GetManyRequest, GetManyResponse, GetRequest, Grant, InstallId, Key, ListItem, Metadata,
+    Namespace, PatchOp, PutRequest, PutResponse, Record, Snapshot, StorageError,
 };
 use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
+pub mod atomic;
 pub mod postgres;
 pub mod principals;
 pub mod sqlite;
@@ -500,6 +501,33 @@ pub trait Store: Send + Sync + 'static {
         })
         .await
         .map_err(|e| bulk_quota(e, req))
+    }
+    /// `getMany`: the live records of the keys, in request order, read by one statement.
+    async fn get_many(
+        &self,
+        tenant: Uuid,
+        req: &GetManyRequest,
+    ) -> Result<GetManyResponse, StoreError>;
+    /// One attempt at `atomic` ([`atomic::run`] on a transaction of the backend's own).
+    async fn atomic_once(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &AtomicRequest,
+        accept: atomic::Accept<'_>,
+    ) -> Result<AtomicResponse, StoreError>;
+    /// `atomic`: [`Store::atomic_once`] under the quota retry.
+    async fn atomic(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &AtomicRequest,
+        accept: atomic::Accept<'_>,
+    ) -> Result<AtomicResponse, StoreError> {
+        quota_retry(self, tenant, &req.namespace, || {
+            self.atomic_once(tenant, actor, req, accept)
+        })
+        .await
     }
     /// The whole live namespace and its ETag (`0` when it is empty).
     async fn snapshot(&self, tenant: Uuid, namespace: &Namespace) -> Result<Snapshot, StoreError>;

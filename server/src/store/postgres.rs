@@ -7,14 +7,16 @@
 //! (`FOR UPDATE SKIP LOCKED`, never the key being written); reads are one plain `SELECT` each
 //! and never write; the background sweeper removes the rest.
 
+use super::atomic::{self, AtomicTx, Expiry, Locked, Put};
 use super::principals::{PrincipalCache, CHANNEL};
 use super::{
-    backend, db, precondition_failed, record_size, Actor, AuditEntry, ListQuery, NamespaceUsage,
-    Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError, Upserted,
+    backend, db, keyed, precondition_failed, record_size, Actor, AuditEntry, ListQuery,
+    NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError, Upserted,
 };
 use alga_storage_core::{
-    BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem, DeleteRequest, GetRequest,
-    Grant, InstallId, Key, ListItem, Metadata, Namespace, PatchOp, PutRequest, PutResponse, Record,
+    AtomicRequest, AtomicResponse, BulkItemError, BulkPutRequest, BulkPutResponse,
+    BulkPutResultItem, DeleteRequest, GetManyRequest, GetManyResponse, GetRequest, Grant,
+    InstallId, Key, ListItem, Metadata, Namespace, PatchOp, PutRequest, PutResponse, Record,
     Snapshot, StorageError,
 };
 use async_trait::async_trait;
@@ -268,6 +270,31 @@ impl PgStore {
     }
 }
 
+/// `getMany`: the live records of keys `$3`, one plain statement.
+const GET_MANY: &str =
+    "SELECT key, value, metadata, revision, ttl_expires_at, created_at, updated_at \
+     FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = ANY($3) \
+     AND (ttl_expires_at IS NULL OR ttl_expires_at > now())";
+
+/// The rows of an `atomic`, locked in key order, with their state.
+const ATOMIC_LOCK: &str = "SELECT key, revision, value, metadata, ttl_expires_at, \
+       (ttl_expires_at IS NULL OR ttl_expires_at > now()) AS live FROM ext_storage_records \
+     WHERE tenant_id = $1 AND namespace = $2 AND key = ANY($3) ORDER BY key FOR UPDATE";
+
+/// One record of an `atomic`: expiry `$6` seconds from now, else at `$7` (or never); a key
+/// found absent (`$9`) is written only if still absent or expired, so a row created meanwhile
+/// by another transaction makes the statement return nothing.
+const ATOMIC_WRITE: &str = "INSERT INTO ext_storage_records AS r (tenant_id, namespace, key, value, \
+       metadata, revision, ttl_expires_at, created_at, updated_at, size) \
+     VALUES ($1, $2, $3, $4, $5, 1, coalesce(now() + make_interval(secs => $6), $7), now(), now(), $8) \
+     ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET \
+       value = EXCLUDED.value, metadata = EXCLUDED.metadata, size = EXCLUDED.size, \
+       ttl_expires_at = EXCLUDED.ttl_expires_at, updated_at = EXCLUDED.updated_at, \
+       revision = CASE WHEN r.ttl_expires_at <= now() THEN 1 ELSE r.revision + 1 END, \
+       created_at = CASE WHEN r.ttl_expires_at <= now() THEN EXCLUDED.created_at ELSE r.created_at END \
+     WHERE NOT $9 OR r.ttl_expires_at <= now() \
+     RETURNING revision";
+
 fn ttl_param(ttl: Option<alga_storage_core::TtlSeconds>) -> Option<i32> {
     ttl.map(|t| t.get() as i32)
 }
@@ -427,6 +454,100 @@ async fn namespace_state(
         .fetch_one(&mut **tx)
         .await
         .map_err(db)
+}
+
+/// The Postgres statements of an `atomic`: rows are locked `FOR UPDATE` in key order; keys
+/// found absent are written create-only (see [`ATOMIC_WRITE`]).
+struct PgAtomic<'t, 'c> {
+    tx: &'t mut Tx<'c>,
+    tenant: Uuid,
+    ns: &'t str,
+    actor: Actor<'t>,
+}
+
+#[async_trait]
+impl AtomicTx for PgAtomic<'_, '_> {
+    async fn lock(&mut self, keys: &[&str]) -> Result<HashMap<String, Locked>, StoreError> {
+        let rows = sqlx::query(ATOMIC_LOCK)
+            .bind(self.tenant)
+            .bind(self.ns)
+            .bind(keys)
+            .fetch_all(&mut **self.tx)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let Json(metadata): Json<Metadata> = row.try_get("metadata").map_err(db)?;
+                let locked = Locked {
+                    live: row.try_get("live").map_err(db)?,
+                    revision: row.try_get::<i64, _>("revision").map_err(db)? as u64,
+                    value: row.try_get("value").map_err(db)?,
+                    metadata,
+                    ttl_expires_at: row.try_get("ttl_expires_at").map_err(db)?,
+                };
+                Ok((row.try_get("key").map_err(db)?, locked))
+            })
+            .collect()
+    }
+
+    async fn write(&mut self, put: &Put<'_>) -> Result<Option<u64>, StoreError> {
+        let (seconds, at) = match put.expiry {
+            Expiry::Never => (None, None),
+            Expiry::In(ttl) => (ttl_param(Some(ttl)), None),
+            Expiry::At(at) => (None, Some(at)),
+        };
+        let revision: Option<i64> = sqlx::query_scalar(ATOMIC_WRITE)
+            .bind(self.tenant)
+            .bind(self.ns)
+            .bind(put.key)
+            .bind(Json(put.value))
+            .bind(Json(metadata_value(put.metadata)))
+            .bind(seconds)
+            .bind(at)
+            .bind(record_size(put.key, put.value, put.metadata))
+            .bind(put.create_only)
+            .fetch_optional(&mut **self.tx)
+            .await
+            .map_err(|e| keyed(db(e), put.key))?;
+        Ok(revision.map(|r| r as u64))
+    }
+
+    async fn delete(&mut self, key: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = $3",
+        )
+        .bind(self.tenant)
+        .bind(self.ns)
+        .bind(key)
+        .execute(&mut **self.tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn audit(
+        &mut self,
+        key: &str,
+        operation: &str,
+        revision: Option<u64>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(AUDIT_MANY)
+            .bind(self.tenant)
+            .bind(self.actor.principal)
+            .bind(self.ns)
+            .bind(operation)
+            .bind(self.actor.surface)
+            .bind([key])
+            .bind([revision.map(|r| r as i64)])
+            .execute(&mut **self.tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn finish(&mut self, changes: i64, keys: &[&str]) -> Result<(), StoreError> {
+        sweep_and_bump(self.tx, self.tenant, self.ns, changes, keys).await
+    }
 }
 
 /// Evicts from `cache` every install another instance (or this one) changes; empties it
@@ -770,6 +891,91 @@ impl Store for PgStore {
             })
         })
         .transpose()
+    }
+
+    async fn get_many(
+        &self,
+        tenant: Uuid,
+        req: &GetManyRequest,
+    ) -> Result<GetManyResponse, StoreError> {
+        let keys: Vec<&str> = req.keys.iter().map(Key::as_str).collect();
+        let rows = sqlx::query(GET_MANY)
+            .bind(tenant)
+            .bind(req.namespace.as_str())
+            .bind(&keys)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let Written {
+                revision,
+                ttl_expires_at,
+                created_at,
+                updated_at,
+            } = written(row)?;
+            let key: String = row.try_get("key").map_err(db)?;
+            let Json(metadata): Json<Metadata> = row.try_get("metadata").map_err(db)?;
+            let value: Value = row.try_get("value").map_err(db)?;
+            found.insert(
+                key,
+                (
+                    revision,
+                    value,
+                    metadata,
+                    ttl_expires_at,
+                    created_at,
+                    updated_at,
+                ),
+            );
+        }
+        let items = req
+            .keys
+            .iter()
+            .map(|key| {
+                found.remove(key.as_str()).map(
+                    |(revision, value, metadata, ttl_expires_at, created_at, updated_at)| Record {
+                        namespace: req.namespace.clone(),
+                        key: key.clone(),
+                        revision,
+                        value,
+                        metadata,
+                        ttl_expires_at,
+                        created_at,
+                        updated_at,
+                    },
+                )
+            })
+            .collect();
+        Ok(GetManyResponse { items })
+    }
+
+    async fn atomic_once(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &AtomicRequest,
+        accept: atomic::Accept<'_>,
+    ) -> Result<AtomicResponse, StoreError> {
+        // A key found absent may be created by a concurrent writer before this one writes it:
+        // then the whole transaction runs again (a few times; it cannot starve for long, since
+        // every retry finds that key present and locks it).
+        for _ in 0..8 {
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            let mut statements = PgAtomic {
+                tx: &mut tx,
+                tenant,
+                ns: req.namespace.as_str(),
+                actor,
+            };
+            if let Ok(answer) = atomic::run(&mut statements, req, accept).await? {
+                tx.commit().await.map_err(db)?;
+                return Ok(answer);
+            }
+        }
+        Err(StoreError::Backend(
+            "atomic: contended past 8 attempts".into(),
+        ))
     }
 
     async fn get(&self, tenant: Uuid, req: &GetRequest) -> Result<Option<Record>, StoreError> {

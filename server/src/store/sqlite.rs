@@ -16,20 +16,23 @@
 //! - `sqlite::memory:` uses one connection for everything (an in-memory database lives and dies
 //!   with its connection).
 
+use super::atomic::{self, AtomicTx, Expiry, Locked, Put};
 use super::{
     backend, db, keyed, precondition_failed, record_size, Actor, AuditEntry, ListQuery,
     NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError, Upserted,
 };
 use alga_storage_core::{
-    json_contains, BulkItemError, BulkPutRequest, BulkPutResponse, BulkPutResultItem,
-    DeleteRequest, GetRequest, Grant, InstallId, Key, ListItem, Metadata, Namespace, PatchOp,
-    PutRequest, PutResponse, Record, Revision, Snapshot, StorageError, TtlSeconds,
+    json_contains, AtomicRequest, AtomicResponse, BulkItemError, BulkPutRequest, BulkPutResponse,
+    BulkPutResultItem, DeleteRequest, GetManyRequest, GetManyResponse, GetRequest, Grant,
+    InstallId, Key, ListItem, Metadata, Namespace, PatchOp, PutRequest, PutResponse, Record,
+    Revision, Snapshot, StorageError, TtlSeconds,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
@@ -414,6 +417,117 @@ impl SqliteStore {
     }
 }
 
+/// The SQLite statements of an `atomic`. The store's one writer connection holds the file's
+/// write lock for the whole transaction, so nothing changes between `lock` and `write`.
+struct SqliteAtomic<'c> {
+    conn: &'c mut SqliteConnection,
+    tenant: &'c str,
+    ns: &'c str,
+    actor: Actor<'c>,
+    now: i64,
+}
+
+#[async_trait]
+impl AtomicTx for SqliteAtomic<'_> {
+    async fn lock(&mut self, keys: &[&str]) -> Result<HashMap<String, Locked>, StoreError> {
+        let rows: Vec<(String, i64, String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT key, revision, value, metadata, ttl_expires_at FROM ext_storage_records \
+             WHERE tenant_id = ?1 AND namespace = ?2 AND key IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(self.tenant)
+        .bind(self.ns)
+        .bind(json_text(&keys))
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        rows.into_iter()
+            .map(|(key, revision, value, metadata, ttl)| {
+                let locked = Locked {
+                    live: ttl.is_none_or(|t| t > self.now),
+                    revision: revision as u64,
+                    value: parse(&value)?,
+                    metadata: parse(&metadata)?,
+                    ttl_expires_at: ttl.map(time),
+                };
+                Ok((key, locked))
+            })
+            .collect()
+    }
+
+    async fn write(&mut self, put: &Put<'_>) -> Result<Option<u64>, StoreError> {
+        let now = self.now;
+        let live = SqliteStore::current(self.conn, self.tenant, self.ns, put.key)
+            .await?
+            .filter(|c| c.live(now));
+        let (revision, created_at) = live.map_or((1, now), |c| (c.revision + 1, c.created_at));
+        let ttl_expires_at = match put.expiry {
+            Expiry::Never => None,
+            Expiry::In(ttl) => Some(now + i64::from(ttl.get()) * 1_000_000),
+            Expiry::At(at) => Some(at.timestamp_micros()),
+        };
+        sqlx::query(
+            "INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, \
+               ttl_expires_at, created_at, updated_at, size) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET value = excluded.value, \
+               metadata = excluded.metadata, revision = excluded.revision, size = excluded.size, \
+               ttl_expires_at = excluded.ttl_expires_at, created_at = excluded.created_at, \
+               updated_at = excluded.updated_at",
+        )
+        .bind(self.tenant)
+        .bind(self.ns)
+        .bind(put.key)
+        .bind(json_text(put.value))
+        .bind(json_text(&put.metadata.cloned().unwrap_or_default()))
+        .bind(revision)
+        .bind(ttl_expires_at)
+        .bind(created_at)
+        .bind(now)
+        .bind(record_size(put.key, put.value, put.metadata))
+        .execute(&mut *self.conn)
+        .await
+        .map_err(|e| keyed(db(e), put.key))?;
+        Ok(Some(revision as u64))
+    }
+
+    async fn delete(&mut self, key: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3",
+        )
+        .bind(self.tenant)
+        .bind(self.ns)
+        .bind(key)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn audit(
+        &mut self,
+        key: &str,
+        operation: &str,
+        revision: Option<u64>,
+    ) -> Result<(), StoreError> {
+        SqliteStore::audit_row(
+            self.conn,
+            self.tenant,
+            self.actor,
+            Some(self.ns),
+            Some(key),
+            operation,
+            revision.map(|r| r as i64),
+            self.now,
+        )
+        .await
+    }
+
+    async fn finish(&mut self, changes: i64, keys: &[&str]) -> Result<(), StoreError> {
+        let swept = SqliteStore::sweep(self.conn, self.tenant, self.ns, self.now, keys).await?;
+        SqliteStore::bump(self.conn, self.tenant, self.ns, swept + changes).await
+    }
+}
+
 type RecordRow = (String, i64, String, String, Option<i64>, i64, i64);
 
 #[async_trait]
@@ -696,6 +810,73 @@ impl Store for SqliteStore {
         }
         tx.commit().await.map_err(db)?;
         Ok(items)
+    }
+
+    async fn get_many(
+        &self,
+        tenant: Uuid,
+        req: &GetManyRequest,
+    ) -> Result<GetManyResponse, StoreError> {
+        let (tenant_id, now) = (tenant_text(tenant), now_micros());
+        let keys: Vec<&str> = req.keys.iter().map(Key::as_str).collect();
+        let rows: Vec<RecordRow> = sqlx::query_as(
+            "SELECT key, revision, value, metadata, ttl_expires_at, created_at, updated_at \
+             FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 \
+             AND key IN (SELECT value FROM json_each(?3)) \
+             AND (ttl_expires_at IS NULL OR ttl_expires_at > ?4)",
+        )
+        .bind(&tenant_id)
+        .bind(req.namespace.as_str())
+        .bind(json_text(&keys))
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for (key, revision, value, metadata, ttl, created, updated) in rows {
+            let record = Record {
+                namespace: req.namespace.clone(),
+                key: Key::new(&key).map_err(backend)?,
+                revision: revision as u64,
+                value: parse(&value)?,
+                metadata: parse(&metadata)?,
+                ttl_expires_at: ttl.map(time),
+                created_at: time(created),
+                updated_at: time(updated),
+            };
+            found.insert(key, record);
+        }
+        Ok(GetManyResponse {
+            items: keys.iter().map(|k| found.remove(*k)).collect(),
+        })
+    }
+
+    async fn atomic_once(
+        &self,
+        tenant: Uuid,
+        actor: Actor<'_>,
+        req: &AtomicRequest,
+        accept: atomic::Accept<'_>,
+    ) -> Result<AtomicResponse, StoreError> {
+        let tenant_id = tenant_text(tenant);
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut statements = SqliteAtomic {
+            conn: &mut tx,
+            tenant: &tenant_id,
+            ns: req.namespace.as_str(),
+            actor,
+            now: now_micros(),
+        };
+        match atomic::run(&mut statements, req, accept).await? {
+            Ok(answer) => {
+                tx.commit().await.map_err(db)?;
+                Ok(answer)
+            }
+            // The one writer connection holds the write lock: no other writer can interleave.
+            Err(atomic::Contended) => Err(StoreError::Backend(
+                "a key appeared under the SQLite write lock".into(),
+            )),
+        }
     }
 
     async fn delete(

@@ -2,6 +2,7 @@
 //! Every test starts the real server on the backend `ALGA_TEST_BACKEND` names (read at run time:
 //! `postgres`, the default, or `sqlite`), so the same compiled binary runs on both backends.
 
+mod atomic;
 mod audit;
 mod auth_and_errors;
 mod browser;

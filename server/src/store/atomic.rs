@@ -1,0 +1,179 @@
+//! The rule of `atomic`, written once for both backends: lock every key involved, evaluate the
+//! checks, apply the operations in request order, audit each, and advance the namespace version
+//! by what changed. A backend supplies only [`AtomicTx`]: its dialect's statements on one
+//! open transaction.
+
+use super::StoreError;
+use alga_storage_core::{
+    failed_checks, incremented, AtomicOperation, AtomicRequest, AtomicResponse, AtomicResult,
+    Metadata, StorageError, TtlSeconds,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// A record as the transaction found it, locked.
+#[derive(Debug, Clone)]
+pub(crate) struct Locked {
+    /// Whether it has not expired.
+    pub live: bool,
+    /// Its revision (meaningful only when live).
+    pub revision: u64,
+    /// Its value.
+    pub value: Value,
+    /// Its metadata.
+    pub metadata: Metadata,
+    /// When it expires.
+    pub ttl_expires_at: Option<DateTime<Utc>>,
+}
+
+/// When a written record expires.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Expiry {
+    /// Never.
+    Never,
+    /// This long after the database's now.
+    In(TtlSeconds),
+    /// At this instant (kept from the record).
+    At(DateTime<Utc>),
+}
+
+/// One record to write: a live record gets its revision plus one, an absent or expired one
+/// starts again at 1.
+pub(crate) struct Put<'a> {
+    pub key: &'a str,
+    pub value: &'a Value,
+    pub metadata: Option<&'a Metadata>,
+    pub expiry: Expiry,
+    /// The key had no row when locked: write it only if still none (else [`Contended`]).
+    pub create_only: bool,
+}
+
+/// Another transaction created a key this one found absent: run the whole `atomic` again.
+#[derive(Debug)]
+pub(crate) struct Contended;
+
+/// One backend's statements on an open write transaction.
+#[async_trait]
+pub(crate) trait AtomicTx: Send {
+    /// Locks the existing rows of `keys` (sorted, so concurrent transactions lock in one order)
+    /// and answers them by key.
+    async fn lock(&mut self, keys: &[&str]) -> Result<HashMap<String, Locked>, StoreError>;
+    /// Writes one record and answers its new revision; `Ok(None)` when `create_only` met a
+    /// row created meanwhile.
+    async fn write(&mut self, put: &Put<'_>) -> Result<Option<u64>, StoreError>;
+    /// Deletes one record (it exists: it was locked).
+    async fn delete(&mut self, key: &str) -> Result<(), StoreError>;
+    /// One audit row.
+    async fn audit(
+        &mut self,
+        key: &str,
+        operation: &str,
+        revision: Option<u64>,
+    ) -> Result<(), StoreError>;
+    /// Sweeps a bounded batch of expired records (never one of `keys`) and advances the
+    /// namespace version by what was swept plus `changes`.
+    async fn finish(&mut self, changes: i64, keys: &[&str]) -> Result<(), StoreError>;
+}
+
+/// Accepts (or refuses, as `VALIDATION_FAILED`) the value operation `index` is about to write:
+/// the namespace's JSON Schema, for the values only the transaction knows (increments).
+pub type Accept<'a> = &'a (dyn Fn(usize, &Value) -> Result<(), StorageError> + Send + Sync);
+
+/// Runs an `atomic` on `tx`. On `Err(Contended)` nothing must be committed and the caller runs
+/// it again.
+pub(crate) async fn run<T: AtomicTx>(
+    tx: &mut T,
+    req: &AtomicRequest,
+    accept: Accept<'_>,
+) -> Result<Result<AtomicResponse, Contended>, StoreError> {
+    let mut keys: Vec<&str> = req
+        .checks
+        .iter()
+        .map(|c| c.key.as_str())
+        .chain(req.operations.iter().map(|o| o.key().as_str()))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let found = tx.lock(&keys).await?;
+    let live = |key: &str| found.get(key).filter(|row| row.live);
+    failed_checks(&req.checks, |key| live(key).map_or(0, |row| row.revision))?;
+
+    let mut results = Vec::with_capacity(req.operations.len());
+    let mut changes = 0_i64;
+    for (index, op) in req.operations.iter().enumerate() {
+        let key = op.key().as_str();
+        let row = found.get(key);
+        // A row that had expired is removed or replaced: one more change of the namespace.
+        let expired = i64::from(row.is_some_and(|r| !r.live));
+        let current = live(key);
+        let (put, increment) = match op {
+            AtomicOperation::Delete { .. } => {
+                if row.is_some() {
+                    tx.delete(key).await?;
+                    tx.audit(key, "delete", None).await?;
+                    changes += 1 + expired;
+                }
+                results.push(AtomicResult {
+                    key: op.key().clone(),
+                    revision: None,
+                    value: None,
+                });
+                continue;
+            }
+            AtomicOperation::Put {
+                value,
+                metadata,
+                ttl_seconds,
+                ..
+            } => (
+                (
+                    value.clone(),
+                    metadata.clone(),
+                    ttl_seconds.map_or(Expiry::Never, Expiry::In),
+                ),
+                None,
+            ),
+            AtomicOperation::Increment {
+                delta, ttl_seconds, ..
+            } => {
+                let n = incremented(index, key, current.map(|r| &r.value), i64::from(*delta))?;
+                let value = Value::from(n);
+                accept(index, &value)?;
+                let expiry = match (ttl_seconds, current.and_then(|r| r.ttl_expires_at)) {
+                    (Some(ttl), _) => Expiry::In(*ttl),
+                    (None, Some(at)) => Expiry::At(at),
+                    (None, None) => Expiry::Never,
+                };
+                (
+                    (value, current.map(|r| r.metadata.clone()), expiry),
+                    Some(n),
+                )
+            }
+        };
+        let (value, metadata, expiry) = put;
+        let written = tx
+            .write(&Put {
+                key,
+                value: &value,
+                metadata: metadata.as_ref(),
+                expiry,
+                create_only: row.is_none(),
+            })
+            .await?;
+        let Some(revision) = written else {
+            return Ok(Err(Contended));
+        };
+        tx.audit(key, op.name(), Some(revision)).await?;
+        changes += 1 + expired;
+        results.push(AtomicResult {
+            key: op.key().clone(),
+            revision: Some(revision),
+            value: increment,
+        });
+    }
+    let written: Vec<&str> = req.operations.iter().map(|o| o.key().as_str()).collect();
+    tx.finish(changes, &written).await?;
+    Ok(Ok(AtomicResponse { results }))
+}
