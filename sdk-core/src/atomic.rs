@@ -39,9 +39,10 @@ pub struct GetManyRequest {
 /// is missing or expired.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GetManyResponse {
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct GetManyResponse<V = Value> {
     /// The records, in the order of the request's keys.
-    pub items: Vec<Option<Record>>,
+    pub items: Vec<Option<Record<V>>>,
 }
 
 /// A condition of an `atomic`: the record's current revision must be `revision` (`0`: the
@@ -176,6 +177,7 @@ pub struct AtomicRequest {
 
 /// The outcome of one operation of an `atomic`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AtomicResult {
     /// The record written.
@@ -189,6 +191,7 @@ pub struct AtomicResult {
 
 /// Answer to `atomic`: one result per operation, in request order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AtomicResponse {
     /// The results.

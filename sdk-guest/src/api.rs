@@ -3,7 +3,8 @@
 use crate::wire;
 use crate::Result;
 use alga_storage_core::{
-    BulkPutResponse, ErrorCode, ListItem, ListResponse, PutResponse, Record, StorageError,
+    AtomicCheck, AtomicOperation, AtomicRequest, AtomicResponse, BulkPutResponse, ErrorCode,
+    GetManyRequest, Key, ListItem, ListResponse, PutResponse, Record, Revision, StorageError,
     StorageRequest,
 };
 use serde::de::DeserializeOwned;
@@ -309,6 +310,134 @@ impl BulkPut<'_> {
     }
 }
 
+/// An atomic write being prepared: checks, then puts, deletes and increments on distinct keys,
+/// applied all together or not at all. See [`Namespace::atomic`].
+#[derive(Debug)]
+#[must_use = "an atomic write does nothing until `commit` is called"]
+pub struct Atomic<'a> {
+    ns: &'a Namespace,
+    checks: Vec<AtomicCheck>,
+    operations: Vec<AtomicOperation>,
+    error: Option<StorageError>,
+}
+
+impl Atomic<'_> {
+    fn key(&mut self, field: String, key: &str) -> Option<Key> {
+        match Key::new(key) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                self.error
+                    .get_or_insert_with(|| StorageError::validation(field, e.reason));
+                None
+            }
+        }
+    }
+
+    /// Only if `key` is at `revision` now (`0`: only if it does not exist); else the whole
+    /// write fails with `REVISION_MISMATCH`, `details.failedChecks` naming each failed check.
+    pub fn check(mut self, key: &str, revision: u64) -> Self {
+        let at = format!("checks[{}].key", self.checks.len());
+        let revision = i64::try_from(revision)
+            .ok()
+            .and_then(|r| Revision::new(r).ok());
+        if let (Some(key), Some(revision)) = (self.key(at, key), revision) {
+            self.checks.push(AtomicCheck { key, revision });
+        }
+        self
+    }
+
+    /// Create or replace `key` with `value`.
+    pub fn put<V: Serialize + ?Sized>(self, key: &str, value: &V) -> Self {
+        self.put_with(key, value, WriteOptions::new())
+    }
+
+    /// Create or replace `key` with `value`, with metadata or a TTL (a revision guard is a
+    /// [`check`](Self::check) here, and is refused in the options).
+    pub fn put_with<V: Serialize + ?Sized>(
+        mut self,
+        key: &str,
+        value: &V,
+        options: WriteOptions,
+    ) -> Self {
+        let at = format!("operations[{}]", self.operations.len());
+        let Some(key) = self.key(format!("{at}.key"), key) else {
+            return self;
+        };
+        let mut fields = Map::new();
+        fields.insert("op".into(), "put".into());
+        fields.insert("key".into(), key.as_str().into());
+        match serde_json::to_value(value) {
+            Ok(v) => {
+                fields.insert("value".into(), v);
+            }
+            Err(e) => {
+                self.error.get_or_insert_with(|| {
+                    StorageError::validation(format!("{at}.value"), e.to_string())
+                });
+                return self;
+            }
+        }
+        if options.if_revision.is_some() {
+            self.error.get_or_insert_with(|| {
+                StorageError::validation(
+                    format!("{at}.ifRevision"),
+                    "an atomic write is guarded by its checks",
+                )
+            });
+            return self;
+        }
+        if let Err(e) = options.apply(&mut fields) {
+            self.error.get_or_insert(e);
+            return self;
+        }
+        match serde_json::from_value::<AtomicOperation>(Value::Object(fields)) {
+            Ok(op) => self.operations.push(op),
+            Err(e) => {
+                self.error
+                    .get_or_insert_with(|| StorageError::validation(at, e.to_string()));
+            }
+        }
+        self
+    }
+
+    /// Delete `key` (a missing record is no error).
+    pub fn delete(mut self, key: &str) -> Self {
+        let at = format!("operations[{}].key", self.operations.len());
+        if let Some(key) = self.key(at, key) {
+            self.operations.push(AtomicOperation::Delete { key });
+        }
+        self
+    }
+
+    /// Add `delta` to the integer value of `key` (a missing record counts as 0 and is
+    /// created); the result says the new value.
+    pub fn increment(mut self, key: &str, delta: i64) -> Self {
+        let at = format!("operations[{}].key", self.operations.len());
+        if let Some(key) = self.key(at, key) {
+            self.operations.push(AtomicOperation::Increment {
+                key,
+                delta: delta.into(),
+                ttl_seconds: None,
+            });
+        }
+        self
+    }
+
+    /// Apply everything or nothing: one result per operation, in order.
+    pub fn commit(self) -> Result<AtomicResponse> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let request = AtomicRequest {
+            namespace: self.ns.name.clone(),
+            checks: self.checks,
+            operations: self.operations,
+        };
+        request.validate()?;
+        wire::atomic(request)
+    }
+}
+
 impl Namespace {
     /// A handle on namespace `name` (1-64 characters of `[A-Za-z0-9._:-]`, see
     /// [`alga_storage_core::limits`]).
@@ -470,7 +599,74 @@ impl Namespace {
         }
     }
 
-    /// An atomic write of up to 50 records.
+    /// Several records read at one point in time: one entry per key (1 to 100 distinct keys),
+    /// in order, `None` where a record is missing or expired.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), alga_storage_guest::StorageError> {
+    /// let ns = alga_storage_guest::Namespace::open("notes")?;
+    /// let [a, b] = <[_; 2]>::try_from(ns.get_many::<String>(&["a", "b"])?).unwrap();
+    /// println!("{:?} {:?}", a.map(|r| r.value), b.map(|r| r.value));
+    /// # Ok(()) }
+    /// ```
+    pub fn get_many<T: DeserializeOwned>(&self, keys: &[&str]) -> Result<Vec<Option<Record<T>>>> {
+        let keys = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                Key::new(*k).map_err(|e| StorageError::validation(format!("keys[{i}]"), e.reason))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let request = GetManyRequest {
+            namespace: self.name.clone(),
+            keys,
+        };
+        request.validate()?;
+        Ok(wire::get_many(request)?.items)
+    }
+
+    /// An atomic write: checks, then puts, deletes and increments, all or nothing.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), alga_storage_guest::StorageError> {
+    /// let ns = alga_storage_guest::Namespace::open("shop")?;
+    /// let done = ns
+    ///     .atomic()
+    ///     .check("order-7", 0)
+    ///     .put("order-7", &serde_json::json!({"item": "tea"}))
+    ///     .increment("orders", 1)
+    ///     .commit()?;
+    /// println!("order number {:?}", done.results[1].value);
+    /// # Ok(()) }
+    /// ```
+    pub fn atomic(&self) -> Atomic<'_> {
+        Atomic {
+            ns: self,
+            checks: Vec::new(),
+            operations: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Adds `delta` to the integer value of `key` on the server, in one step (a missing record
+    /// counts as 0), and answers the new value. No read-modify-write loop is needed.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), alga_storage_guest::StorageError> {
+    /// let ns = alga_storage_guest::Namespace::open("stats")?;
+    /// let visits = ns.increment("visits", 1)?;
+    /// # let _ = visits;
+    /// # Ok(()) }
+    /// ```
+    pub fn increment(&self, key: &str, delta: i64) -> Result<i64> {
+        let done = self.atomic().increment(key, delta).commit()?;
+        done.results
+            .first()
+            .and_then(|r| r.value)
+            .ok_or_else(StorageError::internal)
+    }
+
+    /// An atomic write of up to 20 records.
     ///
     /// ```no_run
     /// # fn main() -> Result<(), alga_storage_guest::StorageError> {

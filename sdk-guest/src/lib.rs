@@ -56,10 +56,10 @@ pub mod bindings {
 
 pub use alga_storage_core as core;
 pub use alga_storage_core::{
-    BulkPutResponse, BulkPutResultItem, ErrorCode, ErrorKind, ListItem, ListResponse, Metadata,
-    PutResponse, Record, StorageError,
+    AtomicResponse, AtomicResult, BulkPutResponse, BulkPutResultItem, ErrorCode, ErrorKind,
+    ListItem, ListResponse, Metadata, PutResponse, Record, StorageError,
 };
-pub use api::{BulkPut, List, ListIter, Namespace, Write, WriteOptions};
+pub use api::{Atomic, BulkPut, List, ListIter, Namespace, Write, WriteOptions};
 pub use wire::execute;
 
 /// The Rust snippets of the guides (`README.md`, `docs/guest.md`), compiled as doc tests.

@@ -4,8 +4,9 @@
 use crate::bindings::alga::storage::storage as wit;
 use crate::Result;
 use alga_storage_core::{
-    BulkPutRequest, BulkPutResponse, BulkPutResultItem, Cursor, DeleteRequest, ErrorCode,
-    ErrorKind, GetRequest, Key, ListItem, ListRequest, ListResponse, Metadata,
+    AtomicOperation, AtomicRequest, AtomicResponse, AtomicResult, BulkPutRequest, BulkPutResponse,
+    BulkPutResultItem, Cursor, DeleteRequest, ErrorCode, ErrorKind, GetManyRequest,
+    GetManyResponse, GetRequest, Key, ListItem, ListRequest, ListResponse, Metadata,
     Namespace as CoreNamespace, PutRequest, PutResponse, Record, StorageError, StorageRequest,
 };
 use chrono::{DateTime, Utc};
@@ -24,11 +25,8 @@ pub fn execute(request: StorageRequest) -> Result<Value> {
         StorageRequest::List(r) => json(list::<Value>(r)?),
         StorageRequest::Delete(r) => delete(r).map(|()| Value::Null),
         StorageRequest::BulkPut(r) => json(bulk_put(r)?),
-        // The WIT interface does not carry them yet (issue 15): refused, never sent.
-        StorageRequest::GetMany(_) | StorageRequest::Atomic(_) => Err(StorageError::validation(
-            "operation",
-            "getMany and atomic are not offered to handlers by this WIT version yet",
-        )),
+        StorageRequest::GetMany(r) => json(get_many::<Value>(r)?),
+        StorageRequest::Atomic(r) => json(atomic(r)?),
     }
 }
 
@@ -50,6 +48,88 @@ pub(crate) fn put(r: PutRequest) -> Result<PutResponse> {
         created_at: time(a.created_at)?,
         updated_at: time(a.updated_at)?,
     })
+}
+
+/// A stored record from the host, its value as `T`.
+fn stored<T: DeserializeOwned>(a: wit::StoredRecord) -> Result<Record<T>> {
+    Ok(Record {
+        namespace: namespace(a.namespace)?,
+        key: key(a.key)?,
+        revision: a.revision,
+        value: value(&a.value)?,
+        metadata: metadata(&a.metadata)?,
+        ttl_expires_at: a.ttl_expires_at.map(time).transpose()?,
+        created_at: time(a.created_at)?,
+        updated_at: time(a.updated_at)?,
+    })
+}
+
+pub(crate) fn get_many<T: DeserializeOwned>(r: GetManyRequest) -> Result<GetManyResponse<T>> {
+    let request = wit::GetManyRequest {
+        namespace: r.namespace.into(),
+        keys: r.keys.into_iter().map(String::from).collect(),
+    };
+    let a = wit::get_many(&request).map_err(error)?;
+    let items = a
+        .items
+        .into_iter()
+        .map(|item| item.map(stored).transpose())
+        .collect::<Result<_>>()?;
+    Ok(GetManyResponse { items })
+}
+
+pub(crate) fn atomic(r: AtomicRequest) -> Result<AtomicResponse> {
+    let request = wit::AtomicRequest {
+        namespace: r.namespace.into(),
+        checks: r
+            .checks
+            .into_iter()
+            .map(|c| wit::AtomicCheck {
+                key: c.key.into(),
+                revision: c.revision.get(),
+            })
+            .collect(),
+        operations: r
+            .operations
+            .into_iter()
+            .map(|op| match op {
+                AtomicOperation::Put {
+                    key,
+                    value,
+                    metadata,
+                    ttl_seconds,
+                } => wit::AtomicOperation::Put(wit::AtomicPut {
+                    key: key.into(),
+                    value: value.to_string(),
+                    metadata: metadata.map(|m| Value::Object(m).to_string()),
+                    ttl_seconds: ttl_seconds.map(u32::from),
+                }),
+                AtomicOperation::Delete { key } => wit::AtomicOperation::Delete(key.into()),
+                AtomicOperation::Increment {
+                    key,
+                    delta,
+                    ttl_seconds,
+                } => wit::AtomicOperation::Increment(wit::AtomicIncrement {
+                    key: key.into(),
+                    delta: delta.into(),
+                    ttl_seconds: ttl_seconds.map(u32::from),
+                }),
+            })
+            .collect(),
+    };
+    let a = wit::atomic(&request).map_err(error)?;
+    let results = a
+        .results
+        .into_iter()
+        .map(|r| {
+            Ok(AtomicResult {
+                key: key(r.key)?,
+                revision: r.revision,
+                value: r.value,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(AtomicResponse { results })
 }
 
 pub(crate) fn get<T: DeserializeOwned>(r: GetRequest) -> Result<Record<T>> {

@@ -329,6 +329,173 @@ fn snapshot_result(answer: &Answer, created: Option<bool>) -> Result<JsValue, St
     Ok(result.into())
 }
 
+/// An atomic write being prepared (see `StorageClient.atomic`): each method adds a check or an
+/// operation and returns the write; `commit()` sends it. Arguments are checked at `commit()`,
+/// exactly as the server would, before anything is sent.
+#[wasm_bindgen]
+pub struct AtomicWrite {
+    connection: Rc<Connection>,
+    namespace: JsValue,
+    checks: Vec<Value>,
+    operations: Vec<Value>,
+    error: Option<StorageError>,
+}
+
+impl AtomicWrite {
+    fn field(&mut self, value: &JsValue, field: String) -> Value {
+        json::from_js_field(value, &field).unwrap_or_else(|e| {
+            self.error.get_or_insert(e);
+            Value::Null
+        })
+    }
+
+    fn operation(mut self, op: &str, key: JsValue, extra: Vec<(&str, Value)>) -> AtomicWrite {
+        let at = format!("operations[{}]", self.operations.len());
+        let mut fields = Map::new();
+        fields.insert("op".into(), op.into());
+        let key = self.field(&key, format!("{at}.key"));
+        fields.insert("key".into(), key);
+        for (name, value) in extra {
+            fields.insert(name.into(), value);
+        }
+        self.operations.push(Value::Object(fields));
+        self
+    }
+
+    /// Sends the write; with `value_of_first`, resolves to the first result's `value` (an
+    /// increment's new value) instead of the whole answer.
+    fn send(self, options: Option<RequestOptionsArg>, value_of_first: bool) -> js_sys::Promise {
+        promise(async move {
+            if let Some(e) = self.error {
+                return Err(e);
+            }
+            let options = call_options(&options.into(), &[], false)?;
+            let mut fields = options.fields;
+            if !self.checks.is_empty() {
+                fields.insert("checks".into(), Value::Array(self.checks));
+            }
+            fields.insert("operations".into(), Value::Array(self.operations));
+            let args = [("namespace", &self.namespace)];
+            let StorageRequest::Atomic(request) = envelope("atomic", &args, fields)? else {
+                unreachable!("an atomic envelope parses as an atomic")
+            };
+            let body = serde_json::to_string(&json!({
+                "checks": request.checks,
+                "operations": request.operations,
+            }))
+            .map_err(|_| StorageError::internal())?;
+            let answer = self
+                .connection
+                .send(Outgoing {
+                    method: Method::POST,
+                    path: format!(
+                        "/api/ext-storage/{}:atomic",
+                        segment(request.namespace.as_str())
+                    ),
+                    body: Some(body),
+                    headers: Vec::new(),
+                    options: &options.request,
+                })
+                .await?;
+            let answer = json::parse(&answer.body)?;
+            if !value_of_first {
+                return Ok(answer);
+            }
+            let results = js_sys::Reflect::get(&answer, &"results".into())
+                .map_err(|_| StorageError::internal())?;
+            let first =
+                js_sys::Reflect::get(&results, &0.into()).map_err(|_| StorageError::internal())?;
+            js_sys::Reflect::get(&first, &"value".into()).map_err(|_| StorageError::internal())
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl AtomicWrite {
+    /// Only if `key` is at `revision` now (`0`: only if it does not exist); a failed check
+    /// rejects the whole write with REVISION_MISMATCH, `details.failedChecks` naming each.
+    pub fn check(
+        mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] revision: JsValue,
+    ) -> AtomicWrite {
+        let at = format!("checks[{}]", self.checks.len());
+        let key = self.field(&key, format!("{at}.key"));
+        let revision = self.field(&revision, format!("{at}.revision"));
+        self.checks
+            .push(json!({ "key": key, "revision": revision }));
+        self
+    }
+
+    /// Creates or replaces `key` with `value`; options `{ metadata?, ttlSeconds? }`.
+    pub fn put(
+        mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "JsonValue")] value: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "{ metadata?: Metadata; ttlSeconds?: number }")]
+        options: JsValue,
+    ) -> AtomicWrite {
+        let at = format!("operations[{}]", self.operations.len());
+        let value = self.field(&value, format!("{at}.value"));
+        let mut extra = vec![("value", value)];
+        if !options.is_undefined() && !options.is_null() {
+            match self.field(&options, format!("{at}.options")) {
+                Value::Object(map) => {
+                    for (name, v) in map {
+                        let name: &str = match name.as_str() {
+                            "metadata" => "metadata",
+                            "ttlSeconds" => "ttlSeconds",
+                            _ => {
+                                self.error.get_or_insert_with(|| {
+                                    StorageError::validation(
+                                        format!("{at}.{name}"),
+                                        "unknown option; expected metadata, ttlSeconds",
+                                    )
+                                });
+                                continue;
+                            }
+                        };
+                        extra.push((name, v));
+                    }
+                }
+                _ => {
+                    self.error.get_or_insert_with(|| {
+                        StorageError::validation(format!("{at}.options"), "must be an object")
+                    });
+                }
+            }
+        }
+        self.operation("put", key, extra)
+    }
+
+    /// Deletes `key` (a missing record is no error).
+    pub fn delete(
+        self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+    ) -> AtomicWrite {
+        self.operation("delete", key, Vec::new())
+    }
+
+    /// Adds `delta` (a whole number) to the integer value of `key`; a missing record counts
+    /// as 0. The result of the operation carries the new value.
+    pub fn increment(
+        mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] delta: JsValue,
+    ) -> AtomicWrite {
+        let at = format!("operations[{}].delta", self.operations.len());
+        let delta = self.field(&delta, at);
+        self.operation("increment", key, vec![("delta", delta)])
+    }
+
+    /// Sends the write: every check holds and every operation applies, or nothing does.
+    /// Resolves to `{ results: [{ key, revision, value? }] }`, one per operation in order.
+    #[wasm_bindgen(unchecked_return_type = "Promise<AtomicResponse>")]
+    pub fn commit(self, options: Option<RequestOptionsArg>) -> js_sys::Promise {
+        self.send(options, false)
+    }
+}
+
 /// A client of the storage server for one install, as an iframe UI uses it.
 ///
 /// ```js
@@ -498,6 +665,83 @@ impl StorageClient {
                 .await?;
             json::parse(&answer.body)
         })
+    }
+
+    /// Reads up to 100 records of one namespace at one point in time and resolves to one entry
+    /// per key, in order: the record, or `null` where it is missing or expired.
+    #[wasm_bindgen(js_name = getMany, unchecked_return_type = "Promise<(StorageRecord | null)[]>")]
+    pub fn get_many(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] keys: JsValue,
+        options: Option<RequestOptionsArg>,
+    ) -> js_sys::Promise {
+        let connection = self.connection.clone();
+        promise(async move {
+            let options = call_options(&options.into(), &[], false)?;
+            let args = [("namespace", &namespace), ("keys", &keys)];
+            let StorageRequest::GetMany(request) = envelope("getMany", &args, options.fields)?
+            else {
+                unreachable!("a getMany envelope parses as a getMany")
+            };
+            let body = serde_json::to_string(&json!({ "keys": request.keys }))
+                .map_err(|_| StorageError::internal())?;
+            let answer = connection
+                .send(Outgoing {
+                    method: Method::POST,
+                    path: format!(
+                        "/api/ext-storage/{}:getMany",
+                        segment(request.namespace.as_str())
+                    ),
+                    body: Some(body),
+                    headers: Vec::new(),
+                    options: &options.request,
+                })
+                .await?;
+            let answer = json::parse(&answer.body)?;
+            js_sys::Reflect::get(&answer, &"items".into()).map_err(|_| StorageError::internal())
+        })
+    }
+
+    /// Starts an atomic write on a namespace: add checks, puts, deletes and increments, then
+    /// `commit()` applies them all or none.
+    ///
+    /// ```js
+    /// const done = await client.atomic("shop")
+    ///   .check("order-7", 0)             // only if order-7 does not exist yet
+    ///   .put("order-7", { item: "tea" })
+    ///   .increment("orders", 1)
+    ///   .commit();
+    /// done.results[1].value;             // the new order count
+    /// ```
+    #[wasm_bindgen]
+    pub fn atomic(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+    ) -> AtomicWrite {
+        AtomicWrite {
+            connection: self.connection.clone(),
+            namespace,
+            checks: Vec::new(),
+            operations: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Adds `delta` to the integer value of a record on the server, in one step (a missing
+    /// record counts as 0 and is created), and resolves to the new value. A value that is not
+    /// an integer, or a sum past the 64-bit range, rejects with VALIDATION_FAILED.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn increment(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] delta: JsValue,
+        options: Option<RequestOptionsArg>,
+    ) -> js_sys::Promise {
+        self.atomic(namespace)
+            .increment(key, delta)
+            .send(options, true)
     }
 
     /// Reads one page of records in key order. Pass the page's `nextCursor` as `cursor` for the

@@ -30,6 +30,8 @@ pub mod json;
 pub mod transport;
 
 pub use alga_storage_core as core;
-pub use client::{ClientOptions, ListIterator, NamespaceSnapshot, PatchResult, StorageClient};
+pub use client::{
+    AtomicWrite, ClientOptions, ListIterator, NamespaceSnapshot, PatchResult, StorageClient,
+};
 pub use error::is_storage_error;
 pub use transport::RequestOptions;

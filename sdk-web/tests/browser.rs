@@ -171,6 +171,35 @@ async fn sdk_call(client: &StorageClient, envelope: Value) -> (u16, Value) {
             let items = arg("items");
             client.bulk_put(ns, items, opts(Value::Object(fields)))
         }
+        Some("getMany") => {
+            let keys = arg("keys");
+            client.get_many(ns, keys, opts(Value::Object(fields)))
+        }
+        Some("atomic") => {
+            // Through the builder, one call per check and operation, as a UI writes it.
+            let checks = fields.remove("checks").unwrap_or(json!([]));
+            let operations = fields.remove("operations").unwrap_or(json!([]));
+            let mut write = client.atomic(ns);
+            for c in checks.as_array().cloned().unwrap_or_default() {
+                write = write.check(js(c["key"].clone()), js(c["revision"].clone()));
+            }
+            for op in operations.as_array().cloned().unwrap_or_default() {
+                let key = js(op["key"].clone());
+                write = match op["op"].as_str() {
+                    Some("put") => {
+                        let mut options = op.as_object().cloned().unwrap_or_default();
+                        for name in ["op", "key", "value"] {
+                            options.remove(name);
+                        }
+                        write.put(key, js(op["value"].clone()), js(Value::Object(options)))
+                    }
+                    Some("delete") => write.delete(key),
+                    Some("increment") => write.increment(key, js(op["delta"].clone())),
+                    other => panic!("the corpus uses an unknown atomic op {other:?}"),
+                };
+            }
+            write.commit(opts(Value::Object(fields)))
+        }
         other => panic!("the corpus uses an unknown operation {other:?}"),
     };
     match (call(promise).await, op.as_deref()) {
@@ -179,6 +208,7 @@ async fn sdk_call(client: &StorageClient, envelope: Value) -> (u16, Value) {
             serde_json::to_value(StorageError::not_found()).unwrap(),
         ),
         (Ok(_), Some("delete")) => (204, Value::Null),
+        (Ok(items), Some("getMany")) => (200, json!({ "items": items })),
         (Ok(body), _) => (200, body),
         (Err(e), _) => (e.status(), serde_json::to_value(&e).unwrap()),
     }
@@ -400,6 +430,57 @@ async fn list_pages_and_list_all_walks_every_page() {
         (e.code(), field(&e)),
         (ErrorCode::ValidationFailed, "limit")
     );
+}
+
+#[wasm_bindgen_test]
+async fn increment_get_many_and_atomic_writes() {
+    let c = client(&["atomic"]).await;
+    let ns = || js(json!("atomic"));
+    for expected in [5, 3] {
+        let delta = if expected == 5 { 5 } else { -2 };
+        let value = call(c.increment(ns(), js(json!("n")), js(json!(delta)), None))
+            .await
+            .unwrap();
+        assert_eq!(value, json!(expected));
+    }
+    let done = call(
+        c.atomic(ns())
+            .check(js(json!("n")), js(json!(2)))
+            .check(js(json!("fresh")), js(json!(0)))
+            .put(
+                js(json!("fresh")),
+                js(json!({"a": 1})),
+                js(json!({"ttlSeconds": 3600})),
+            )
+            .increment(js(json!("n")), js(json!(1)))
+            .commit(None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done["results"][1]["value"], 4, "{done}");
+    let items = call(c.get_many(ns(), js(json!(["fresh", "none", "n"])), None))
+        .await
+        .unwrap();
+    assert_eq!(items[0]["value"], json!({"a": 1}));
+    assert_eq!(items[1], Value::Null);
+    assert_eq!(items[2]["value"], 4);
+    // A stale check rejects the whole write; a bad argument rejects before any request.
+    let e = fails(
+        c.atomic(ns())
+            .check(js(json!("n")), js(json!(1)))
+            .delete(js(json!("fresh")))
+            .commit(None),
+    )
+    .await;
+    assert_eq!(e.code(), ErrorCode::RevisionMismatch);
+    assert_eq!(
+        e.details().unwrap()["failedChecks"][0]["currentRevision"],
+        3
+    );
+    let e = fails(c.increment(ns(), js(json!("n")), js(json!(1.5)), None)).await;
+    assert_eq!(e.code(), ErrorCode::ValidationFailed);
+    let e = fails(c.atomic(ns()).commit(None)).await;
+    assert_eq!(field(&e), "operations");
 }
 
 #[wasm_bindgen_test]

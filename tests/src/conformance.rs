@@ -152,12 +152,16 @@ pub async fn rest_call(server: &TestServer, tenant: &Tenant, envelope: &Value) -
                 .rest(tenant, Method::GET, &format!("/{ns}?{query}"), &[], None)
                 .await
         }
-        "bulkPut" => {
+        "bulkPut" | "getMany" | "atomic" => {
+            let path = match op.as_str() {
+                "bulkPut" => format!("/{ns}"),
+                method => format!("/{ns}:{method}"),
+            };
             server
                 .rest(
                     tenant,
                     Method::POST,
-                    &format!("/{ns}"),
+                    &path,
                     &[],
                     Some(Value::Object(fields)),
                 )

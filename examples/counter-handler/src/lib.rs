@@ -6,7 +6,8 @@
 //!
 //! | input | what it does |
 //! |---|---|
-//! | `{"op":"increment","counter":"visits","by":1}` | read, add, write guarded by the revision it read; retry on `REVISION_MISMATCH` |
+//! | `{"op":"increment","counter":"visits","by":1}` | add on the server in one step (`Namespace::increment`): no read, no retry |
+//! | `{"op":"incrementByRetry","counter":"visits","by":1}` | the alternative without atomic operations: read, add, write guarded by the revision it read; retry on `REVISION_MISMATCH` |
 //! | `{"op":"seed","counters":{"a":1,"b":2}}` | one atomic bulk write |
 //! | `{"op":"totals","pageSize":2}` | walk every counter, page by page, and sum them |
 //! | `{"op":"session","id":"s1","ttlSeconds":60}` | a record that expires |
@@ -37,8 +38,18 @@ pub const MAX_ATTEMPTS: u32 = 100;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Command {
-    /// Add `by` (default 1) to a counter, creating it at `by`.
+    /// Add `by` (default 1) to a counter on the server, creating it at `by`.
     Increment {
+        /// Counter name (a storage key).
+        counter: String,
+        /// Amount to add.
+        #[serde(default = "one")]
+        by: i64,
+    },
+    /// Add `by` with a read and a guarded write, retried when another writer won the race:
+    /// what a store without atomic operations forces on a handler.
+    #[serde(rename = "incrementByRetry")]
+    IncrementByRetry {
         /// Counter name (a storage key).
         counter: String,
         /// Amount to add.
@@ -85,6 +96,16 @@ pub fn run(command: Command) -> Result<Value, StorageError> {
     let counters = Namespace::open("counters")?;
     match command {
         Command::Increment { counter, by } => {
+            let done = counters.atomic().increment(&counter, by).commit()?;
+            let result = &done.results[0];
+            Ok(json!({
+                "counter": counter,
+                "value": result.value,
+                "revision": result.revision,
+                "attempts": 1,
+            }))
+        }
+        Command::IncrementByRetry { counter, by } => {
             for attempt in 1..=MAX_ATTEMPTS {
                 let current = counters.get::<i64>(&counter)?;
                 let (value, guard) = match &current {

@@ -4,7 +4,8 @@ use crate::bindings::alga::storage::storage as wit;
 use crate::bindings::{Extension, ExtensionPre};
 use crate::client::{HostMetrics, RunnerConfig, StorageClient};
 use alga_storage_core::{
-    BulkPutResponse, ErrorKind, ListResponse, PutResponse, Record, StorageError,
+    AtomicResponse, BulkPutResponse, ErrorKind, GetManyResponse, ListResponse, PutResponse, Record,
+    StorageError,
 };
 use anyhow::Context as _;
 use serde_json::{Map, Value};
@@ -185,16 +186,7 @@ impl wit::Host for HostState {
             body.insert("ifRevision".into(), rev.into());
         }
         let a: Record = answer(self.call("get", body).await)?;
-        Ok(wit::StoredRecord {
-            namespace: a.namespace.into(),
-            key: a.key.into(),
-            revision: a.revision,
-            value: a.value.to_string(),
-            metadata: Value::Object(a.metadata).to_string(),
-            ttl_expires_at: a.ttl_expires_at.map(rfc3339),
-            created_at: rfc3339(a.created_at),
-            updated_at: rfc3339(a.updated_at),
-        })
+        Ok(stored(a))
     }
 
     async fn list(&mut self, r: wit::ListRequest) -> Result<wit::ListResponse, wit::StorageError> {
@@ -287,6 +279,85 @@ impl wit::Host for HostState {
                 })
                 .collect(),
         })
+    }
+    async fn get_many(
+        &mut self,
+        r: wit::GetManyRequest,
+    ) -> Result<wit::GetManyResponse, wit::StorageError> {
+        let mut body = Map::new();
+        body.insert("namespace".into(), r.namespace.into());
+        body.insert("keys".into(), r.keys.into());
+        let a: GetManyResponse = answer(self.call("getMany", body).await)?;
+        Ok(wit::GetManyResponse {
+            items: a.items.into_iter().map(|i| i.map(stored)).collect(),
+        })
+    }
+
+    async fn atomic(
+        &mut self,
+        r: wit::AtomicRequest,
+    ) -> Result<wit::AtomicResponse, wit::StorageError> {
+        let checks: Vec<Value> = r
+            .checks
+            .into_iter()
+            .map(|c| serde_json::json!({"key": c.key, "revision": c.revision}))
+            .collect();
+        let mut operations = Vec::with_capacity(r.operations.len());
+        for (i, op) in r.operations.into_iter().enumerate() {
+            let at = format!("operations[{i}].");
+            let mut fields = Map::new();
+            match op {
+                wit::AtomicOperation::Put(p) => {
+                    fields.insert("op".into(), "put".into());
+                    fields.insert("key".into(), p.key.into());
+                    fields.insert("value".into(), json_text(&format!("{at}value"), &p.value)?);
+                    write_options(&mut fields, p.metadata, p.ttl_seconds, None, &at)?;
+                }
+                wit::AtomicOperation::Delete(key) => {
+                    fields.insert("op".into(), "delete".into());
+                    fields.insert("key".into(), key.into());
+                }
+                wit::AtomicOperation::Increment(inc) => {
+                    fields.insert("op".into(), "increment".into());
+                    fields.insert("key".into(), inc.key.into());
+                    fields.insert("delta".into(), inc.delta.into());
+                    write_options(&mut fields, None, inc.ttl_seconds, None, &at)?;
+                }
+            }
+            operations.push(Value::Object(fields));
+        }
+        let mut body = Map::new();
+        body.insert("namespace".into(), r.namespace.into());
+        if !checks.is_empty() {
+            body.insert("checks".into(), Value::Array(checks));
+        }
+        body.insert("operations".into(), Value::Array(operations));
+        let a: AtomicResponse = answer(self.call("atomic", body).await)?;
+        Ok(wit::AtomicResponse {
+            results: a
+                .results
+                .into_iter()
+                .map(|r| wit::AtomicResult {
+                    key: r.key.into(),
+                    revision: r.revision,
+                    value: r.value,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// A record from the service, for the guest.
+fn stored(a: Record) -> wit::StoredRecord {
+    wit::StoredRecord {
+        namespace: a.namespace.into(),
+        key: a.key.into(),
+        revision: a.revision,
+        value: a.value.to_string(),
+        metadata: Value::Object(a.metadata).to_string(),
+        ttl_expires_at: a.ttl_expires_at.map(rfc3339),
+        created_at: rfc3339(a.created_at),
+        updated_at: rfc3339(a.updated_at),
     }
 }
 

@@ -21,7 +21,11 @@ use std::future::Future;
 
 /// The corpus files, embedded: (file name, text). A test checks that this is every
 /// `tests/conformance/cases-*.json`.
-pub const FILES: [(&str, &str); 4] = [
+pub const FILES: [(&str, &str); 5] = [
+    (
+        "cases-atomic.json",
+        include_str!("../../conformance/cases-atomic.json"),
+    ),
     (
         "cases-bulk.json",
         include_str!("../../conformance/cases-bulk.json"),

@@ -134,41 +134,42 @@ async fn concurrent_handler_instances_lose_no_increment() {
     let handler = load(&runner, COUNTER);
     const TASKS: usize = 12;
     const EACH: usize = 5;
-    let mut tasks = Vec::new();
-    for _ in 0..TASKS {
-        let handler = handler.clone();
-        let install = t.install.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut retries = 0;
-            for _ in 0..EACH {
-                let out = ok(
-                    &handler,
-                    &install,
-                    json!({"op": "increment", "counter": "hits"}),
-                )
-                .await;
-                retries += out["attempts"].as_u64().unwrap() - 1;
-            }
-            retries
-        }));
+    // On the server in one step, then the read-add-guarded-write loop.
+    for (op, counter) in [("increment", "hits"), ("incrementByRetry", "tries")] {
+        let mut tasks = Vec::new();
+        for _ in 0..TASKS {
+            let handler = handler.clone();
+            let install = t.install.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut retries = 0;
+                for _ in 0..EACH {
+                    let out = ok(&handler, &install, json!({"op": op, "counter": counter})).await;
+                    retries += out["attempts"].as_u64().unwrap() - 1;
+                }
+                retries
+            }));
+        }
+        let mut retries = 0;
+        for task in tasks {
+            retries += task.await.unwrap();
+        }
+        let stored = server
+            .rest(&t, Method::GET, &format!("/counters/{counter}"), &[], None)
+            .await;
+        assert_eq!(
+            stored.body["value"],
+            (TASKS * EACH) as u64,
+            "no increment lost ({op})"
+        );
+        assert_eq!(stored.body["revision"], (TASKS * EACH) as u64);
+        if op == "increment" {
+            assert_eq!(retries, 0, "a server-side increment never retries");
+        }
+        eprintln!(
+            "{op}: {} increments, {retries} retries after REVISION_MISMATCH",
+            TASKS * EACH
+        );
     }
-    let mut retries = 0;
-    for task in tasks {
-        retries += task.await.unwrap();
-    }
-    let stored = server
-        .rest(&t, Method::GET, "/counters/hits", &[], None)
-        .await;
-    assert_eq!(
-        stored.body["value"],
-        (TASKS * EACH) as u64,
-        "no increment lost"
-    );
-    assert_eq!(stored.body["revision"], (TASKS * EACH) as u64);
-    eprintln!(
-        "{} increments, {retries} retries after REVISION_MISMATCH",
-        TASKS * EACH
-    );
 }
 
 #[tokio::test]
@@ -184,7 +185,7 @@ async fn a_missing_grant_is_an_error_value_not_a_trap_and_is_not_retried() {
     let e = err(
         &handler,
         &context(&t.install),
-        json!({"op": "increment", "counter": "x"}),
+        json!({"op": "incrementByRetry", "counter": "x"}),
     )
     .await;
     assert_eq!(e["kind"], "NamespaceDenied");
@@ -197,7 +198,7 @@ async fn a_missing_grant_is_an_error_value_not_a_trap_and_is_not_retried() {
     let e = err(
         &handler,
         &context(&t.install),
-        json!({"op": "increment", "counter": "x"}),
+        json!({"op": "incrementByRetry", "counter": "x"}),
     )
     .await;
     assert_eq!(e["kind"], "Unauthorized");
@@ -215,7 +216,12 @@ async fn without_an_install_id_calls_fail_with_install_id_not_available() {
     let runner = runner(&server);
     let handler = load(&runner, COUNTER);
     let ctx = ExecutionContext::new("tenant", "ext", None);
-    let e = err(&handler, &ctx, json!({"op": "increment", "counter": "x"})).await;
+    let e = err(
+        &handler,
+        &ctx,
+        json!({"op": "incrementByRetry", "counter": "x"}),
+    )
+    .await;
     assert_eq!(e["kind"], "Internal");
     assert_eq!(e["error"]["error"]["message"], "install_id not available");
 }
@@ -234,7 +240,7 @@ async fn transport_failures_are_retried_twice_with_backoff_then_reported() {
     let e = err(
         &handler,
         &context("inst"),
-        json!({"op": "increment", "counter": "x"}),
+        json!({"op": "incrementByRetry", "counter": "x"}),
     )
     .await;
     let took = started.elapsed();
