@@ -8,6 +8,7 @@ import init, {
   type ListItem,
   type JsonValue,
   type NamespaceSnapshot,
+  type AtomicResponse,
   type PutResponse,
   type StorageRecord,
 } from "alga-storage-web";
@@ -45,6 +46,19 @@ export async function example(signal: AbortSignal): Promise<void> {
   const bulk = await client.bulkPut("notes", [{ key: "a", value: 1 }, { key: "b", value: null, ttlSeconds: 60 }]);
   console.log(bulk.items[0].revision);
 
+  const many = await client.getMany("notes", ["a", "b"]);
+  console.log(many[0]?.revision, many[1] === null);
+  const visits: number = await client.increment("stats", "visits", 1);
+  const done: AtomicResponse = await client
+    .atomic("notes")
+    .check("a", 2)
+    .put("c", { text: "x" }, { ttlSeconds: 60 })
+    .delete("b")
+    .increment("count", 1)
+    .commit({ timeoutMs: 5000 });
+  const putRevision: number | null = done.results[0].revision;
+  console.log(visits, putRevision, done.results[3].value);
+
   const snap: NamespaceSnapshot = await client.snapshot("notes");
   const patched = await client.patch("notes", [{ op: "set", key: "a", value: 2 }, { op: "del", key: "b" }], snap.etag);
   console.log(patched.created, patched.data["a"]);
@@ -65,6 +79,8 @@ export async function example(signal: AbortSignal): Promise<void> {
   await client.put("notes", "n1", () => 1);
   // @ts-expect-error: a patch op is set or del
   await client.patch("notes", [{ op: "add", key: "a" }], snap.etag);
+  // @ts-expect-error: an atomic put takes metadata and ttlSeconds only
+  client.atomic("notes").put("c", 1, { ifRevision: 1 });
   // @ts-expect-error: not an error code
   const wrong: ErrorCode = "NOPE";
   console.log(wrong);

@@ -183,6 +183,7 @@ pub struct AtomicResult {
     /// The record written.
     pub key: Key,
     /// Its new revision (`null` after a delete).
+    #[cfg_attr(feature = "ts", tsify(type = "number | null"))]
     pub revision: Option<u64>,
     /// The new value, for an increment.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -669,7 +669,10 @@ impl StorageClient {
 
     /// Reads up to 100 records of one namespace at one point in time and resolves to one entry
     /// per key, in order: the record, or `null` where it is missing or expired.
-    #[wasm_bindgen(js_name = getMany, unchecked_return_type = "Promise<(StorageRecord | null)[]>")]
+    #[wasm_bindgen(
+        js_name = getMany,
+        unchecked_return_type = "Promise<(StorageRecord<JsonValue> | null)[]>"
+    )]
     pub fn get_many(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
