@@ -76,6 +76,8 @@ export type DeleteOptions = Pick<DeleteRequest, "ifRevision"> & RequestOptions;
 export type ListOptions = Omit<ListRequest, "namespace"> & RequestOptions;
 /** Options of a snapshot `patch`. */
 export type PatchOptions = { appId?: string } & RequestOptions;
+/** Options of a `put` inside an atomic write (its guards are the write's checks). */
+export type AtomicPutOptions = { metadata?: Metadata; ttlSeconds?: number };
 "#;
 
 #[wasm_bindgen]
@@ -98,6 +100,9 @@ extern "C" {
     /// `PatchOptions` as an optional last argument.
     #[wasm_bindgen(typescript_type = "PatchOptions")]
     pub type PatchOptionsArg;
+    /// `AtomicPutOptions` as an optional last argument.
+    #[wasm_bindgen(typescript_type = "AtomicPutOptions")]
+    pub type AtomicPutOptionsArg;
 }
 
 /// Fields of the runner envelope each operation accepts as options.
@@ -432,12 +437,12 @@ impl AtomicWrite {
         mut self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "JsonValue")] value: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "{ metadata?: Metadata; ttlSeconds?: number }")]
-        options: JsValue,
+        options: Option<AtomicPutOptionsArg>,
     ) -> AtomicWrite {
         let at = format!("operations[{}]", self.operations.len());
         let value = self.field(&value, format!("{at}.value"));
         let mut extra = vec![("value", value)];
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         if !options.is_undefined() && !options.is_null() {
             match self.field(&options, format!("{at}.options")) {
                 Value::Object(map) => {

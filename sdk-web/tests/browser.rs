@@ -191,7 +191,7 @@ async fn sdk_call(client: &StorageClient, envelope: Value) -> (u16, Value) {
                         for name in ["op", "key", "value"] {
                             options.remove(name);
                         }
-                        write.put(key, js(op["value"].clone()), js(Value::Object(options)))
+                        write.put(key, js(op["value"].clone()), opts(Value::Object(options)))
                     }
                     Some("delete") => write.delete(key),
                     Some("increment") => write.increment(key, js(op["delta"].clone())),
@@ -450,7 +450,7 @@ async fn increment_get_many_and_atomic_writes() {
             .put(
                 js(json!("fresh")),
                 js(json!({"a": 1})),
-                js(json!({"ttlSeconds": 3600})),
+                opts(json!({"ttlSeconds": 3600})),
             )
             .increment(js(json!("n")), js(json!(1)))
             .commit(None),

@@ -62,6 +62,20 @@ enum Op {
     /// Writes spread over [`SPREAD`] namespaces.
     Put16,
     List,
+    /// `getMany` of [`MANY`] keys.
+    GetMany,
+    /// `atomic` increments of one counter by every client (the contended case).
+    Incr,
+}
+
+/// Keys one `getMany` reads.
+const MANY: u32 = 100;
+
+/// The [`MANY`] keys of `getMany` call `n` (spread over the namespace).
+fn many_keys(n: u32, records: u32) -> Vec<String> {
+    (0..MANY)
+        .map(|i| format!("k{:06}", (n + i * 997) % records.max(1)))
+        .collect()
 }
 
 /// Namespaces the spread write scenario writes to.
@@ -74,6 +88,8 @@ impl Op {
             Op::Put => "put",
             Op::Put16 => "put16",
             Op::List => "list",
+            Op::GetMany => "getMany",
+            Op::Incr => "incr",
         }
     }
 
@@ -115,6 +131,22 @@ impl Op {
                  AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) \
                  AND key >= 'k' || lpad((:n::int / 100)::text, 4, '0') \
                  AND starts_with(key, 'k' || lpad((:n::int / 100)::text, 4, '0')) ORDER BY key LIMIT 26;"
+            ),
+            Op::GetMany => format!(
+                "SELECT key, value, metadata, revision, ttl_expires_at, created_at, updated_at \
+                 FROM ext_storage_records WHERE tenant_id = '{tenant}' AND namespace = 'bench' \
+                 AND key = ANY(ARRAY(SELECT 'k' || lpad(((:n::int + g * 997) % {records})::text, 6, '0') \
+                   FROM generate_series(0, {last}) g)) \
+                 AND (ttl_expires_at IS NULL OR ttl_expires_at > now());",
+                records = records.max(1),
+                last = MANY - 1
+            ),
+            // The same row, made one larger in one statement.
+            Op::Incr => format!(
+                "INSERT INTO ext_storage_records AS r (tenant_id, namespace, key, value, metadata, \
+                 revision, created_at, updated_at, size) VALUES ('{tenant}', 'bench', 'counter', '1', '{{}}', 1, now(), now(), 8) \
+                 ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET \
+                 value = to_jsonb((r.value #>> '{{}}')::bigint + 1), revision = r.revision + 1, updated_at = now();"
             ),
         };
         format!("\\set n random(0, {})\n{statement}\n", records.max(1) - 1)
@@ -267,7 +299,8 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
         );
     }
     let wrk = wrk_available();
-    for op in [Op::Get, Op::Put, Op::Put16, Op::List] {
+    let mut server_rates = Vec::new();
+    for op in [Op::Get, Op::Put, Op::Put16, Op::List, Op::GetMany, Op::Incr] {
         for &clients in &args.clients {
             let server = if wrk {
                 let ops = run_wrk(op, clients, args.seconds, &base, &token, args.records)?;
@@ -309,6 +342,7 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
                 }
             };
             ratios.push((op, clients, server / baseline));
+            server_rates.push((op, clients, server));
         }
     }
     println!(
@@ -316,7 +350,19 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
         raw.backend()
     );
     for (op, clients, ratio) in ratios {
-        println!("  {:<5} {:>3} clients  {ratio:.2}", op.name(), clients);
+        println!("  {:<7} {:>3} clients  {ratio:.2}", op.name(), clients);
+    }
+    println!("\ncost of one getMany of {MANY} keys in gets (server, same run):");
+    for &clients in &args.clients {
+        let rate = |wanted: Op| {
+            server_rates
+                .iter()
+                .find(|(op, c, _)| *op == wanted && *c == clients)
+                .map(|(_, _, r)| *r)
+        };
+        if let (Some(get), Some(many)) = (rate(Op::Get), rate(Op::GetMany)) {
+            println!("  {clients:>3} clients  {:.2}", get / many);
+        }
     }
     server_rt.shutdown_background();
     Ok(())
@@ -374,11 +420,18 @@ async fn http_call(http: reqwest::Client, base: String, token: String, op: Op, n
         ),
         _ => format!("{base}/api/ext-storage/{ns}/k{n:06}"),
     };
+    let records = RECORDS.load(std::sync::atomic::Ordering::Relaxed);
     let req = match op {
         Op::Get | Op::List => http.get(url),
         Op::Put | Op::Put16 => http
             .put(url)
             .json(&json!({"value": {"n": n, "text": "y".repeat(80)}})),
+        Op::GetMany => http
+            .post(format!("{base}/api/ext-storage/{ns}:getMany"))
+            .json(&json!({ "keys": many_keys(n, records) })),
+        Op::Incr => http
+            .post(format!("{base}/api/ext-storage/{ns}:atomic"))
+            .json(&json!({"operations": [{"op": "increment", "key": "counter", "delta": 1}]})),
     };
     match req.bearer_auth(token).send().await {
         Ok(res) => {
@@ -443,6 +496,38 @@ async fn raw_call(store: Arc<dyn Store>, install: InstallId, op: Op, n: u32) -> 
                 include_metadata: false,
             };
             store.list(tenant, &query).await.is_ok()
+        }
+        Op::GetMany => {
+            let records = RECORDS.load(std::sync::atomic::Ordering::Relaxed);
+            let keys = many_keys(n, records)
+                .into_iter()
+                .map(|k| Key::new(k).expect("valid"))
+                .collect();
+            let req = alga_storage_core::GetManyRequest {
+                namespace: ns,
+                keys,
+            };
+            store.get_many(tenant, &req).await.is_ok()
+        }
+        Op::Incr => {
+            let req = alga_storage_core::AtomicRequest {
+                namespace: ns,
+                checks: Vec::new(),
+                operations: vec![alga_storage_core::AtomicOperation::Increment {
+                    key: Key::new("counter").expect("valid"),
+                    delta: 1.into(),
+                    ttl_seconds: None,
+                }],
+            };
+            let actor = Actor {
+                principal: install.as_str(),
+                surface: "rest",
+            };
+            store.schema(tenant, &req.namespace, None).await.is_ok()
+                && store
+                    .atomic(tenant, actor, &req, &|_, _| Ok(()))
+                    .await
+                    .is_ok()
         }
     }
 }
@@ -527,15 +612,28 @@ fn run_wrk(
             "string.format('/api/ext-storage/bench?keyPrefix=k%04d&includeValues=true', math.floor(n / 100))",
             "nil",
         ),
+        Op::GetMany => ("POST", "'/api/ext-storage/bench:getMany'", "many(n)"),
+        Op::Incr => (
+            "POST",
+            "'/api/ext-storage/bench:atomic'",
+            "'{\"operations\":[{\"op\":\"increment\",\"key\":\"counter\",\"delta\":1}]}'",
+        ),
     };
     let script = format!(
         "local text = string.rep('y', 80)\n\
+         local function many(n)\n\
+           local keys = {{}}\n\
+           for i = 0, {many_last} do keys[#keys + 1] = string.format('\"k%06d\"', (n + i * 997) % {records}) end\n\
+           return '{{\"keys\":[' .. table.concat(keys, ',') .. ']}}'\n\
+         end\n\
          request = function()\n\
            local n = math.random(0, {last})\n\
            return wrk.format('{method}', {path}, {{['Authorization'] = 'Bearer {token}', \
              ['Content-Type'] = 'application/json'}}, {body})\n\
          end\n",
         last = records.max(1) - 1,
+        many_last = MANY - 1,
+        records = records.max(1),
     );
     let file = std::env::temp_dir().join(format!(
         "alga-bench-{}-{}.lua",
