@@ -343,3 +343,85 @@ async fn concurrent_increments_lose_nothing() {
         f64::from(clients * each) / took.as_secs_f64()
     );
 }
+
+/// Schemas and quotas judge each operation of an `atomic` as they judge its single-record twin
+/// (an increment's new value included), and a refusal writes nothing.
+#[tokio::test]
+async fn schemas_and_quotas_apply_to_every_operation() {
+    let (s, t) = setup().await;
+    let schema = s
+        .admin(
+            Method::PUT,
+            &format!("/tenants/{}/namespaces/app/schema", t.tenant),
+            Some(json!({"type": "object"})),
+        )
+        .await;
+    assert!(schema.status.is_success(), "{}", schema.body);
+    for (operations, field) in [
+        (
+            json!([{"op": "put", "key": "ok", "value": {}}, {"op": "put", "key": "bad", "value": 1}]),
+            "operations[1].value",
+        ),
+        (
+            json!([{"op": "increment", "key": "n", "delta": 1}]),
+            "operations[0].value",
+        ),
+    ] {
+        let answer = post(&s, &t, "/app:atomic", json!({ "operations": operations })).await;
+        assert_eq!(answer.status, 400, "{}", answer.body);
+        assert_eq!(
+            answer.body["error"]["details"]["field"], field,
+            "{}",
+            answer.body
+        );
+    }
+    let ok = s.rest(&t, Method::GET, "/app/ok", &[], None).await;
+    assert_eq!(ok.status, 404, "a refused atomic wrote: {}", ok.body);
+    let removed = s
+        .admin(
+            Method::DELETE,
+            &format!("/tenants/{}/namespaces/app/schema", t.tenant),
+            None,
+        )
+        .await;
+    assert!(removed.status.is_success(), "{}", removed.body);
+
+    let quotas = s
+        .admin(
+            Method::PUT,
+            &format!("/tenants/{}/quotas", t.tenant),
+            Some(json!({"maxKeysPerNamespace": 2})),
+        )
+        .await;
+    assert_eq!(quotas.status, 200, "{}", quotas.body);
+    let over = post(
+        &s,
+        &t,
+        "/app:atomic",
+        json!({"operations": [
+            {"op": "put", "key": "a", "value": 1},
+            {"op": "increment", "key": "b", "delta": 1},
+            {"op": "put", "key": "c", "value": 3}
+        ]}),
+    )
+    .await;
+    assert_eq!(over.status, 429, "{}", over.body);
+    assert_eq!(
+        over.body["error"]["code"], "QUOTA_EXCEEDED",
+        "{}",
+        over.body
+    );
+    let a = s.rest(&t, Method::GET, "/app/a", &[], None).await;
+    assert_eq!(a.status, 404, "a refused atomic wrote: {}", a.body);
+    let fits = post(
+        &s,
+        &t,
+        "/app:atomic",
+        json!({"operations": [
+            {"op": "put", "key": "a", "value": 1},
+            {"op": "increment", "key": "b", "delta": 1}
+        ]}),
+    )
+    .await;
+    assert_eq!(fits.status, 200, "{}", fits.body);
+}
