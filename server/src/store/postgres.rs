@@ -197,6 +197,18 @@ const SWEEP_AND_BUMP: &str = concat!(
     "SELECT 1"
 );
 
+/// The end of an `atomic`: its audit rows (keys `$5`, operations `$6`, revisions `$7`, by
+/// principal `$8` on surface `$9`, in order), a sweep that never takes the keys `$4` it wrote,
+/// and the namespace version advanced by the swept rows plus `$3`, in one statement.
+const ATOMIC_FINISH: &str = concat!(
+    sweep!("AND key <> ALL($4)"),
+    "audit AS (INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface) ",
+    "SELECT $1, $8, $2, u.k, u.o, u.r, $9 FROM UNNEST($5::text[], $6::text[], $7::bigint[]) ",
+    "WITH ORDINALITY AS u(k, o, r, i) ORDER BY u.i), ",
+    bump!("SELECT $3::bigint"),
+    "SELECT 1"
+);
+
 /// The audit rows of a multi-key write: keys `$6` with their new revisions `$7` (NULL for
 /// deletions), all with operation `$4`.
 const AUDIT_MANY: &str = "INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface) \
@@ -463,6 +475,9 @@ struct PgAtomic<'t, 'c> {
     tenant: Uuid,
     ns: &'t str,
     actor: Actor<'t>,
+    /// Audit rows, written by `finish` in the statement that ends the write (one round trip
+    /// fewer per operation while the rows are locked).
+    audit: Vec<(String, String, Option<i64>)>,
 }
 
 #[async_trait]
@@ -531,22 +546,33 @@ impl AtomicTx for PgAtomic<'_, '_> {
         operation: &str,
         revision: Option<u64>,
     ) -> Result<(), StoreError> {
-        sqlx::query(AUDIT_MANY)
-            .bind(self.tenant)
-            .bind(self.actor.principal)
-            .bind(self.ns)
-            .bind(operation)
-            .bind(self.actor.surface)
-            .bind([key])
-            .bind([revision.map(|r| r as i64)])
-            .execute(&mut **self.tx)
-            .await
-            .map_err(db)?;
+        self.audit.push((
+            key.to_owned(),
+            operation.to_owned(),
+            revision.map(|r| r as i64),
+        ));
         Ok(())
     }
 
     async fn finish(&mut self, changes: i64, keys: &[&str]) -> Result<(), StoreError> {
-        sweep_and_bump(self.tx, self.tenant, self.ns, changes, keys).await
+        let rows = std::mem::take(&mut self.audit);
+        let audit_keys: Vec<&str> = rows.iter().map(|(k, _, _)| k.as_str()).collect();
+        let operations: Vec<&str> = rows.iter().map(|(_, o, _)| o.as_str()).collect();
+        let revisions: Vec<Option<i64>> = rows.iter().map(|(_, _, r)| *r).collect();
+        sqlx::query(ATOMIC_FINISH)
+            .bind(self.tenant)
+            .bind(self.ns)
+            .bind(changes)
+            .bind(keys)
+            .bind(&audit_keys)
+            .bind(&operations)
+            .bind(&revisions)
+            .bind(self.actor.principal)
+            .bind(self.actor.surface)
+            .execute(&mut **self.tx)
+            .await
+            .map_err(db)?;
+        Ok(())
     }
 }
 
@@ -967,6 +993,7 @@ impl Store for PgStore {
                 tenant,
                 ns: req.namespace.as_str(),
                 actor,
+                audit: Vec::new(),
             };
             if let Ok(answer) = atomic::run(&mut statements, req, accept).await? {
                 tx.commit().await.map_err(db)?;
