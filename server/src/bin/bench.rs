@@ -39,6 +39,13 @@ struct Args {
     /// Concurrent client counts to run.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     clients: Vec<usize>,
+    /// Scenarios to run: get, put, put16, list, getMany, incr.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "get,put,put16,list,getMany,incr"
+    )]
+    ops: Vec<String>,
     /// Backends to run: postgres, sqlite.
     #[arg(long, value_delimiter = ',', default_value = "postgres,sqlite")]
     backends: Vec<String>,
@@ -300,7 +307,18 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
     }
     let wrk = wrk_available();
     let mut server_rates = Vec::new();
-    for op in [Op::Get, Op::Put, Op::Put16, Op::List, Op::GetMany, Op::Incr] {
+    let all = [Op::Get, Op::Put, Op::Put16, Op::List, Op::GetMany, Op::Incr];
+    if let Some(unknown) = args
+        .ops
+        .iter()
+        .find(|name| !all.iter().any(|op| op.name() == name.as_str()))
+    {
+        return Err(format!("unknown scenario {unknown:?}").into());
+    }
+    for op in all
+        .into_iter()
+        .filter(|op| args.ops.iter().any(|name| name == op.name()))
+    {
         for &clients in &args.clients {
             let server = if wrk {
                 let ops = run_wrk(op, clients, args.seconds, &base, &token, args.records)?;
