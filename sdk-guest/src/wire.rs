@@ -138,17 +138,7 @@ pub(crate) fn get<T: DeserializeOwned>(r: GetRequest) -> Result<Record<T>> {
         key: r.key.into(),
         if_revision: r.if_revision.map(u64::from),
     };
-    let a = wit::get(&request).map_err(error)?;
-    Ok(Record {
-        namespace: namespace(a.namespace)?,
-        key: key(a.key)?,
-        revision: a.revision,
-        value: value(&a.value)?,
-        metadata: metadata(&a.metadata)?,
-        ttl_expires_at: a.ttl_expires_at.map(time).transpose()?,
-        created_at: time(a.created_at)?,
-        updated_at: time(a.updated_at)?,
-    })
+    stored(wit::get(&request).map_err(error)?)
 }
 
 pub(crate) fn list<T: DeserializeOwned>(r: ListRequest) -> Result<ListResponse<T>> {

@@ -310,6 +310,26 @@ fn revision_header(revision: Option<alga_storage_core::Revision>) -> Vec<(&'stat
         .unwrap_or_default()
 }
 
+/// `POST /api/ext-storage/{namespace}{method}` with a JSON body; the answer, parsed.
+async fn post(
+    connection: &Connection,
+    namespace: &Namespace,
+    method: &str,
+    body: Value,
+    options: &RequestOptions,
+) -> Result<JsValue, StorageError> {
+    let answer = connection
+        .send(Outgoing {
+            method: Method::POST,
+            path: format!("/api/ext-storage/{}{method}", segment(namespace.as_str())),
+            body: Some(body.to_string()),
+            headers: Vec::new(),
+            options,
+        })
+        .await?;
+    json::parse(&answer.body)
+}
+
 fn promise<F>(future: F) -> js_sys::Promise
 where
     F: Future<Output = Result<JsValue, StorageError>> + 'static,
@@ -384,25 +404,15 @@ impl AtomicWrite {
             let StorageRequest::Atomic(request) = envelope("atomic", &args, fields)? else {
                 unreachable!("an atomic envelope parses as an atomic")
             };
-            let body = serde_json::to_string(&json!({
-                "checks": request.checks,
-                "operations": request.operations,
-            }))
-            .map_err(|_| StorageError::internal())?;
-            let answer = self
-                .connection
-                .send(Outgoing {
-                    method: Method::POST,
-                    path: format!(
-                        "/api/ext-storage/{}:atomic",
-                        segment(request.namespace.as_str())
-                    ),
-                    body: Some(body),
-                    headers: Vec::new(),
-                    options: &options.request,
-                })
-                .await?;
-            let answer = json::parse(&answer.body)?;
+            let body = json!({ "checks": request.checks, "operations": request.operations });
+            let answer = post(
+                &self.connection,
+                &request.namespace,
+                ":atomic",
+                body,
+                &options.request,
+            )
+            .await?;
             if !value_of_first {
                 return Ok(answer);
             }
@@ -657,18 +667,8 @@ impl StorageClient {
             else {
                 unreachable!("a bulkPut envelope parses as a bulkPut")
             };
-            let body = serde_json::to_string(&json!({ "items": request.items }))
-                .map_err(|_| StorageError::internal())?;
-            let answer = connection
-                .send(Outgoing {
-                    method: Method::POST,
-                    path: format!("/api/ext-storage/{}", segment(request.namespace.as_str())),
-                    body: Some(body),
-                    headers: Vec::new(),
-                    options: &options.request,
-                })
-                .await?;
-            json::parse(&answer.body)
+            let body = json!({ "items": request.items });
+            post(&connection, &request.namespace, "", body, &options.request).await
         })
     }
 
@@ -692,21 +692,15 @@ impl StorageClient {
             else {
                 unreachable!("a getMany envelope parses as a getMany")
             };
-            let body = serde_json::to_string(&json!({ "keys": request.keys }))
-                .map_err(|_| StorageError::internal())?;
-            let answer = connection
-                .send(Outgoing {
-                    method: Method::POST,
-                    path: format!(
-                        "/api/ext-storage/{}:getMany",
-                        segment(request.namespace.as_str())
-                    ),
-                    body: Some(body),
-                    headers: Vec::new(),
-                    options: &options.request,
-                })
-                .await?;
-            let answer = json::parse(&answer.body)?;
+            let body = json!({ "keys": request.keys });
+            let answer = post(
+                &connection,
+                &request.namespace,
+                ":getMany",
+                body,
+                &options.request,
+            )
+            .await?;
             js_sys::Reflect::get(&answer, &"items".into()).map_err(|_| StorageError::internal())
         })
     }

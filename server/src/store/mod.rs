@@ -90,6 +90,17 @@ fn unreachable(e: &sqlx::Error) -> bool {
     }
 }
 
+/// The answer of a `getMany`: the records found, by key, in the order the request named them
+/// (`None` where none was found).
+pub(crate) fn in_request_order(
+    keys: &[Key],
+    mut found: std::collections::HashMap<String, Record>,
+) -> GetManyResponse {
+    GetManyResponse {
+        items: keys.iter().map(|k| found.remove(k.as_str())).collect(),
+    }
+}
+
 /// A quota the server enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuotaKind {

@@ -10,8 +10,9 @@
 use super::atomic::{self, AtomicTx, Expiry, Locked, Put};
 use super::principals::{PrincipalCache, CHANNEL};
 use super::{
-    backend, db, keyed, precondition_failed, record_size, Actor, AuditEntry, ListQuery,
-    NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError, Upserted,
+    backend, db, in_request_order, keyed, precondition_failed, record_size, Actor, AuditEntry,
+    ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError,
+    Upserted,
 };
 use alga_storage_core::{
     AtomicRequest, AtomicResponse, BulkItemError, BulkPutRequest, BulkPutResponse,
@@ -942,38 +943,19 @@ impl Store for PgStore {
             } = written(row)?;
             let key: String = row.try_get("key").map_err(db)?;
             let Json(metadata): Json<Metadata> = row.try_get("metadata").map_err(db)?;
-            let value: Value = row.try_get("value").map_err(db)?;
-            found.insert(
-                key,
-                (
-                    revision,
-                    value,
-                    metadata,
-                    ttl_expires_at,
-                    created_at,
-                    updated_at,
-                ),
-            );
+            let record = Record {
+                namespace: req.namespace.clone(),
+                key: Key::new(&key).map_err(backend)?,
+                revision,
+                value: row.try_get("value").map_err(db)?,
+                metadata,
+                ttl_expires_at,
+                created_at,
+                updated_at,
+            };
+            found.insert(key, record);
         }
-        let items = req
-            .keys
-            .iter()
-            .map(|key| {
-                found.remove(key.as_str()).map(
-                    |(revision, value, metadata, ttl_expires_at, created_at, updated_at)| Record {
-                        namespace: req.namespace.clone(),
-                        key: key.clone(),
-                        revision,
-                        value,
-                        metadata,
-                        ttl_expires_at,
-                        created_at,
-                        updated_at,
-                    },
-                )
-            })
-            .collect();
-        Ok(GetManyResponse { items })
+        Ok(in_request_order(&req.keys, found))
     }
 
     async fn atomic_once(

@@ -18,8 +18,9 @@
 
 use super::atomic::{self, AtomicTx, Expiry, Locked, Put};
 use super::{
-    backend, db, keyed, precondition_failed, record_size, Actor, AuditEntry, ListQuery,
-    NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError, Upserted,
+    backend, db, in_request_order, keyed, precondition_failed, record_size, Actor, AuditEntry,
+    ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError,
+    Upserted,
 };
 use alga_storage_core::{
     json_contains, AtomicRequest, AtomicResponse, BulkItemError, BulkPutRequest, BulkPutResponse,
@@ -110,6 +111,16 @@ struct Write<'a> {
     metadata: Option<&'a Metadata>,
     ttl: Option<TtlSeconds>,
 }
+
+/// Writes one record whole: its revision, expiry and creation time are the caller's.
+const UPSERT: &str =
+    "INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, \
+   ttl_expires_at, created_at, updated_at, size) \
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+ ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET value = excluded.value, \
+   metadata = excluded.metadata, revision = excluded.revision, size = excluded.size, \
+   ttl_expires_at = excluded.ttl_expires_at, created_at = excluded.created_at, \
+   updated_at = excluded.updated_at";
 
 /// How long a request waits for the file's write lock (held by another process, say a backup)
 /// or for a connection of the store's own before it is answered 503 `UNAVAILABLE`: together
@@ -309,28 +320,20 @@ impl SqliteStore {
     ) -> Result<Written, StoreError> {
         let (revision, created_at) = live.map_or((1, now), |c| (c.revision + 1, c.created_at));
         let ttl_expires_at = w.ttl.map(|t| now + i64::from(t.get()) * 1_000_000);
-        sqlx::query(
-            "INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, \
-               ttl_expires_at, created_at, updated_at, size) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-             ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET value = excluded.value, \
-               metadata = excluded.metadata, revision = excluded.revision, size = excluded.size, \
-               ttl_expires_at = excluded.ttl_expires_at, created_at = excluded.created_at, \
-               updated_at = excluded.updated_at",
-        )
-        .bind(tenant)
-        .bind(ns)
-        .bind(w.key.as_str())
-        .bind(json_text(w.value))
-        .bind(json_text(&w.metadata.cloned().unwrap_or_default()))
-        .bind(revision)
-        .bind(ttl_expires_at)
-        .bind(created_at)
-        .bind(now)
-        .bind(record_size(w.key.as_str(), w.value, w.metadata))
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| keyed(db(e), w.key.as_str()))?;
+        sqlx::query(UPSERT)
+            .bind(tenant)
+            .bind(ns)
+            .bind(w.key.as_str())
+            .bind(json_text(w.value))
+            .bind(json_text(&w.metadata.cloned().unwrap_or_default()))
+            .bind(revision)
+            .bind(ttl_expires_at)
+            .bind(created_at)
+            .bind(now)
+            .bind(record_size(w.key.as_str(), w.value, w.metadata))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| keyed(db(e), w.key.as_str()))?;
         Self::audit_row(
             conn,
             tenant,
@@ -465,28 +468,20 @@ impl AtomicTx for SqliteAtomic<'_> {
             Expiry::In(ttl) => Some(now + i64::from(ttl.get()) * 1_000_000),
             Expiry::At(at) => Some(at.timestamp_micros()),
         };
-        sqlx::query(
-            "INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, \
-               ttl_expires_at, created_at, updated_at, size) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-             ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET value = excluded.value, \
-               metadata = excluded.metadata, revision = excluded.revision, size = excluded.size, \
-               ttl_expires_at = excluded.ttl_expires_at, created_at = excluded.created_at, \
-               updated_at = excluded.updated_at",
-        )
-        .bind(self.tenant)
-        .bind(self.ns)
-        .bind(put.key)
-        .bind(json_text(put.value))
-        .bind(json_text(&put.metadata.cloned().unwrap_or_default()))
-        .bind(revision)
-        .bind(ttl_expires_at)
-        .bind(created_at)
-        .bind(now)
-        .bind(record_size(put.key, put.value, put.metadata))
-        .execute(&mut *self.conn)
-        .await
-        .map_err(|e| keyed(db(e), put.key))?;
+        sqlx::query(UPSERT)
+            .bind(self.tenant)
+            .bind(self.ns)
+            .bind(put.key)
+            .bind(json_text(put.value))
+            .bind(json_text(&put.metadata.cloned().unwrap_or_default()))
+            .bind(revision)
+            .bind(ttl_expires_at)
+            .bind(created_at)
+            .bind(now)
+            .bind(record_size(put.key, put.value, put.metadata))
+            .execute(&mut *self.conn)
+            .await
+            .map_err(|e| keyed(db(e), put.key))?;
         Ok(Some(revision as u64))
     }
 
@@ -846,9 +841,7 @@ impl Store for SqliteStore {
             };
             found.insert(key, record);
         }
-        Ok(GetManyResponse {
-            items: keys.iter().map(|k| found.remove(*k)).collect(),
-        })
+        Ok(in_request_order(&req.keys, found))
     }
 
     async fn atomic_once(
