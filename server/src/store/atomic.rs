@@ -1,6 +1,6 @@
 //! The rule of `atomic`, written once for both backends: lock every key involved, evaluate the
 //! checks, apply the operations in request order, audit each, and advance the namespace version
-//! by what changed. A backend supplies only [`AtomicTx`]: its dialect's statements on one
+//! by what changed. A backend supplies only `AtomicTx`: its dialect's statements on one
 //! open transaction.
 
 use super::StoreError;

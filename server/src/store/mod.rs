@@ -519,7 +519,7 @@ pub trait Store: Send + Sync + 'static {
         tenant: Uuid,
         req: &GetManyRequest,
     ) -> Result<GetManyResponse, StoreError>;
-    /// One attempt at `atomic` ([`atomic::run`] on a transaction of the backend's own).
+    /// One attempt at `atomic` (the rule of `store::atomic` on a backend transaction).
     async fn atomic_once(
         &self,
         tenant: Uuid,
