@@ -370,6 +370,30 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
     for (op, clients, ratio) in ratios {
         println!("  {:<7} {:>3} clients  {ratio:.2}", op.name(), clients);
     }
+    if args.ops.iter().any(|o| o == "incr") {
+        // The counter without atomic operations, in the same run: read, add, write guarded by
+        // the revision read, retried on REVISION_MISMATCH (as the example's incrementByRetry).
+        println!("\nincrements of one counter by the retry loop (server, same run):");
+        for &clients in &args.clients {
+            let retries = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let figures = client_rt.block_on(drive(clients, duration, {
+                let (http, base, token) = (http.clone(), base.clone(), token.clone());
+                let retries = retries.clone();
+                move |_| retry_increment(http.clone(), base.clone(), token.clone(), retries.clone())
+            }));
+            let incr = server_rates
+                .iter()
+                .find(|(op, c, _)| *op == Op::Incr && *c == clients)
+                .map_or(0.0, |(_, _, r)| *r);
+            let per_success = retries.load(std::sync::atomic::Ordering::Relaxed) as f64
+                / figures.hist.len() as f64;
+            println!(
+                "  {clients:>3} clients  {:.0}/s ({per_success:.1} retries per increment); atomic increment {incr:.0}/s = {:.1}x",
+                figures.ops_per_sec,
+                incr / figures.ops_per_sec
+            );
+        }
+    }
     println!("\ncost of one getMany of {MANY} keys in gets (server, same run):");
     for &clients in &args.clients {
         let rate = |wanted: Op| {
@@ -427,6 +451,48 @@ async fn populate(
 
 fn random_key(records: u32) -> u32 {
     rand::thread_rng().gen_range(0..records.max(1))
+}
+
+/// One increment of `retry-counter` by a read and a write guarded by the revision read,
+/// retried until it wins; counts the retries.
+async fn retry_increment(
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    retries: Arc<std::sync::atomic::AtomicU64>,
+) -> bool {
+    let url = format!("{base}/api/ext-storage/bench/retry-counter");
+    loop {
+        let Ok(res) = http.get(&url).bearer_auth(&token).send().await else {
+            return false;
+        };
+        let (value, revision) = match res.status().as_u16() {
+            404 => (0, 0),
+            200 => {
+                let Ok(record) = res.json::<serde_json::Value>().await else {
+                    return false;
+                };
+                (
+                    record["value"].as_i64().unwrap_or(0),
+                    record["revision"].as_u64().unwrap_or(0),
+                )
+            }
+            _ => return false,
+        };
+        let put = http
+            .put(&url)
+            .bearer_auth(&token)
+            .json(&json!({"value": value + 1, "ifRevision": revision}))
+            .send()
+            .await;
+        match put.map(|r| r.status().as_u16()) {
+            Ok(200) => return true,
+            Ok(409) => {
+                retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            _ => return false,
+        }
+    }
 }
 
 async fn http_call(http: reqwest::Client, base: String, token: String, op: Op, n: u32) -> bool {
