@@ -57,6 +57,11 @@ pub(crate) struct Contended;
 /// One backend's statements on an open write transaction.
 #[async_trait]
 pub(crate) trait AtomicTx: Send {
+    /// Serialises this transaction with every other `atomic` naming any of `keys` (sorted),
+    /// whether or not a record exists for them: a check on a key the write does not touch is
+    /// only a read, which row locks alone would not protect (two writes each checking that the
+    /// other's key is absent could both commit). Nothing to do where writes are serial anyway.
+    async fn guard(&mut self, keys: &[&str]) -> Result<(), StoreError>;
     /// Locks the existing rows of `keys` (sorted, so concurrent transactions lock in one order)
     /// and answers them by key.
     async fn lock(&mut self, keys: &[&str]) -> Result<HashMap<String, Locked>, StoreError>;
@@ -96,6 +101,23 @@ pub(crate) async fn run<T: AtomicTx>(
         .collect();
     keys.sort_unstable();
     keys.dedup();
+    // Keys only checked, never written: their absence (or revision) is a read that must hold
+    // until commit. Written keys are protected by their row locks and create-only writes.
+    let mut read_only: Vec<&str> = req
+        .checks
+        .iter()
+        .map(|c| c.key.as_str())
+        .filter(|k| !req.operations.iter().any(|o| o.key().as_str() == *k))
+        .collect();
+    if !read_only.is_empty() {
+        read_only.sort_unstable();
+        let written: Vec<&str> = req.operations.iter().map(|o| o.key().as_str()).collect();
+        // Every key of the write, so that two writes that check each other's keys meet.
+        let mut all: Vec<&str> = read_only.into_iter().chain(written).collect();
+        all.sort_unstable();
+        all.dedup();
+        tx.guard(&all).await?;
+    }
     let found = tx.lock(&keys).await?;
     let live = |key: &str| found.get(key).filter(|row| row.live);
     failed_checks(&req.checks, |key| live(key).map_or(0, |row| row.revision))?;

@@ -289,6 +289,12 @@ const GET_MANY: &str =
      FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = ANY($3) \
      AND (ttl_expires_at IS NULL OR ttl_expires_at > now())";
 
+/// Transaction-scoped advisory locks on the keys `$3` (in the order given) of namespace `$2` of
+/// tenant `$1`: what serialises two `atomic`s that check keys they do not write.
+const ATOMIC_GUARD: &str =
+    "SELECT count(pg_advisory_xact_lock(hashtextextended($1::text || '/' || $2 || '/' || k, 0))) \
+     FROM (SELECT k FROM unnest($3::text[]) WITH ORDINALITY AS u(k, i) ORDER BY i) s";
+
 /// The rows of an `atomic`, locked in key order, with their state.
 const ATOMIC_LOCK: &str = "SELECT key, revision, value, metadata, ttl_expires_at, \
        (ttl_expires_at IS NULL OR ttl_expires_at > now()) AS live FROM ext_storage_records \
@@ -483,6 +489,17 @@ struct PgAtomic<'t, 'c> {
 
 #[async_trait]
 impl AtomicTx for PgAtomic<'_, '_> {
+    async fn guard(&mut self, keys: &[&str]) -> Result<(), StoreError> {
+        sqlx::query(ATOMIC_GUARD)
+            .bind(self.tenant)
+            .bind(self.ns)
+            .bind(keys)
+            .execute(&mut **self.tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn lock(&mut self, keys: &[&str]) -> Result<HashMap<String, Locked>, StoreError> {
         let rows = sqlx::query(ATOMIC_LOCK)
             .bind(self.tenant)

@@ -432,6 +432,11 @@ struct SqliteAtomic<'c> {
 
 #[async_trait]
 impl AtomicTx for SqliteAtomic<'_> {
+    async fn guard(&mut self, _keys: &[&str]) -> Result<(), StoreError> {
+        // The one writer connection already runs every write transaction alone.
+        Ok(())
+    }
+
     async fn lock(&mut self, keys: &[&str]) -> Result<HashMap<String, Locked>, StoreError> {
         let rows: Vec<(String, i64, String, String, Option<i64>)> = sqlx::query_as(
             "SELECT key, revision, value, metadata, ttl_expires_at FROM ext_storage_records \

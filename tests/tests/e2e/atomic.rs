@@ -425,3 +425,48 @@ async fn schemas_and_quotas_apply_to_every_operation() {
     .await;
     assert_eq!(fits.status, 200, "{}", fits.body);
 }
+
+/// Two writes that each check that the other's key does not exist cannot both commit (no write
+/// skew): a checked key the write does not touch is guarded until the commit. Many pairs run at
+/// once; in each, at most one side may succeed, and every success left its record.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_writes_checking_each_others_absence_never_both_commit() {
+    let (s, t) = setup().await;
+    let pairs = 60;
+    let mut tasks = Vec::new();
+    for pair in 0..pairs {
+        for (mine, other) in [("x", "y"), ("y", "x")] {
+            let (client, base, token) = (s.client.clone(), s.base.clone(), t.token.clone());
+            let (mine, other) = (format!("{mine}{pair}"), format!("{other}{pair}"));
+            tasks.push(tokio::spawn(async move {
+                let res = client
+                    .post(format!("{base}/api/ext-storage/app:atomic"))
+                    .bearer_auth(&token)
+                    .json(&json!({
+                        "checks": [{"key": other, "revision": 0}],
+                        "operations": [{"op": "put", "key": mine, "value": 1}]
+                    }))
+                    .send()
+                    .await
+                    .unwrap();
+                (pair, res.status().as_u16())
+            }));
+        }
+    }
+    let mut won = vec![0; pairs];
+    for task in tasks {
+        let (pair, status) = task.await.unwrap();
+        match status {
+            200 => won[pair] += 1,
+            409 => {}
+            other => panic!("pair {pair}: status {other}"),
+        }
+    }
+    for (pair, wins) in won.iter().enumerate() {
+        assert!(
+            *wins <= 1,
+            "pair {pair}: both writes committed (write skew)"
+        );
+        assert_eq!(*wins, 1, "pair {pair}: one of the two writes must win");
+    }
+}
