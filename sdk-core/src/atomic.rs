@@ -4,11 +4,10 @@
 
 use crate::limits::*;
 use crate::names::{Key, Namespace, Revision, TtlSeconds, WholeNumber};
-use crate::ops::{canonical, check_record, not_null, parse_json, Metadata, Record};
+use crate::ops::{canonical, check_record, distinct, not_null, parse_json, Metadata, Record};
 use crate::StorageError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::HashSet;
 
 /// The most keys one `getMany` reads.
 pub const MAX_GET_MANY_KEYS: usize = 100;
@@ -131,14 +130,10 @@ impl AtomicOperation {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AtomicBody {
     /// Up to [`MAX_ATOMIC_CHECKS`] conditions (absent = none).
-    #[serde(default, deserialize_with = "not_null_list")]
+    #[serde(default)]
     pub checks: Vec<AtomicCheck>,
     /// 1 to [`MAX_ATOMIC_OPERATIONS`] writes on distinct keys.
     pub operations: Vec<AtomicOperation>,
-}
-
-fn not_null_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<AtomicCheck>, D::Error> {
-    Vec::deserialize(d)
 }
 
 impl AtomicBody {
@@ -168,8 +163,8 @@ impl GetManyBody {
 pub struct AtomicRequest {
     /// Namespace of every key.
     pub namespace: Namespace,
-    /// Conditions (absent = none).
-    #[serde(default, deserialize_with = "not_null_list")]
+    /// Conditions (absent = none; `null` is refused).
+    #[serde(default)]
     pub checks: Vec<AtomicCheck>,
     /// The writes.
     pub operations: Vec<AtomicOperation>,
@@ -276,32 +271,6 @@ impl AtomicRequest {
                 .iter()
                 .any(|o| matches!(o, AtomicOperation::Increment { .. }))
     }
-}
-
-/// 1 to `max` distinct keys, else a validation error naming the field.
-fn distinct<'a>(
-    field: &str,
-    keys: impl ExactSizeIterator<Item = &'a str>,
-    max: usize,
-    at: impl Fn(usize) -> String,
-) -> Result<(), StorageError> {
-    let count = keys.len();
-    if count == 0 || count > max {
-        return Err(StorageError::validation(
-            field.to_owned(),
-            format!("must hold 1-{max} entries, got {count}"),
-        ));
-    }
-    let mut seen = HashSet::with_capacity(count);
-    for (i, key) in keys.enumerate() {
-        if !seen.insert(key) {
-            return Err(StorageError::validation(
-                at(i),
-                format!("duplicate key {key:?}"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The checks that do not hold, given each checked key's current live revision (`0` when

@@ -671,28 +671,45 @@ impl ListRequest {
     }
 }
 
+/// 1 to `max` distinct keys in `field` (e.g. `items`), else `VALIDATION_FAILED` naming the
+/// field, or the position `at` of the first repeated key.
+pub(crate) fn distinct<'a>(
+    field: &str,
+    keys: impl ExactSizeIterator<Item = &'a str>,
+    max: usize,
+    at: impl Fn(usize) -> String,
+) -> Result<(), StorageError> {
+    let count = keys.len();
+    if count == 0 || count > max {
+        return Err(StorageError::validation(
+            field.to_owned(),
+            format!("must hold 1-{max} {field}, got {count}"),
+        ));
+    }
+    let mut seen = HashSet::with_capacity(count);
+    for (i, key) in keys.enumerate() {
+        if !seen.insert(key) {
+            return Err(StorageError::validation(
+                at(i),
+                format!("duplicate key {key:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl BulkPutRequest {
     /// Checks the item count, distinct keys, the total size, and each item's own limits.
     ///
     /// Request-level problems give `VALIDATION_FAILED` / `PAYLOAD_TOO_LARGE`; items that break
     /// their own limits give `BULK_PARTIAL_FAILURE` listing every failing item.
     pub fn validate(&self) -> Result<(), StorageError> {
-        let count = self.items.len();
-        if count == 0 || count > MAX_BULK_ITEMS {
-            return Err(StorageError::validation(
-                "items",
-                format!("must hold 1-{MAX_BULK_ITEMS} items, got {count}"),
-            ));
-        }
-        let mut seen = HashSet::with_capacity(count);
-        for (i, item) in self.items.iter().enumerate() {
-            if !seen.insert(item.key.as_str()) {
-                return Err(StorageError::validation(
-                    format!("items[{i}].key"),
-                    format!("duplicate key {:?}", item.key.as_str()),
-                ));
-            }
-        }
+        distinct(
+            "items",
+            self.items.iter().map(|i| i.key.as_str()),
+            MAX_BULK_ITEMS,
+            |i| format!("items[{i}].key"),
+        )?;
         let mut total = 0;
         let mut failures = Vec::new();
         for (index, item) in self.items.iter().enumerate() {

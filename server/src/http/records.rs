@@ -124,11 +124,6 @@ pub async fn execute(
                 }
                 None => Ok(()),
             };
-            for (index, op) in req.operations.iter().enumerate() {
-                if let AtomicOperation::Put { value, .. } = op {
-                    schema_check(index, value)?;
-                }
-            }
             let answer = store.atomic(tenant, actor, &req, &schema_check).await?;
             let written = req.operations.iter().map(|op| match op {
                 AtomicOperation::Put { value, .. } => json_size(value),

@@ -11,6 +11,7 @@ use alga_storage_core::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// A record as the transaction found it, locked.
@@ -26,6 +27,8 @@ pub(crate) struct Locked {
     pub metadata: Metadata,
     /// When it expires.
     pub ttl_expires_at: Option<DateTime<Utc>>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
 }
 
 /// When a written record expires.
@@ -46,8 +49,20 @@ pub(crate) struct Put<'a> {
     pub value: &'a Value,
     pub metadata: Option<&'a Metadata>,
     pub expiry: Expiry,
-    /// The key had no row when locked: write it only if still none (else [`Contended`]).
-    pub create_only: bool,
+    /// The row the transaction locked for the key (`None`: there was none, so the key is
+    /// written only if there still is none, else [`Contended`]).
+    pub found: Option<&'a Locked>,
+}
+
+impl Put<'_> {
+    /// The revision and creation time the write gives the record: a live one goes on from its
+    /// row, an absent or expired one starts again at revision 1, created `now`.
+    pub fn revision_and_created(&self, now: DateTime<Utc>) -> (u64, DateTime<Utc>) {
+        match self.found.filter(|row| row.live) {
+            Some(row) => (row.revision + 1, row.created_at),
+            None => (1, now),
+        }
+    }
 }
 
 /// Another transaction created a key this one found absent: run the whole `atomic` again.
@@ -65,7 +80,7 @@ pub(crate) trait AtomicTx: Send {
     /// Locks the existing rows of `keys` (sorted, so concurrent transactions lock in one order)
     /// and answers them by key.
     async fn lock(&mut self, keys: &[&str]) -> Result<HashMap<String, Locked>, StoreError>;
-    /// Writes one record and answers its new revision; `Ok(None)` when `create_only` met a
+    /// Writes one record and answers its new revision; `Ok(None)` when a key found absent met a
     /// row created meanwhile.
     async fn write(&mut self, put: &Put<'_>) -> Result<Option<u64>, StoreError>;
     /// Deletes one record (it exists: it was locked).
@@ -83,7 +98,7 @@ pub(crate) trait AtomicTx: Send {
 }
 
 /// Accepts (or refuses, as `VALIDATION_FAILED`) the value operation `index` is about to write:
-/// the namespace's JSON Schema, for the values only the transaction knows (increments).
+/// the namespace's JSON Schema (an increment's value is only known inside the transaction).
 pub type Accept<'a> = &'a (dyn Fn(usize, &Value) -> Result<(), StorageError> + Send + Sync);
 
 /// Runs an `atomic` on `tx`. On `Err(Contended)` nothing must be committed and the caller runs
@@ -101,22 +116,11 @@ pub(crate) async fn run<T: AtomicTx>(
         .collect();
     keys.sort_unstable();
     keys.dedup();
-    // Keys only checked, never written: their absence (or revision) is a read that must hold
-    // until commit. Written keys are protected by their row locks and create-only writes.
-    let mut read_only: Vec<&str> = req
-        .checks
-        .iter()
-        .map(|c| c.key.as_str())
-        .filter(|k| !req.operations.iter().any(|o| o.key().as_str() == *k))
-        .collect();
-    if !read_only.is_empty() {
-        read_only.sort_unstable();
-        let written: Vec<&str> = req.operations.iter().map(|o| o.key().as_str()).collect();
-        // Every key of the write, so that two writes that check each other's keys meet.
-        let mut all: Vec<&str> = read_only.into_iter().chain(written).collect();
-        all.sort_unstable();
-        all.dedup();
-        tx.guard(&all).await?;
+    // A key only checked, never written, is a read that must hold until commit (written keys
+    // are protected by their row locks and create-only writes): guard every key of the write,
+    // so that two writes that check each other's keys meet.
+    if keys.len() > req.operations.len() {
+        tx.guard(&keys).await?;
     }
     let found = tx.lock(&keys).await?;
     let live = |key: &str| found.get(key).filter(|row| row.live);
@@ -130,7 +134,7 @@ pub(crate) async fn run<T: AtomicTx>(
         // A row that had expired is removed or replaced: one more change of the namespace.
         let expired = i64::from(row.is_some_and(|r| !r.live));
         let current = live(key);
-        let (put, increment) = match op {
+        let (value, metadata, expiry, increment) = match op {
             AtomicOperation::Delete { .. } => {
                 if row.is_some() {
                     tx.delete(key).await?;
@@ -150,38 +154,37 @@ pub(crate) async fn run<T: AtomicTx>(
                 ttl_seconds,
                 ..
             } => (
-                (
-                    value.clone(),
-                    metadata.clone(),
-                    ttl_seconds.map_or(Expiry::Never, Expiry::In),
-                ),
+                Cow::Borrowed(value),
+                metadata.as_ref(),
+                ttl_seconds.map_or(Expiry::Never, Expiry::In),
                 None,
             ),
             AtomicOperation::Increment {
                 delta, ttl_seconds, ..
             } => {
                 let n = incremented(index, key, current.map(|r| &r.value), i64::from(*delta))?;
-                let value = Value::from(n);
-                accept(index, &value)?;
                 let expiry = match (ttl_seconds, current.and_then(|r| r.ttl_expires_at)) {
                     (Some(ttl), _) => Expiry::In(*ttl),
                     (None, Some(at)) => Expiry::At(at),
                     (None, None) => Expiry::Never,
                 };
                 (
-                    (value, current.map(|r| r.metadata.clone()), expiry),
+                    Cow::Owned(Value::from(n)),
+                    current.map(|r| &r.metadata),
+                    expiry,
                     Some(n),
                 )
             }
         };
-        let (value, metadata, expiry) = put;
+        // The namespace's schema judges what is written, as for a single put.
+        accept(index, &value)?;
         let written = tx
             .write(&Put {
                 key,
                 value: &value,
-                metadata: metadata.as_ref(),
+                metadata,
                 expiry,
-                create_only: row.is_none(),
+                found: row,
             })
             .await?;
         let Some(revision) = written else {

@@ -296,7 +296,7 @@ const ATOMIC_GUARD: &str =
      FROM (SELECT k FROM unnest($3::text[]) WITH ORDINALITY AS u(k, i) ORDER BY i) s";
 
 /// The rows of an `atomic`, locked in key order, with their state.
-const ATOMIC_LOCK: &str = "SELECT key, revision, value, metadata, ttl_expires_at, \
+const ATOMIC_LOCK: &str = "SELECT key, revision, value, metadata, ttl_expires_at, created_at, \
        (ttl_expires_at IS NULL OR ttl_expires_at > now()) AS live FROM ext_storage_records \
      WHERE tenant_id = $1 AND namespace = $2 AND key = ANY($3) ORDER BY key FOR UPDATE";
 
@@ -517,6 +517,7 @@ impl AtomicTx for PgAtomic<'_, '_> {
                     value: row.try_get("value").map_err(db)?,
                     metadata,
                     ttl_expires_at: row.try_get("ttl_expires_at").map_err(db)?,
+                    created_at: row.try_get("created_at").map_err(db)?,
                 };
                 Ok((row.try_get("key").map_err(db)?, locked))
             })
@@ -538,7 +539,7 @@ impl AtomicTx for PgAtomic<'_, '_> {
             .bind(seconds)
             .bind(at)
             .bind(record_size(put.key, put.value, put.metadata))
-            .bind(put.create_only)
+            .bind(put.found.is_none())
             .fetch_optional(&mut **self.tx)
             .await
             .map_err(|e| keyed(db(e), put.key))?;

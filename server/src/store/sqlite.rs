@@ -112,6 +112,16 @@ struct Write<'a> {
     ttl: Option<TtlSeconds>,
 }
 
+/// The columns of one record as [`UPSERT`] writes it.
+struct RowWrite<'a> {
+    key: &'a str,
+    value: &'a Value,
+    metadata: Option<&'a Metadata>,
+    revision: i64,
+    ttl_expires_at: Option<i64>,
+    created_at: i64,
+}
+
 /// Writes one record whole: its revision, expiry and creation time are the caller's.
 const UPSERT: &str =
     "INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, \
@@ -308,6 +318,32 @@ impl SqliteStore {
         (live, if holds { Ok(()) } else { Err(live_revision) })
     }
 
+    /// Writes one record whole ([`UPSERT`]); its revision, expiry and creation time are the
+    /// caller's.
+    async fn write_row(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        ns: &str,
+        row: &RowWrite<'_>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(UPSERT)
+            .bind(tenant)
+            .bind(ns)
+            .bind(row.key)
+            .bind(json_text(row.value))
+            .bind(json_text(&row.metadata.cloned().unwrap_or_default()))
+            .bind(row.revision)
+            .bind(row.ttl_expires_at)
+            .bind(row.created_at)
+            .bind(now)
+            .bind(record_size(row.key, row.value, row.metadata))
+            .execute(conn)
+            .await
+            .map_err(|e| keyed(db(e), row.key))?;
+        Ok(())
+    }
+
     /// Writes one record and its audit row.
     async fn upsert(
         conn: &mut SqliteConnection,
@@ -320,20 +356,15 @@ impl SqliteStore {
     ) -> Result<Written, StoreError> {
         let (revision, created_at) = live.map_or((1, now), |c| (c.revision + 1, c.created_at));
         let ttl_expires_at = w.ttl.map(|t| now + i64::from(t.get()) * 1_000_000);
-        sqlx::query(UPSERT)
-            .bind(tenant)
-            .bind(ns)
-            .bind(w.key.as_str())
-            .bind(json_text(w.value))
-            .bind(json_text(&w.metadata.cloned().unwrap_or_default()))
-            .bind(revision)
-            .bind(ttl_expires_at)
-            .bind(created_at)
-            .bind(now)
-            .bind(record_size(w.key.as_str(), w.value, w.metadata))
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| keyed(db(e), w.key.as_str()))?;
+        let row = RowWrite {
+            key: w.key.as_str(),
+            value: w.value,
+            metadata: w.metadata,
+            revision,
+            ttl_expires_at,
+            created_at,
+        };
+        Self::write_row(conn, tenant, ns, &row, now).await?;
         Self::audit_row(
             conn,
             tenant,
@@ -438,8 +469,8 @@ impl AtomicTx for SqliteAtomic<'_> {
     }
 
     async fn lock(&mut self, keys: &[&str]) -> Result<HashMap<String, Locked>, StoreError> {
-        let rows: Vec<(String, i64, String, String, Option<i64>)> = sqlx::query_as(
-            "SELECT key, revision, value, metadata, ttl_expires_at FROM ext_storage_records \
+        let rows: Vec<(String, i64, String, String, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT key, revision, value, metadata, ttl_expires_at, created_at FROM ext_storage_records \
              WHERE tenant_id = ?1 AND namespace = ?2 AND key IN (SELECT value FROM json_each(?3))",
         )
         .bind(self.tenant)
@@ -449,13 +480,14 @@ impl AtomicTx for SqliteAtomic<'_> {
         .await
         .map_err(db)?;
         rows.into_iter()
-            .map(|(key, revision, value, metadata, ttl)| {
+            .map(|(key, revision, value, metadata, ttl, created)| {
                 let locked = Locked {
                     live: ttl.is_none_or(|t| t > self.now),
                     revision: revision as u64,
                     value: parse(&value)?,
                     metadata: parse(&metadata)?,
                     ttl_expires_at: ttl.map(time),
+                    created_at: time(created),
                 };
                 Ok((key, locked))
             })
@@ -463,31 +495,23 @@ impl AtomicTx for SqliteAtomic<'_> {
     }
 
     async fn write(&mut self, put: &Put<'_>) -> Result<Option<u64>, StoreError> {
-        let now = self.now;
-        let live = SqliteStore::current(self.conn, self.tenant, self.ns, put.key)
-            .await?
-            .filter(|c| c.live(now));
-        let (revision, created_at) = live.map_or((1, now), |c| (c.revision + 1, c.created_at));
+        // The writer connection holds the file's write lock: the locked row is still current.
+        let (revision, created_at) = put.revision_and_created(time(self.now));
         let ttl_expires_at = match put.expiry {
             Expiry::Never => None,
-            Expiry::In(ttl) => Some(now + i64::from(ttl.get()) * 1_000_000),
+            Expiry::In(ttl) => Some(self.now + i64::from(ttl.get()) * 1_000_000),
             Expiry::At(at) => Some(at.timestamp_micros()),
         };
-        sqlx::query(UPSERT)
-            .bind(self.tenant)
-            .bind(self.ns)
-            .bind(put.key)
-            .bind(json_text(put.value))
-            .bind(json_text(&put.metadata.cloned().unwrap_or_default()))
-            .bind(revision)
-            .bind(ttl_expires_at)
-            .bind(created_at)
-            .bind(now)
-            .bind(record_size(put.key, put.value, put.metadata))
-            .execute(&mut *self.conn)
-            .await
-            .map_err(|e| keyed(db(e), put.key))?;
-        Ok(Some(revision as u64))
+        let row = RowWrite {
+            key: put.key,
+            value: put.value,
+            metadata: put.metadata,
+            revision: revision as i64,
+            ttl_expires_at,
+            created_at: created_at.timestamp_micros(),
+        };
+        SqliteStore::write_row(self.conn, self.tenant, self.ns, &row, self.now).await?;
+        Ok(Some(revision))
     }
 
     async fn delete(&mut self, key: &str) -> Result<(), StoreError> {
