@@ -336,12 +336,23 @@ impl Atomic<'_> {
     /// Only if `key` is at `revision` now (`0`: only if it does not exist); else the whole
     /// write fails with `REVISION_MISMATCH`, `details.failedChecks` naming each failed check.
     pub fn check(mut self, key: &str, revision: u64) -> Self {
-        let at = format!("checks[{}].key", self.checks.len());
+        let index = self.checks.len();
+        let key = self.key(format!("checks[{index}].key"), key);
+        // A guard is never dropped: a revision out of range fails the whole write.
         let revision = i64::try_from(revision)
-            .ok()
-            .and_then(|r| Revision::new(r).ok());
-        if let (Some(key), Some(revision)) = (self.key(at, key), revision) {
-            self.checks.push(AtomicCheck { key, revision });
+            .map_err(|_| format!("{revision} is past the largest revision"))
+            .and_then(|r| Revision::new(r).map_err(|e| e.reason));
+        match revision {
+            Ok(revision) => {
+                if let Some(key) = key {
+                    self.checks.push(AtomicCheck { key, revision });
+                }
+            }
+            Err(reason) => {
+                self.error.get_or_insert_with(|| {
+                    StorageError::validation(format!("checks[{index}].revision"), reason)
+                });
+            }
         }
         self
     }
@@ -696,5 +707,30 @@ impl Namespace {
         let body = serde_json::to_vec(&fields)
             .map_err(|e| StorageError::validation("body", e.to_string()))?;
         StorageRequest::from_json(&body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Refused in the guest, before anything crosses to the host.
+    #[test]
+    fn an_atomic_write_never_drops_a_guard_or_a_bad_key() {
+        let ns = Namespace::open("notes").unwrap();
+        let e = ns.atomic().check("a", u64::MAX).put("a", &1).commit();
+        let e = e.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::ValidationFailed);
+        assert_eq!(e.details().unwrap()["field"], "checks[0].revision");
+        let e = ns.atomic().delete("").commit().unwrap_err();
+        assert_eq!(e.details().unwrap()["field"], "operations[0].key");
+        let e = ns
+            .atomic()
+            .put_with("a", &1, WriteOptions::new().if_revision(1))
+            .commit()
+            .unwrap_err();
+        assert_eq!(e.details().unwrap()["field"], "operations[0].ifRevision");
+        let e = ns.atomic().commit().unwrap_err();
+        assert_eq!(e.details().unwrap()["field"], "operations");
     }
 }
