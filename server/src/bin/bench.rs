@@ -49,7 +49,7 @@ struct Args {
     /// Backends to run: postgres, sqlite.
     #[arg(long, value_delimiter = ',', default_value = "postgres,sqlite")]
     backends: Vec<String>,
-    /// Postgres to run against (a schema `alga_bench` is recreated in it).
+    /// Postgres to run against (in a schema `alga_bench_<pid>` of its own, dropped at the end).
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -58,7 +58,9 @@ struct Args {
     database_url: String,
 }
 
-const SCHEMA: &str = "alga_bench";
+/// The run's own Postgres schema (and SQLite folder): runs side by side never share data.
+static SCHEMA: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("alga_bench_{}", std::process::id()));
 const INSTALL: &str = "bench-install";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -180,10 +182,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "postgres" => {
                 let url = &args.database_url;
                 let sep = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{sep}options=-c%20search_path%3D{SCHEMA}")
+                format!("{url}{sep}options=-c%20search_path%3D{}", *SCHEMA)
             }
             "sqlite" => {
-                let dir = std::env::temp_dir().join("alga-bench");
+                let dir = std::env::temp_dir().join(SCHEMA.as_str());
                 let _ = std::fs::remove_dir_all(&dir);
                 format!("sqlite://{}", dir.join("bench.db").display())
             }
@@ -193,12 +195,57 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 )
             }
         };
-        run(&args, backend, url)?;
+        let result = run(&args, backend, &url);
+        clean_up(&args, backend);
+        result?;
     }
     Ok(())
 }
 
-fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error::Error>> {
+/// Drops the run's schema (Postgres) or folder (SQLite), whether the run succeeded or not.
+fn clean_up(args: &Args, backend: &str) {
+    if backend == "sqlite" {
+        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(SCHEMA.as_str()));
+        return;
+    }
+    let dropped = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                let admin = admin_connection(&args.database_url).await?;
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", *SCHEMA))
+                    .execute(&admin)
+                    .await?;
+                Ok::<_, sqlx::Error>(())
+            })
+            .map_err(|e| e.to_string())
+        });
+    if let Err(e) = dropped {
+        eprintln!("bench: could not drop schema {}: {e}", *SCHEMA);
+    }
+}
+
+/// One connection for the schema's DDL, which waits at most 30 s for a lock (a stuck peer
+/// makes the run fail with a message instead of hanging).
+async fn admin_connection(url: &str) -> Result<sqlx::PgPool, sqlx::Error> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::query("SET lock_timeout = '30s'")
+                    .execute(conn)
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .connect(url)
+        .await
+}
+
+fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let url = url.to_owned();
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -210,11 +257,11 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
     if backend == "postgres" {
         let admin_url = args.database_url.clone();
         client_rt.block_on(async {
-            let admin = sqlx::PgPool::connect(&admin_url).await?;
-            sqlx::query(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+            let admin = admin_connection(&admin_url).await?;
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", *SCHEMA))
                 .execute(&admin)
                 .await?;
-            sqlx::query(&format!("CREATE SCHEMA {SCHEMA}"))
+            sqlx::query(&format!("CREATE SCHEMA {}", *SCHEMA))
                 .execute(&admin)
                 .await?;
             Ok::<_, Box<dyn std::error::Error>>(())
@@ -294,6 +341,7 @@ fn run(args: &Args, backend: &str, url: String) -> Result<(), Box<dyn std::error
     );
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
+        .timeout(Duration::from_secs(30))
         .build()?;
     let duration = Duration::from_secs(args.seconds);
     let mut ratios = Vec::new();
@@ -788,7 +836,10 @@ impl Pgbench {
             .arg("-f")
             .arg(&script)
             .arg(&self.url)
-            .env("PGOPTIONS", format!("-c search_path={SCHEMA}"))
+            .env(
+                "PGOPTIONS",
+                format!("-c search_path={} -c statement_timeout=30s", *SCHEMA),
+            )
             .output()?;
         let _ = std::fs::remove_file(&script);
         let stdout = String::from_utf8_lossy(&out.stdout);
