@@ -13,6 +13,7 @@
 #![recursion_limit = "512"]
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod cursor;
 pub mod error;

@@ -110,7 +110,8 @@ impl Answer {
     }
 }
 
-fn schema_url(url: &str, schema: &str) -> String {
+/// `url` with `schema` as its search path.
+pub fn schema_url(url: &str, schema: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}options=-c%20search_path%3D{schema}")
 }
@@ -187,11 +188,7 @@ impl TestServer {
     /// second process on this server's database with the same secrets: another instance of
     /// one deployment. It is stopped when the answer is dropped.
     pub async fn second_instance(&self) -> Instance {
-        let binary = std::env::current_exe()
-            .ok()
-            .and_then(|test| Some(test.parent()?.parent()?.join("alga-storage-server")))
-            .filter(|b| b.exists())
-            .expect("the server binary is built beside the tests (cargo builds it for them)");
+        let binary = server_binary();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -489,6 +486,15 @@ impl Drop for TestServer {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// The server binary (`target/…/alga-storage-server`, which cargo builds beside the tests).
+pub fn server_binary() -> std::path::PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|test| Some(test.parent()?.parent()?.join("alga-storage-server")))
+        .filter(|b| b.exists())
+        .expect("the server binary is built beside the tests (cargo builds it for them)")
 }
 
 /// Creates a fresh schema in the test Postgres and returns a URL whose connections use it.

@@ -374,3 +374,62 @@ pub async fn usage(
     let tenant = tenant_id(&extract::path(path)?)?;
     Ok(Json(usage_view(&state, tenant).await?).into_response())
 }
+
+/// `GET /api/admin/tenants/{tenant}/export`: one consistent snapshot of the tenant as JSON Lines
+/// (`application/x-ndjson`), streamed as it is read, in the format `alga-storage-server import`
+/// reads. A stream cut short (the database failed midway) lacks its `end` line, so an import
+/// refuses it as truncated.
+pub async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    use crate::store::transfer;
+    use futures_util::StreamExt;
+    admin(&state, &headers)?;
+    let tenant = tenant_id(&extract::path(path)?)?;
+    extract::no_query(query.as_deref())?;
+    let filter = transfer::ExportFilter {
+        tenant: Some(tenant),
+        namespace: None,
+    };
+    // The snapshot is opened before the answer starts, so a database that cannot be reached
+    // answers 503 with the envelope instead of an empty 200.
+    state.store.ready().await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    let store = state.store.clone();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let result = transfer::export(&*store, &filter, &tx).await;
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "tenant export stopped");
+        }
+        let _ = done_tx.send(result.is_ok());
+    });
+    let lines = tokio_stream_from(rx)
+        .map(|line| Ok::<_, std::io::Error>(axum::body::Bytes::from(line.to_json_line())));
+    // After the last line: an export that failed ends the body with an error (the connection
+    // is cut, never closed as if complete).
+    let tail = futures_util::stream::once(async move {
+        match done_rx.await {
+            Ok(true) => None,
+            _ => Some(Err(std::io::Error::other("the export failed"))),
+        }
+    })
+    .filter_map(|x| async move { x });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(lines.chain(tail)),
+    )
+        .into_response())
+}
+
+/// The lines a receiver yields, as a stream.
+fn tokio_stream_from(
+    rx: tokio::sync::mpsc::Receiver<crate::store::transfer::Line>,
+) -> impl futures_util::Stream<Item = crate::store::transfer::Line> {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|line| (line, rx))
+    })
+}

@@ -154,6 +154,7 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/admin/tenants/{tenant}/audit", get(admin::audit))
         .route("/api/admin/tenants/{tenant}/quotas", put(admin::put_quotas))
         .route("/api/admin/tenants/{tenant}/usage", get(admin::usage))
+        .route("/api/admin/tenants/{tenant}/export", get(admin::export))
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
         .layer(axum::middleware::from_fn(
             extract::declared_length::<ADMIN_BODY_LIMIT>,

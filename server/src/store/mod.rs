@@ -15,6 +15,7 @@ pub mod postgres;
 pub mod principals;
 pub mod sqlite;
 pub mod sweeper;
+pub mod transfer;
 
 /// Why a store call failed: a contract error for the client, or a backend failure that the
 /// client only ever sees as `INTERNAL_ERROR`.
@@ -668,6 +669,13 @@ pub trait Store: Send + Sync + 'static {
             key,
         ))
     }
+
+    /// A read snapshot for an export (one read transaction).
+    async fn export_snapshot(&self) -> Result<Box<dyn transfer::ExportTx + '_>, StoreError>;
+
+    /// A write transaction for an import.
+    async fn import_tx(&self) -> Result<Box<dyn transfer::ImportTx + '_>, StoreError>;
+
     /// The tenant's audit log after `after`, oldest first, at most `limit` rows.
     async fn audit(
         &self,

@@ -9,6 +9,10 @@
 
 use super::atomic::{self, AtomicTx, Expiry, Locked, Put};
 use super::principals::{PrincipalCache, CHANNEL};
+use super::transfer::{
+    self, Counts, ExportFilter, ExportTx, ImportTx, InstallLine, Line, NamespaceLine, Part,
+    QuotaLine, RecordLine, SchemaLine, Sink,
+};
 use super::{
     backend, db, in_request_order, keyed, precondition_failed, record_size, Actor, AuditEntry,
     ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError,
@@ -647,6 +651,20 @@ async fn listen_for_principal_changes(pool: PgPool, cache: std::sync::Weak<Princ
 
 #[async_trait]
 impl Store for PgStore {
+    async fn export_snapshot(&self) -> Result<Box<dyn ExportTx + '_>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        Ok(Box::new(PgExport { tx }))
+    }
+
+    async fn import_tx(&self) -> Result<Box<dyn ImportTx + '_>, StoreError> {
+        let tx = self.pool.begin().await.map_err(db)?;
+        Ok(Box::new(PgImport { tx }))
+    }
+
     async fn put_once(
         &self,
         tenant: Uuid,
@@ -1409,5 +1427,299 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)
+    }
+}
+
+/// `WHERE` conditions an export's statements share: `$1` the tenant or NULL, `$2` the
+/// namespace or NULL.
+const EXPORT_TENANT: &str = "($1::uuid IS NULL OR tenant_id = $1)";
+const EXPORT_NAMESPACE: &str = "($2::text IS NULL OR namespace = $2)";
+
+/// An export's snapshot: one `REPEATABLE READ, READ ONLY` transaction.
+struct PgExport {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+}
+
+impl PgExport {
+    fn bind<'q>(
+        query: &'q str,
+        filter: &'q ExportFilter,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        sqlx::query(query)
+            .bind(filter.tenant)
+            .bind(filter.namespace.as_ref().map(Namespace::as_str))
+    }
+}
+
+#[async_trait]
+impl ExportTx for PgExport {
+    async fn counts(&mut self, filter: &ExportFilter) -> Result<Counts, StoreError> {
+        let query = format!(
+            "SELECT (SELECT count(*) FROM ext_storage_installs WHERE {EXPORT_TENANT}), \
+             (SELECT count(*) FROM ext_storage_tenants WHERE {EXPORT_TENANT} AND num_nonnulls(max_namespaces, max_keys_per_namespace, max_bytes) > 0), \
+             (SELECT count(*) FROM ext_storage_schemas WHERE {EXPORT_TENANT} AND {EXPORT_NAMESPACE}), \
+             (SELECT count(*) FROM ext_storage_records WHERE {EXPORT_TENANT} AND {EXPORT_NAMESPACE} AND (ttl_expires_at IS NULL OR ttl_expires_at > now())), \
+             (SELECT count(*) FROM ext_storage_namespaces WHERE {EXPORT_TENANT} AND {EXPORT_NAMESPACE})"
+        );
+        let row = Self::bind(&query, filter)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        let count = |i: usize| row.try_get::<i64, _>(i).map(|n| n as u64).map_err(db);
+        Ok(Counts {
+            installs: count(0)?,
+            quotas: count(1)?,
+            schemas: count(2)?,
+            records: count(3)?,
+            namespaces: count(4)?,
+        })
+    }
+
+    async fn stream(
+        &mut self,
+        part: Part,
+        filter: &ExportFilter,
+        out: &Sink,
+    ) -> Result<(), StoreError> {
+        use futures_util::TryStreamExt;
+        let query = match part {
+            Part::Installs => format!(
+                "SELECT tenant_id, install_id, extension_id, grants, replace(generation::text, '-', '') AS generation, created_at, updated_at \
+                 FROM ext_storage_installs WHERE {EXPORT_TENANT} ORDER BY tenant_id, install_id"
+            ),
+            Part::Quotas => format!(
+                "SELECT tenant_id, max_namespaces, max_keys_per_namespace, max_bytes FROM ext_storage_tenants \
+                 WHERE {EXPORT_TENANT} AND num_nonnulls(max_namespaces, max_keys_per_namespace, max_bytes) > 0 ORDER BY tenant_id"
+            ),
+            Part::Schemas => format!(
+                "SELECT tenant_id, namespace, version, schema, updated_at FROM ext_storage_schemas \
+                 WHERE {EXPORT_TENANT} AND {EXPORT_NAMESPACE} ORDER BY tenant_id, namespace"
+            ),
+            Part::Records => format!(
+                "SELECT tenant_id, namespace, key, value, metadata, revision, ttl_expires_at, created_at, updated_at \
+                 FROM ext_storage_records WHERE {EXPORT_TENANT} AND {EXPORT_NAMESPACE} \
+                 AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) ORDER BY tenant_id, namespace, key"
+            ),
+            Part::Namespaces => format!(
+                "SELECT tenant_id, namespace, version FROM ext_storage_namespaces \
+                 WHERE {EXPORT_TENANT} AND {EXPORT_NAMESPACE} ORDER BY tenant_id, namespace"
+            ),
+        };
+        let mut rows = Self::bind(&query, filter).fetch(&mut *self.tx);
+        while let Some(row) = rows.try_next().await.map_err(db)? {
+            let namespace = |row: &PgRow| -> Result<Namespace, StoreError> {
+                Namespace::new(row.try_get::<String, _>("namespace").map_err(db)?).map_err(backend)
+            };
+            let line = match part {
+                Part::Installs => Line::Install(InstallLine {
+                    tenant: row.try_get("tenant_id").map_err(db)?,
+                    install: row
+                        .try_get::<String, _>("install_id")
+                        .map_err(db)?
+                        .parse()
+                        .map_err(backend)?,
+                    extension: row.try_get("extension_id").map_err(db)?,
+                    grants: row.try_get::<Json<Vec<Grant>>, _>("grants").map_err(db)?.0,
+                    generation: row.try_get("generation").map_err(db)?,
+                    created_at: row.try_get("created_at").map_err(db)?,
+                    updated_at: row.try_get("updated_at").map_err(db)?,
+                }),
+                Part::Quotas => Line::Quota(QuotaLine {
+                    tenant: row.try_get("tenant_id").map_err(db)?,
+                    max_namespaces: row.try_get("max_namespaces").map_err(db)?,
+                    max_keys_per_namespace: row.try_get("max_keys_per_namespace").map_err(db)?,
+                    max_bytes: row.try_get("max_bytes").map_err(db)?,
+                }),
+                Part::Schemas => Line::Schema(SchemaLine {
+                    tenant: row.try_get("tenant_id").map_err(db)?,
+                    namespace: namespace(&row)?,
+                    version: row.try_get("version").map_err(db)?,
+                    schema: row
+                        .try_get::<Option<Json<Value>>, _>("schema")
+                        .map_err(db)?
+                        .map(|j| j.0),
+                    updated_at: row.try_get("updated_at").map_err(db)?,
+                }),
+                Part::Records => Line::Record(RecordLine {
+                    tenant: row.try_get("tenant_id").map_err(db)?,
+                    namespace: namespace(&row)?,
+                    key: Key::new(row.try_get::<String, _>("key").map_err(db)?).map_err(backend)?,
+                    value: row.try_get::<Json<Value>, _>("value").map_err(db)?.0,
+                    metadata: row.try_get::<Json<Metadata>, _>("metadata").map_err(db)?.0,
+                    revision: row.try_get("revision").map_err(db)?,
+                    ttl_expires_at: row.try_get("ttl_expires_at").map_err(db)?,
+                    created_at: row.try_get("created_at").map_err(db)?,
+                    updated_at: row.try_get("updated_at").map_err(db)?,
+                }),
+                Part::Namespaces => Line::Namespace(NamespaceLine {
+                    tenant: row.try_get("tenant_id").map_err(db)?,
+                    namespace: namespace(&row)?,
+                    version: row.try_get("version").map_err(db)?,
+                }),
+            };
+            transfer::send(out, line).await?;
+        }
+        Ok(())
+    }
+}
+
+/// An import's write transaction.
+struct PgImport {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+}
+
+#[async_trait]
+impl ImportTx for PgImport {
+    async fn install(&mut self, line: &InstallLine, overwrite: bool) -> Result<bool, StoreError> {
+        let written = sqlx::query_scalar::<_, i64>(
+            "WITH i AS (INSERT INTO ext_storage_installs AS x (tenant_id, install_id, extension_id, grants, created_at, updated_at, generation) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7::uuid) \
+             ON CONFLICT (tenant_id, install_id) DO UPDATE SET extension_id = EXCLUDED.extension_id, grants = EXCLUDED.grants, \
+               created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, generation = EXCLUDED.generation WHERE $8 \
+             RETURNING install_id) \
+             SELECT count(*) FROM (SELECT pg_notify('alga_storage_principals', install_id) FROM i) n",
+        )
+        .bind(line.tenant)
+        .bind(line.install.as_str())
+        .bind(&line.extension)
+        .bind(Json(&line.grants))
+        .bind(line.created_at)
+        .bind(line.updated_at)
+        .bind(&line.generation)
+        .bind(overwrite)
+        .fetch_one(&mut *self.tx)
+        .await;
+        match written {
+            Ok(n) => Ok(n > 0),
+            Err(sqlx::Error::Database(e))
+                if e.constraint() == Some("ext_storage_installs_install_id") =>
+            {
+                Err(StorageError::validation(
+                    "install",
+                    "this install id belongs to another tenant",
+                )
+                .into())
+            }
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn quota(&mut self, line: &QuotaLine, overwrite: bool) -> Result<bool, StoreError> {
+        let written = sqlx::query(
+            "INSERT INTO ext_storage_tenants AS x (tenant_id, max_namespaces, max_keys_per_namespace, max_bytes, updated_at) \
+             VALUES ($1, $2, $3, $4, now()) ON CONFLICT (tenant_id) DO UPDATE SET max_namespaces = EXCLUDED.max_namespaces, \
+               max_keys_per_namespace = EXCLUDED.max_keys_per_namespace, max_bytes = EXCLUDED.max_bytes, updated_at = now() \
+             WHERE $5 OR num_nonnulls(x.max_namespaces, x.max_keys_per_namespace, x.max_bytes) = 0 RETURNING 1",
+        )
+        .bind(line.tenant)
+        .bind(line.max_namespaces)
+        .bind(line.max_keys_per_namespace)
+        .bind(line.max_bytes)
+        .bind(overwrite)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        Ok(written.is_some())
+    }
+
+    async fn schema(&mut self, line: &SchemaLine, overwrite: bool) -> Result<bool, StoreError> {
+        let written = sqlx::query(
+            "INSERT INTO ext_storage_schemas AS s (tenant_id, namespace, version, schema, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = GREATEST(s.version + 1, EXCLUDED.version), \
+               schema = EXCLUDED.schema, updated_at = EXCLUDED.updated_at WHERE $6 OR s.schema IS NULL RETURNING 1",
+        )
+        .bind(line.tenant)
+        .bind(line.namespace.as_str())
+        .bind(line.version)
+        .bind(line.schema.as_ref().map(Json))
+        .bind(line.updated_at)
+        .bind(overwrite)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        Ok(written.is_some())
+    }
+
+    async fn records(
+        &mut self,
+        lines: &[&RecordLine],
+        overwrite: bool,
+    ) -> Result<Vec<bool>, StoreError> {
+        if lines.is_empty() {
+            return Ok(Vec::new());
+        }
+        let column = |f: fn(&RecordLine) -> String| lines.iter().map(|r| f(r)).collect::<Vec<_>>();
+        let written: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "INSERT INTO ext_storage_records AS r (tenant_id, namespace, key, value, metadata, revision, ttl_expires_at, created_at, updated_at, size) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::int8[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::int8[]) \
+             ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata, \
+               revision = CASE WHEN r.ttl_expires_at <= now() THEN EXCLUDED.revision ELSE GREATEST(r.revision + 1, EXCLUDED.revision) END, \
+               ttl_expires_at = EXCLUDED.ttl_expires_at, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, size = EXCLUDED.size \
+             WHERE $11 OR r.ttl_expires_at <= now() \
+             RETURNING tenant_id, namespace, key",
+        )
+        .bind(lines.iter().map(|r| r.tenant).collect::<Vec<_>>())
+        .bind(column(|r| r.namespace.as_str().to_owned()))
+        .bind(column(|r| r.key.as_str().to_owned()))
+        .bind(lines.iter().map(|r| Json(&r.value)).collect::<Vec<_>>())
+        .bind(lines.iter().map(|r| Json(&r.metadata)).collect::<Vec<_>>())
+        .bind(lines.iter().map(|r| r.revision).collect::<Vec<_>>())
+        .bind(lines.iter().map(|r| r.ttl_expires_at).collect::<Vec<_>>())
+        .bind(lines.iter().map(|r| r.created_at).collect::<Vec<_>>())
+        .bind(lines.iter().map(|r| r.updated_at).collect::<Vec<_>>())
+        .bind(lines.iter().map(|r| r.size()).collect::<Vec<_>>())
+        .bind(overwrite)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        let written: std::collections::HashSet<(Uuid, String, String)> =
+            written.into_iter().collect();
+        Ok(lines
+            .iter()
+            .map(|r| {
+                written.contains(&(
+                    r.tenant,
+                    r.namespace.as_str().to_owned(),
+                    r.key.as_str().to_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    async fn bump(
+        &mut self,
+        tenant: Uuid,
+        namespace: &Namespace,
+        by: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = n.version + EXCLUDED.version",
+        )
+        .bind(tenant)
+        .bind(namespace.as_str())
+        .bind(by)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn namespace(&mut self, line: &NamespaceLine) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = GREATEST(n.version, EXCLUDED.version)",
+        )
+        .bind(line.tenant)
+        .bind(line.namespace.as_str())
+        .bind(line.version)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(db)
     }
 }

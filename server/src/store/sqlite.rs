@@ -17,6 +17,10 @@
 //!   with its connection).
 
 use super::atomic::{self, AtomicTx, Expiry, Locked, Put};
+use super::transfer::{
+    self, Counts, ExportFilter, ExportTx, ImportTx, InstallLine, Line, NamespaceLine, Part,
+    QuotaLine, RecordLine, SchemaLine, Sink,
+};
 use super::{
     backend, db, in_request_order, keyed, precondition_failed, record_size, Actor, AuditEntry,
     ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError,
@@ -556,6 +560,22 @@ type RecordRow = (String, i64, String, String, Option<i64>, i64, i64);
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn export_snapshot(&self) -> Result<Box<dyn ExportTx + '_>, StoreError> {
+        let tx = self.reader.begin().await.map_err(db)?;
+        Ok(Box::new(SqliteExport {
+            tx,
+            now: now_micros(),
+        }))
+    }
+
+    async fn import_tx(&self) -> Result<Box<dyn ImportTx + '_>, StoreError> {
+        let tx = self.writer.begin().await.map_err(db)?;
+        Ok(Box::new(SqliteImport {
+            tx,
+            now: now_micros(),
+        }))
+    }
+
     async fn put_once(
         &self,
         tenant: Uuid,
@@ -1337,5 +1357,299 @@ impl Store for SqliteStore {
                 },
             )
             .collect())
+    }
+}
+
+/// `WHERE` conditions an export's statements share: `?1` the tenant or NULL, `?2` the
+/// namespace or NULL (`?3`, where used, is the snapshot's time).
+const EXPORT_TENANT: &str = "(?1 IS NULL OR tenant_id = ?1)";
+const EXPORT_NAMESPACE: &str = "(?2 IS NULL OR namespace = ?2)";
+const ANY_QUOTA: &str =
+    "(max_namespaces IS NOT NULL OR max_keys_per_namespace IS NOT NULL OR max_bytes IS NOT NULL)";
+
+use sqlx::Row as _;
+
+/// An export's snapshot: one read transaction (in WAL mode, every read sees the same state),
+/// and the time records are judged live at.
+struct SqliteExport {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    now: i64,
+}
+
+fn uuid_of(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(backend)
+}
+
+#[async_trait]
+impl ExportTx for SqliteExport {
+    async fn counts(&mut self, filter: &ExportFilter) -> Result<Counts, StoreError> {
+        let query = format!(
+            "SELECT (SELECT count(*) FROM ext_storage_installs WHERE {EXPORT_TENANT}), \
+             (SELECT count(*) FROM ext_storage_tenants WHERE {EXPORT_TENANT} AND {ANY_QUOTA}), \
+             (SELECT count(*) FROM ext_storage_schemas WHERE {EXPORT_TENANT} AND {EXPORT_NAMESPACE}), \
+             (SELECT count(*) FROM ext_storage_records WHERE {EXPORT_TENANT} AND {EXPORT_NAMESPACE} AND (ttl_expires_at IS NULL OR ttl_expires_at > ?3)), \
+             (SELECT count(*) FROM ext_storage_namespaces WHERE {EXPORT_TENANT} AND {EXPORT_NAMESPACE})"
+        );
+        let row = sqlx::query(&query)
+            .bind(filter.tenant.map(tenant_text))
+            .bind(filter.namespace.as_ref().map(Namespace::as_str))
+            .bind(self.now)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        let count = |i: usize| row.try_get::<i64, _>(i).map(|n| n as u64).map_err(db);
+        Ok(Counts {
+            installs: count(0)?,
+            quotas: count(1)?,
+            schemas: count(2)?,
+            records: count(3)?,
+            namespaces: count(4)?,
+        })
+    }
+
+    async fn stream(
+        &mut self,
+        part: Part,
+        filter: &ExportFilter,
+        out: &Sink,
+    ) -> Result<(), StoreError> {
+        use futures_util::TryStreamExt;
+        let query = match part {
+            Part::Installs => format!(
+                "SELECT tenant_id, install_id, extension_id, grants, generation, created_at, updated_at \
+                 FROM ext_storage_installs WHERE {EXPORT_TENANT} AND ?3 IS NOT NULL ORDER BY tenant_id, install_id"
+            ),
+            Part::Quotas => format!(
+                "SELECT tenant_id, max_namespaces, max_keys_per_namespace, max_bytes FROM ext_storage_tenants \
+                 WHERE {EXPORT_TENANT} AND {ANY_QUOTA} AND ?3 IS NOT NULL ORDER BY tenant_id"
+            ),
+            Part::Schemas => format!(
+                "SELECT tenant_id, namespace, version, schema, updated_at FROM ext_storage_schemas \
+                 WHERE {EXPORT_TENANT} AND {EXPORT_NAMESPACE} AND ?3 IS NOT NULL ORDER BY tenant_id, namespace"
+            ),
+            Part::Records => format!(
+                "SELECT tenant_id, namespace, key, value, metadata, revision, ttl_expires_at, created_at, updated_at \
+                 FROM ext_storage_records WHERE {EXPORT_TENANT} AND {EXPORT_NAMESPACE} \
+                 AND (ttl_expires_at IS NULL OR ttl_expires_at > ?3) ORDER BY tenant_id, namespace, key"
+            ),
+            Part::Namespaces => format!(
+                "SELECT tenant_id, namespace, version FROM ext_storage_namespaces \
+                 WHERE {EXPORT_TENANT} AND {EXPORT_NAMESPACE} AND ?3 IS NOT NULL ORDER BY tenant_id, namespace"
+            ),
+        };
+        let mut rows = sqlx::query(&query)
+            .bind(filter.tenant.map(tenant_text))
+            .bind(filter.namespace.as_ref().map(Namespace::as_str))
+            .bind(self.now)
+            .fetch(&mut *self.tx);
+        while let Some(row) = rows.try_next().await.map_err(db)? {
+            let get_text = |name: &str| row.try_get::<String, _>(name).map_err(db);
+            let tenant = uuid_of(&get_text("tenant_id")?)?;
+            let namespace = || Namespace::new(get_text("namespace")?).map_err(backend);
+            let at = |name: &str| row.try_get::<i64, _>(name).map(time).map_err(db);
+            let line = match part {
+                Part::Installs => Line::Install(InstallLine {
+                    tenant,
+                    install: get_text("install_id")?.parse().map_err(backend)?,
+                    extension: get_text("extension_id")?,
+                    grants: parse(&get_text("grants")?)?,
+                    generation: get_text("generation")?,
+                    created_at: at("created_at")?,
+                    updated_at: at("updated_at")?,
+                }),
+                Part::Quotas => Line::Quota(QuotaLine {
+                    tenant,
+                    max_namespaces: row.try_get("max_namespaces").map_err(db)?,
+                    max_keys_per_namespace: row.try_get("max_keys_per_namespace").map_err(db)?,
+                    max_bytes: row.try_get("max_bytes").map_err(db)?,
+                }),
+                Part::Schemas => Line::Schema(SchemaLine {
+                    tenant,
+                    namespace: namespace()?,
+                    version: row.try_get("version").map_err(db)?,
+                    schema: row
+                        .try_get::<Option<String>, _>("schema")
+                        .map_err(db)?
+                        .map(|s| parse::<Value>(&s))
+                        .transpose()?,
+                    updated_at: at("updated_at")?,
+                }),
+                Part::Records => Line::Record(RecordLine {
+                    tenant,
+                    namespace: namespace()?,
+                    key: Key::new(get_text("key")?).map_err(backend)?,
+                    value: parse(&get_text("value")?)?,
+                    metadata: parse(&get_text("metadata")?)?,
+                    revision: row.try_get("revision").map_err(db)?,
+                    ttl_expires_at: row
+                        .try_get::<Option<i64>, _>("ttl_expires_at")
+                        .map_err(db)?
+                        .map(time),
+                    created_at: at("created_at")?,
+                    updated_at: at("updated_at")?,
+                }),
+                Part::Namespaces => Line::Namespace(NamespaceLine {
+                    tenant,
+                    namespace: namespace()?,
+                    version: row.try_get("version").map_err(db)?,
+                }),
+            };
+            transfer::send(out, line).await?;
+        }
+        Ok(())
+    }
+}
+
+/// An import's write transaction.
+struct SqliteImport {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    now: i64,
+}
+
+#[async_trait]
+impl ImportTx for SqliteImport {
+    async fn install(&mut self, line: &InstallLine, overwrite: bool) -> Result<bool, StoreError> {
+        let tenant_id = tenant_text(line.tenant);
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT tenant_id FROM ext_storage_installs WHERE install_id = ?1")
+                .bind(line.install.as_str())
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(db)?;
+        if owner.is_some_and(|owner| owner != tenant_id) {
+            return Err(StorageError::validation(
+                "install",
+                "this install id belongs to another tenant",
+            )
+            .into());
+        }
+        let written = sqlx::query(
+            "INSERT INTO ext_storage_installs (tenant_id, install_id, extension_id, grants, created_at, updated_at, generation) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant_id, install_id) DO UPDATE SET \
+             extension_id = excluded.extension_id, grants = excluded.grants, created_at = excluded.created_at, \
+             updated_at = excluded.updated_at, generation = excluded.generation WHERE ?8 RETURNING 1",
+        )
+        .bind(&tenant_id)
+        .bind(line.install.as_str())
+        .bind(&line.extension)
+        .bind(json_text(&line.grants))
+        .bind(line.created_at.timestamp_micros())
+        .bind(line.updated_at.timestamp_micros())
+        .bind(&line.generation)
+        .bind(overwrite)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        Ok(written.is_some())
+    }
+
+    async fn quota(&mut self, line: &QuotaLine, overwrite: bool) -> Result<bool, StoreError> {
+        let written = sqlx::query(&format!(
+            "INSERT INTO ext_storage_tenants (tenant_id, max_namespaces, max_keys_per_namespace, max_bytes, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant_id) DO UPDATE SET max_namespaces = excluded.max_namespaces, \
+               max_keys_per_namespace = excluded.max_keys_per_namespace, max_bytes = excluded.max_bytes, \
+               updated_at = excluded.updated_at WHERE ?6 OR NOT {ANY_QUOTA} RETURNING 1"
+        ))
+        .bind(tenant_text(line.tenant))
+        .bind(line.max_namespaces)
+        .bind(line.max_keys_per_namespace)
+        .bind(line.max_bytes)
+        .bind(self.now)
+        .bind(overwrite)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        Ok(written.is_some())
+    }
+
+    async fn schema(&mut self, line: &SchemaLine, overwrite: bool) -> Result<bool, StoreError> {
+        let written = sqlx::query(
+            "INSERT INTO ext_storage_schemas (tenant_id, namespace, version, schema, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = max(version + 1, excluded.version), \
+               schema = excluded.schema, updated_at = excluded.updated_at WHERE ?6 OR schema IS NULL RETURNING 1",
+        )
+        .bind(tenant_text(line.tenant))
+        .bind(line.namespace.as_str())
+        .bind(line.version)
+        .bind(line.schema.as_ref().map(json_text))
+        .bind(line.updated_at.timestamp_micros())
+        .bind(overwrite)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        Ok(written.is_some())
+    }
+
+    async fn records(
+        &mut self,
+        lines: &[&RecordLine],
+        overwrite: bool,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut written = Vec::with_capacity(lines.len());
+        for r in lines {
+            let row = sqlx::query(
+                "INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, ttl_expires_at, created_at, updated_at, size) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET value = excluded.value, metadata = excluded.metadata, \
+                   revision = CASE WHEN ttl_expires_at <= ?12 THEN excluded.revision ELSE max(revision + 1, excluded.revision) END, \
+                   ttl_expires_at = excluded.ttl_expires_at, created_at = excluded.created_at, \
+                   updated_at = excluded.updated_at, size = excluded.size \
+                 WHERE ?11 OR ttl_expires_at <= ?12 RETURNING 1",
+            )
+            .bind(tenant_text(r.tenant))
+            .bind(r.namespace.as_str())
+            .bind(r.key.as_str())
+            .bind(json_text(&r.value))
+            .bind(json_text(&r.metadata))
+            .bind(r.revision)
+            .bind(r.ttl_expires_at.map(|t| t.timestamp_micros()))
+            .bind(r.created_at.timestamp_micros())
+            .bind(r.updated_at.timestamp_micros())
+            .bind(r.size())
+            .bind(overwrite)
+            .bind(self.now)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(|e| keyed(db(e), r.key.as_str()))?;
+            written.push(row.is_some());
+        }
+        Ok(written)
+    }
+
+    async fn bump(
+        &mut self,
+        tenant: Uuid,
+        namespace: &Namespace,
+        by: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ext_storage_namespaces (tenant_id, namespace, version) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = version + excluded.version",
+        )
+        .bind(tenant_text(tenant))
+        .bind(namespace.as_str())
+        .bind(by)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn namespace(&mut self, line: &NamespaceLine) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ext_storage_namespaces (tenant_id, namespace, version) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = max(version, excluded.version)",
+        )
+        .bind(tenant_text(line.tenant))
+        .bind(line.namespace.as_str())
+        .bind(line.version)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(db)
     }
 }

@@ -119,7 +119,15 @@ fn run_shell(root: &Path, block: &Snippet, text: &str, env: &[(String, String)])
     // A block that hangs fails after 5 minutes with what it printed, instead of holding the
     // whole test until the runner's timeout.
     let out = as_from_a_shell(&mut Command::new("timeout"))
-        .args(["--kill-after=5", "300", "bash", "-euo", "pipefail", "-c", text])
+        .args([
+            "--kill-after=5",
+            "300",
+            "bash",
+            "-euo",
+            "pipefail",
+            "-c",
+            text,
+        ])
         .current_dir(root)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()

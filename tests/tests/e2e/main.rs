@@ -25,4 +25,5 @@ mod seed_003;
 mod slow_clients;
 mod snapshot;
 mod strict_input;
+mod transfer;
 mod ttl;
