@@ -537,6 +537,15 @@ pub fn document() -> Value {
                     "responses": responses(&[(200, json_body("Usage", "Usage."))], &[400, 401])
                 }
             },
+            "/api/admin/tenants/{tenant}/export": {
+                "parameters": [tenant()],
+                "get": {
+                    "operationId": "exportTenant", "security": admin.clone(),
+                    "summary": "One consistent snapshot of the tenant as JSON Lines, streamed: a header line (format, version, counts), installs, quotas, schemas, live records, namespace versions, an end line. `alga-storage-server import` reads it; a stream cut short lacks its end line.",
+                    "responses": responses(&[(200, json!({ "description": "JSON Lines, one object per line.",
+                        "content": { "application/x-ndjson": { "schema": { "type": "string" } } } }))], &[400, 401])
+                }
+            },
             "/healthz": { "get": { "operationId": "healthz", "summary": "The process answers.",
                 "responses": { "200": json_body("Health", "Alive.") } } },
             "/readyz": { "get": { "operationId": "readyz", "summary": "The database answers.",

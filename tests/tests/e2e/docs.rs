@@ -7,7 +7,7 @@
 use alga_storage_core::ErrorCode;
 use alga_storage_server::config::Backend;
 use alga_storage_tests::{
-    as_from_a_shell, backend, create_schema, database_url, guides, snippets, Snippet,
+    as_from_a_shell, backend, create_schema, database_url, guides, schema_url, snippets, Snippet,
 };
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -152,6 +152,50 @@ fn run_shell(root: &Path, block: &Snippet, text: &str, env: &[(String, String)])
     }
 }
 
+/// Runs the "move your dev store to Postgres" pipe from the dev server's store into a fresh
+/// schema (the block's Postgres URL is replaced by it), and checks the records arrived.
+fn move_the_dev_store(
+    root: &Path,
+    block: &Snippet,
+    servers: &[(String, String)],
+    env: &[(String, String)],
+) {
+    let var = |name: &str| {
+        servers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    // The dev server's store as one URL (on Postgres, its schema in the URL).
+    let mut source = var("DATABASE_URL").unwrap();
+    if source.starts_with("postgres") {
+        let schema = var("PGOPTIONS")
+            .and_then(|o| o.strip_prefix("-c search_path=").map(str::to_owned))
+            .unwrap();
+        source = schema_url(&source, &schema);
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let target = schema_url(&database_url(), &runtime.block_on(create_schema()));
+    let literal = "postgres://postgres@127.0.0.1:5432/test";
+    assert!(
+        block.text.contains(literal),
+        "{}: no {literal}",
+        block.place
+    );
+    let text = block.text.replace(literal, &format!("'{target}'"));
+    let mut env = env.to_vec();
+    env.push(("DATABASE_URL".into(), source));
+    run_shell(root, block, &text, &env);
+    let moved: i64 = runtime.block_on(async {
+        let pool = sqlx::PgPool::connect(&target).await.unwrap();
+        sqlx::query_scalar("SELECT count(*) FROM ext_storage_records")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    });
+    assert!(moved > 0, "{}: no record arrived in Postgres", block.place);
+}
+
 /// The benchmark command, small: a debug build, 200 records, 1 s per scenario.
 fn small_benchmark(text: &str) -> String {
     let mut words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
@@ -215,7 +259,7 @@ fn every_snippet_in_the_docs_runs_as_written() {
     let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
     for block in &all {
         match block.info.as_str() {
-            "sh" | "sh server" | "sh bench" | "ts" | "json" | "text" => {}
+            "sh" | "sh server" | "sh bench" | "sh move" | "ts" | "json" | "text" => {}
             "sh test-command" => assert!(
                 ci.lines().any(|l| l.contains(block.text.trim())),
                 "{}: `{}` is not what .ci/run runs",
@@ -266,6 +310,7 @@ fn every_snippet_in_the_docs_runs_as_written() {
             "sh bench" if backend() == Backend::Postgres => {
                 run_shell(&root, block, &small_benchmark(&block.text), &env)
             }
+            "sh move" => move_the_dev_store(&root, block, &servers, &env),
             _ => {}
         }
     }

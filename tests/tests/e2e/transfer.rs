@@ -575,6 +575,31 @@ async fn imports_stop_at_the_bad_line_and_honour_the_conflict_policy() {
         not.stderr
     );
 
+    // A newer format.
+    let newer = text.replacen("\"version\":1", "\"version\":2", 1);
+    let refused = cli(&fresh, &["import"], Some(newer.as_bytes()));
+    assert!(!refused.ok);
+    assert!(
+        refused
+            .stderr
+            .contains("line 1: format version 2 is not supported"),
+        "{}",
+        refused.stderr
+    );
+    // The route: admin only, no query parameters.
+    let export = |auth: &str, query: &str| {
+        s.client
+            .get(format!(
+                "{}/api/admin/tenants/{}/export{query}",
+                s.base, t.tenant
+            ))
+            .bearer_auth(auth)
+            .send()
+    };
+    assert_eq!(export(&t.token, "").await.unwrap().status(), 401);
+    let unknown = export(&s.admin_token, "?tenant=x").await.unwrap();
+    assert_eq!(unknown.status(), 400);
+
     // Into the store it came from: the install exists (line 2).
     let url = s.config.database_url.expose().to_owned();
     let conflict = cli(&url, &["import"], Some(&file));
