@@ -22,23 +22,12 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Progress of `verb` (`export`, `import`) of records.
+    /// Progress of `verb` (`export`, `import`) of records; the bar appears once the total is
+    /// known.
     pub fn new(verb: &'static str) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(0);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {human_pos}/{human_len} records  {per_sec}  ETA {eta}",
-                )
-                .expect("a valid template")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(verb);
-            bar
-        });
         Progress {
             verb,
-            bar,
+            bar: None,
             started: Instant::now(),
             last_line: Instant::now(),
             total: 0,
@@ -49,8 +38,23 @@ impl Progress {
     /// The records expected in all.
     pub fn set_total(&mut self, total: u64) {
         self.total = total;
-        if let Some(bar) = &self.bar {
-            bar.set_length(total);
+        if self.bar.is_none() && std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {human_pos}/{human_len} records  {rate}  ETA {eta}",
+                )
+                .expect("a valid template")
+                .with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0}/s", state.per_sec());
+                    },
+                )
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(self.verb);
+            self.bar = Some(bar);
         }
     }
 
