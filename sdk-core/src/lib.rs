@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 
 mod atomic;
+pub mod bytes;
 mod capability;
 mod error;
 pub mod limits;

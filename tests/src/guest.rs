@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 
 /// The example handler (`examples/counter-handler`).
 pub const COUNTER: &str = "alga-storage-example-counter";
+/// The example handler on `wasi:keyvalue` alone (`examples/keyvalue-handler`).
+pub const KEYVALUE: &str = "alga-storage-example-keyvalue";
 /// The conformance handler (`tests/guest-conformance`).
 pub const CONFORMANCE: &str = "alga-storage-guest-conformance";
 
@@ -27,7 +29,7 @@ pub fn component(package: &str) -> PathBuf {
         let out = crate::as_from_a_shell(&mut Command::new(cargo))
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .args(["build", "--profile", "guest", "--target", "wasm32-wasip2"])
-            .args(["-p", COUNTER, "-p", CONFORMANCE])
+            .args(["-p", COUNTER, "-p", CONFORMANCE, "-p", KEYVALUE])
             .env("CARGO_TARGET_DIR", target_dir())
             .output()
             .map_err(|e| format!("running cargo: {e}"))?;

@@ -52,9 +52,9 @@ pub struct Handler {
 }
 
 /// What one invocation's store holds.
-struct HostState {
+pub(crate) struct HostState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     ctx: ExecutionContext,
     client: StorageClient,
 }
@@ -75,6 +75,12 @@ impl Runner {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Extension::add_to_linker::<_, HasSelf<_>>(&mut linker, |state: &mut HostState| state)?;
+        // A handler may import wasi:keyvalue instead (the `keyvalue-extension` world): its
+        // `handle` export is the same, so one linker and one pre-instance type serve both.
+        crate::keyvalue_bindings::KeyvalueExtension::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |state: &mut HostState| state,
+        )?;
         let client = StorageClient::new(config)?;
         Ok(Runner {
             engine,
@@ -144,7 +150,7 @@ impl Handler {
 impl HostState {
     /// The service call of one import. The future owns what it needs (the store's data is not
     /// `Sync`, so it must not be borrowed across the await).
-    fn call(
+    pub(crate) fn call(
         &self,
         operation: &'static str,
         body: Map<String, Value>,

@@ -16,6 +16,7 @@ mod governance;
 mod guest;
 mod instances;
 mod isolation;
+mod keyvalue;
 mod migrations;
 mod openapi;
 mod quotas;
