@@ -5,7 +5,8 @@
 //! and chromedriver. The servers' addresses arrive as compile-time variables:
 //! `ALGA_WEB_TEST_BASE_URL` (the server, CORS `*`), `ALGA_WEB_TEST_LIMITED_URL` (a second server
 //! allowing 1 request per second), `ALGA_WEB_TEST_HANG_URL` (accepts connections, never
-//! answers), `ALGA_WEB_TEST_CLOSED_URL` (nothing listens) and `ALGA_WEB_TEST_ADMIN_TOKEN`.
+//! answers), `ALGA_WEB_TEST_CLOSED_URL` (nothing listens), `ALGA_WEB_TEST_ADMIN_TOKEN`, and
+//! `ALGA_WEB_TEST_KV_TOKEN` (a token for the namespace `kv` a `wasi:keyvalue` guest wrote in).
 #![cfg(target_arch = "wasm32")]
 
 use alga_storage_core::{ErrorCode, StorageError};
@@ -481,6 +482,38 @@ async fn increment_get_many_and_atomic_writes() {
     assert_eq!(e.code(), ErrorCode::ValidationFailed);
     let e = fails(c.atomic(ns()).commit(None)).await;
     assert_eq!(field(&e), "operations");
+}
+
+/// What a `wasi:keyvalue` guest wrote as bytes (run by the runner host before these tests)
+/// reads as JSON here, and what this writes the guest reads (after these tests).
+#[wasm_bindgen_test]
+async fn values_a_wasi_keyvalue_guest_wrote_read_as_json_and_back() {
+    let token = env(
+        option_env!("ALGA_WEB_TEST_KV_TOKEN"),
+        "ALGA_WEB_TEST_KV_TOKEN",
+    );
+    let c = client_at(base(), token);
+    let ns = || js(json!("kv"));
+    let doc = call(c.get(ns(), js(json!("from-wasi")), None))
+        .await
+        .unwrap();
+    assert_eq!(doc["value"], json!({"hello": "wasi"}));
+    let visits = call(c.get(ns(), js(json!("visits")), None)).await.unwrap();
+    assert_eq!(visits["value"], 5);
+    let raw = call(c.get(ns(), js(json!("raw")), None)).await.unwrap();
+    assert_eq!(raw["value"], json!({"$base64": "AP8="}));
+    call(c.put(
+        ns(),
+        js(json!("from-browser")),
+        js(json!({"hi": "browser", "n": [1, 2]})),
+        None,
+    ))
+    .await
+    .unwrap();
+    let value = call(c.increment(ns(), js(json!("visits")), js(json!(1)), None))
+        .await
+        .unwrap();
+    assert_eq!(value, 6);
 }
 
 #[wasm_bindgen_test]

@@ -12,7 +12,7 @@
 //! | input | what it does |
 //! |---|---|
 //! | `{"op":"set","bucket":"kv","key":"k","text":"42"}` | `bucket.set` (or `"bytes":[…]`) |
-//! | `{"op":"get","bucket":"kv","key":"k"}` | `bucket.get` → `{"bytes":[…]\|null,"text":…}` |
+//! | `{"op":"get","bucket":"kv","key":"k"}` | `bucket.get` → `{"bytes":[…]\|null,"text":…}` (`"times":n` reads it n times) |
 //! | `{"op":"exists"…}`, `{"op":"delete"…}` | `bucket.exists`, `bucket.delete` |
 //! | `{"op":"keys","bucket":"kv"}` | every key, page by page with `list-keys` → `{"keys":[…],"pages":n}` |
 //! | `{"op":"increment","bucket":"kv","key":"n","delta":1}` | `atomics.increment` → `{"value":n}` |
@@ -50,12 +50,14 @@ pub enum Command {
         /// Bytes to write.
         bytes: Option<Vec<u8>>,
     },
-    /// Reads a value.
+    /// Reads a value (`times` times, for the guest benchmark; default once).
     Get {
         /// The bucket.
         bucket: String,
         /// The key.
         key: String,
+        /// How many times to read it.
+        times: Option<u32>,
     },
     /// Whether a key exists.
     Exists {
@@ -148,7 +150,14 @@ fn run(command: Command) -> Result<Value, store::Error> {
             store::open(&bucket)?.set(&key, &value)?;
             json!({})
         }
-        Command::Get { bucket, key } => shown(store::open(&bucket)?.get(&key)?),
+        Command::Get { bucket, key, times } => {
+            let bucket = store::open(&bucket)?;
+            let mut value = None;
+            for _ in 0..times.unwrap_or(1).max(1) {
+                value = bucket.get(&key)?;
+            }
+            shown(value)
+        }
         Command::Exists { bucket, key } => json!({ "exists": store::open(&bucket)?.exists(&key)? }),
         Command::Delete { bucket, key } => {
             store::open(&bucket)?.delete(&key)?;

@@ -1,13 +1,14 @@
 //! Per-call overhead of the guest boundary: the same `get` made (1) natively over HTTP to the
 //! runner endpoint, (2) through the runner host's storage client without WASM, and (3) from a
-//! handler component through the WIT import, the host and HTTP. Prints µs per call and the
-//! overhead of each layer. Run with:
+//! handler component through the WIT import, the host and HTTP, and (4) from a handler written
+//! against `wasi:keyvalue` alone, through its `bucket.get`. Prints µs per call and the overhead
+//! of each layer. Run with:
 //!
 //! ```text
 //! cargo run --release -p alga-storage-tests --bin alga-storage-guest-bench [calls]
 //! ```
 
-use alga_storage_tests::guest::{context, load, runner, CONFORMANCE};
+use alga_storage_tests::guest::{context, load, runner, CONFORMANCE, KEYVALUE};
 use alga_storage_tests::TestServer;
 use serde_json::{json, Map};
 use std::time::Instant;
@@ -27,12 +28,14 @@ async fn main() {
     let get = json!({"operation": "get", "namespace": "bench", "key": "k"});
     let runner = runner(&server);
     let handler = load(&runner, CONFORMANCE);
+    let keyvalue = load(&runner, KEYVALUE);
 
     let rounds = 3;
     let mut native = Vec::new();
     let mut host = Vec::new();
     let mut guest = Vec::new();
     let mut invoke = Vec::new();
+    let mut wasi = Vec::new();
     for _ in 0..rounds {
         // (1) native HTTP, one pooled client, sequential.
         let url = format!(
@@ -79,6 +82,17 @@ async fn main() {
         guest.push(per_call(started, calls));
         assert!(out.contains("\"status\":200"), "{out}");
 
+        // (4) a wasi:keyvalue guest → bucket.get → host (bytes mapping) → HTTP.
+        let input = json!({"op": "get", "bucket": "bench", "key": "k", "times": calls}).to_string();
+        let started = Instant::now();
+        let out = keyvalue
+            .invoke(&context(&t.install), &input)
+            .await
+            .unwrap()
+            .unwrap();
+        wasi.push(per_call(started, calls));
+        assert!(out.contains("some text"), "{out}");
+
         // Instantiating a handler and calling it with no storage call at all.
         let empty = json!({"repeat": 0, "request": get}).to_string();
         let started = Instant::now();
@@ -93,6 +107,7 @@ async fn main() {
     }
     let best = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     let (n, h, g, i) = (best(&native), best(&host), best(&guest), best(&invoke));
+    let w = best(&wasi);
     println!("guest boundary overhead, {calls} sequential gets x {rounds} rounds (best round), backend {}", server.backend_name());
     println!("  native HTTP call              {n:8.1} µs/call");
     println!(
@@ -104,6 +119,10 @@ async fn main() {
         "  guest SDK → WIT → host → HTTP {g:8.1} µs/call  (+{:.1} µs over native, x{:.2})",
         g - n,
         g / n
+    );
+    println!(
+        "  wasi:keyvalue guest → host → HTTP {w:5.1} µs/call  (x{:.3} of the alga:storage guest's get)",
+        w / g
     );
     println!("  instantiate + invoke a handler {i:7.1} µs (no storage call)");
 }

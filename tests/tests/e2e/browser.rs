@@ -94,6 +94,32 @@ async fn the_browser_sdk_passes_its_tests_in_headless_chromium() {
     })
     .await;
     assert_eq!(server.admin_token, limited.admin_token);
+    // A wasi:keyvalue guest writes first; the browser reads it and writes back (below).
+    let kv = server
+        .tenant(serde_json::json!([{"namespace": "kv", "access": ["read", "write"]}]))
+        .await;
+    let runner = alga_storage_tests::guest::runner(&server);
+    let guest = alga_storage_tests::guest::load(&runner, alga_storage_tests::guest::KEYVALUE);
+    let run_guest = |input: serde_json::Value| {
+        let guest = guest.clone();
+        let install = kv.install.clone();
+        async move {
+            let out = guest
+                .invoke(
+                    &alga_storage_tests::guest::context(&install),
+                    &input.to_string(),
+                )
+                .await
+                .expect("no trap")
+                .expect("the guest succeeds");
+            serde_json::from_str::<serde_json::Value>(&out).unwrap()
+        }
+    };
+    run_guest(serde_json::json!({"op": "set", "bucket": "kv", "key": "from-wasi", "text": "{\"hello\":\"wasi\"}"})).await;
+    run_guest(serde_json::json!({"op": "set", "bucket": "kv", "key": "raw", "bytes": [0, 255]}))
+        .await;
+    run_guest(serde_json::json!({"op": "increment", "bucket": "kv", "key": "visits", "delta": 5}))
+        .await;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let expected = expected_tests(&root);
     let env = [
@@ -102,6 +128,7 @@ async fn the_browser_sdk_passes_its_tests_in_headless_chromium() {
         ("ALGA_WEB_TEST_HANG_URL", hanging_server()),
         ("ALGA_WEB_TEST_CLOSED_URL", closed_port()),
         ("ALGA_WEB_TEST_ADMIN_TOKEN", server.admin_token.clone()),
+        ("ALGA_WEB_TEST_KV_TOKEN", kv.token.clone()),
     ];
     let out = tokio::task::spawn_blocking(move || {
         let module = build_tests(&root, &env);
@@ -141,4 +168,13 @@ async fn the_browser_sdk_passes_its_tests_in_headless_chromium() {
         "browser tests that did not pass: {missing:?}\n{stdout}"
     );
     assert_eq!(passed.len(), expected.len(), "{stdout}");
+    // And the guest reads what the browser wrote: compact JSON bytes, and the counter.
+    let back =
+        run_guest(serde_json::json!({"op": "get", "bucket": "kv", "key": "from-browser"})).await;
+    assert_eq!(back["text"], "{\"hi\":\"browser\",\"n\":[1,2]}");
+    let visits = run_guest(
+        serde_json::json!({"op": "increment", "bucket": "kv", "key": "visits", "delta": 0}),
+    )
+    .await;
+    assert_eq!(visits["value"], 6);
 }

@@ -18,6 +18,63 @@ async fn call(handler: &Handler, t: &Tenant, input: Value) -> Result<Value, Valu
         .map_err(|err| serde_json::from_str(&err).unwrap())
 }
 
+/// The WIT under `sdk-guest/wit/deps/keyvalue/` is the published one, byte for byte: the
+/// crates.io package `wrpc-wasi-keyvalue` 0.3.0 (fetched into a scratch manifest; cargo's cache
+/// makes it instant after the first time).
+#[test]
+fn the_wasi_keyvalue_wit_is_the_published_one() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let scratch = root.join("target/wit-source");
+    std::fs::create_dir_all(scratch.join("src")).unwrap();
+    std::fs::write(
+        scratch.join("Cargo.toml"),
+        "[package]\nname = \"wit-source\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\nwrpc-wasi-keyvalue = \"=0.3.0\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(scratch.join("src/lib.rs"), "").unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let metadata = alga_storage_tests::as_from_a_shell(&mut std::process::Command::new(cargo))
+        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .arg(scratch.join("Cargo.toml"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        metadata.status.success(),
+        "{}",
+        String::from_utf8_lossy(&metadata.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&metadata.stdout).unwrap();
+    let manifest = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "wrpc-wasi-keyvalue")
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("the package is resolved");
+    let published = std::path::Path::new(manifest)
+        .parent()
+        .unwrap()
+        .join("wit/deps/keyvalue");
+    let ours = root.join("sdk-guest/wit/deps/keyvalue");
+    let names = |dir: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&ours), names(&published));
+    for name in names(&ours) {
+        assert!(
+            std::fs::read(ours.join(&name)).unwrap()
+                == std::fs::read(published.join(&name)).unwrap(),
+            "{name} differs from the published file"
+        );
+    }
+}
+
 #[test]
 fn the_example_imports_wasi_keyvalue_and_not_alga_storage() {
     let engine = wasmtime::Engine::default();
