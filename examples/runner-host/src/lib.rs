@@ -2,7 +2,10 @@
 //!
 //! The reference runner host of Alga extension handlers (seed 002): it runs a handler compiled
 //! to a WASM component (`wasm32-wasip2`) in wasmtime and fills the handler's
-//! `alga:storage/storage` imports by calling the storage service's runner endpoint.
+//! `alga:storage/storage` imports by calling the storage service's runner endpoint. A handler
+//! may instead import the standard `wasi:keyvalue` interfaces (`store`, `atomics`, `batch` at
+//! 0.2.0-draft2: the `keyvalue-extension` world), which the host fills the same way (see
+//! [`keyvalue`] and docs/guest.md).
 //!
 //! - Each call needs the install id of its [`ExecutionContext`]; without one it fails with the
 //!   error `install_id not available` (kind `internal`), never a trap.
@@ -31,7 +34,7 @@
 
 mod client;
 mod host;
-mod keyvalue;
+pub mod keyvalue;
 
 pub use client::{HostMetrics, RunnerConfig, StorageClient};
 pub use host::{ExecutionContext, Handler, Runner};
