@@ -8,7 +8,8 @@
 //
 // Environment: STORAGE_URL (default http://127.0.0.1:8787), STORAGE_ADMIN_TOKEN (required),
 // STORAGE_TENANT and STORAGE_INSTALL (the install the app runs as; provisioned at start with
-// read/write on the "notes" namespace).
+// read/write on the "notes" namespace), APP_DIR (default "app": the sources as plain ES modules,
+// importing the package through an import map; "dist": the bundle `npm run build` makes).
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { extname, join, normalize } from "node:path";
@@ -22,6 +23,7 @@ const install = process.env.STORAGE_INSTALL ?? "notes-example";
 const hostPort = Number(process.env.HOST_PORT ?? 5180);
 const appPort = Number(process.env.APP_PORT ?? 5181);
 const appOrigin = `http://127.0.0.1:${appPort}`;
+const appDir = process.env.APP_DIR ?? "app";
 const hostOrigin = `http://127.0.0.1:${hostPort}`;
 
 if (!adminToken) {
@@ -104,7 +106,7 @@ const app = createServer(async (req, res) => {
     return;
   }
   if (req.url === "/config.js") return serveConfig(res, { hostOrigin });
-  await serveFile(res, join(here, "app"), req.url);
+  await serveFile(res, join(here, appDir), req.url);
 });
 
 host.listen(hostPort, "127.0.0.1");

@@ -1,9 +1,11 @@
 //! The notes example (`examples/notes-iframe`): the npm package packed and installed like a user
 //! would, a host page minting the token and embedding the app from another origin, and a
 //! Playwright (`playwright-core` + Debian's Chromium) walk through it in which two tabs edit the
-//! same note and the second save shows the conflict. The screenshot of that moment is kept at
-//! `target/artifacts/notes-conflict.png`. The package's TypeScript declarations are type-checked
-//! with `tsc --strict` against a file using the whole API (`typecheck.ts`).
+//! same note and the second save shows the conflict, run twice: on the app as plain ES modules
+//! and on the bundle Vite builds from the installed package. The screenshots of that moment are
+//! kept at `target/artifacts/notes-conflict.png` and `notes-conflict-vite.png`. The package's
+//! TypeScript declarations are type-checked with `tsc --strict` against a file using the whole
+//! API (`typecheck.ts`).
 
 use alga_storage_tests::{as_from_a_shell, guides, snippets, TestServer};
 use std::net::TcpListener;
@@ -116,12 +118,6 @@ fn write_snippets(root: &Path, dir: &Path) {
 async fn two_tabs_editing_one_note_see_the_conflict() {
     let root = root();
     let example = root.join("examples/notes-iframe");
-    let (host_port, app_port) = (free_port(), free_port());
-    let server = TestServer::start_with(|c| {
-        c.cors_origins = vec![format!("http://127.0.0.1:{app_port}")];
-    })
-    .await;
-
     let sizes = tokio::task::spawn_blocking({
         let root = root.clone();
         move || {
@@ -170,53 +166,76 @@ async fn two_tabs_editing_one_note_see_the_conflict() {
         ]),
     );
 
-    let _serve = Killed(
-        Command::new("node")
+    // The walk-through on the app as plain ES modules, then on the bundle Vite builds from the
+    // installed package (what most users ship).
+    run(
+        "vite build of examples/notes-iframe",
+        Command::new("npx")
             .current_dir(&example)
-            .arg("serve.mjs")
-            .env("STORAGE_URL", &server.base)
-            .env("STORAGE_ADMIN_TOKEN", &server.admin_token)
-            .env("STORAGE_TENANT", uuid::Uuid::new_v4().to_string())
-            .env("HOST_PORT", host_port.to_string())
-            .env("APP_PORT", app_port.to_string())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("node serve.mjs"),
+            .args(["--no-install", "vite", "build"]),
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", app_port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the example's servers did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
+    let built = std::fs::read_dir(example.join("dist/assets"))
+        .expect("vite wrote dist/assets")
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().ends_with(".wasm"));
+    assert!(built, "the bundle carries the package's .wasm");
     let artifacts = root.join("target/artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    let screenshot = artifacts.join("notes-conflict.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let output = tokio::task::spawn_blocking({
-        let example = example.clone();
-        let screenshot = screenshot.clone();
-        move || {
-            run(
-                "the Playwright walk-through (e2e.mjs)",
-                Command::new("node")
-                    .current_dir(example)
-                    .arg("e2e.mjs")
-                    .env("HOST_URL", format!("http://127.0.0.1:{host_port}"))
-                    .env("SCREENSHOT", screenshot),
-            )
+    for (app_dir, shot) in [
+        ("app", "notes-conflict.png"),
+        ("dist", "notes-conflict-vite.png"),
+    ] {
+        let (host_port, app_port) = (free_port(), free_port());
+        let server = TestServer::start_with(|c| {
+            c.cors_origins = vec![format!("http://127.0.0.1:{app_port}")];
+        })
+        .await;
+        let _serve = Killed(
+            Command::new("node")
+                .current_dir(&example)
+                .arg("serve.mjs")
+                .env("STORAGE_URL", &server.base)
+                .env("STORAGE_ADMIN_TOKEN", &server.admin_token)
+                .env("STORAGE_TENANT", uuid::Uuid::new_v4().to_string())
+                .env("HOST_PORT", host_port.to_string())
+                .env("APP_PORT", app_port.to_string())
+                .env("APP_DIR", app_dir)
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("node serve.mjs"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", app_port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the example's servers did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    })
-    .await
-    .unwrap();
-    println!("{output}");
-    assert!(output.contains("notes example: ok"), "{output}");
-    let png = std::fs::read(&screenshot).expect("the conflict screenshot was saved");
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "a real screenshot"
-    );
+        let screenshot = artifacts.join(shot);
+        let _ = std::fs::remove_file(&screenshot);
+        let output = tokio::task::spawn_blocking({
+            let example = example.clone();
+            let screenshot = screenshot.clone();
+            move || {
+                run(
+                    "the Playwright walk-through (e2e.mjs)",
+                    Command::new("node")
+                        .current_dir(example)
+                        .arg("e2e.mjs")
+                        .env("HOST_URL", format!("http://127.0.0.1:{host_port}"))
+                        .env("SCREENSHOT", screenshot),
+                )
+            }
+        })
+        .await
+        .unwrap();
+        println!("{app_dir}: {output}");
+        assert!(output.contains("notes example: ok"), "{app_dir}: {output}");
+        let png = std::fs::read(&screenshot).expect("the conflict screenshot was saved");
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "a real screenshot"
+        );
+    }
 }
