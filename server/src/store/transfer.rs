@@ -453,12 +453,16 @@ pub async fn import<R: AsyncBufRead + Unpin>(
         apply_or_prefix(store, &batch, on_conflict, &mut done, &mut seen).await?;
         progress(&done);
     }
-    if let Ok(Some(extra)) = reader.next(&mut input).await {
-        return Err(fail(
-            extra.number,
-            "a line after the end line".into(),
-            &done,
-        ));
+    match reader.next(&mut input).await {
+        Ok(None) => {}
+        Ok(Some(extra)) => {
+            return Err(fail(
+                extra.number,
+                "a line after the end line".into(),
+                &done,
+            ))
+        }
+        Err((number, _)) => return Err(fail(number, "a line after the end line".into(), &done)),
     }
     if seen != header.counts {
         return Err(fail(

@@ -575,6 +575,18 @@ async fn imports_stop_at_the_bad_line_and_honour_the_conflict_policy() {
         not.stderr
     );
 
+    // Something after the end line.
+    let fresh = fresh_database(s.backend, &dir).await;
+    let trailing = [file.clone(), b"junk\n".to_vec()].concat();
+    let after = cli(&fresh, &["import"], Some(&trailing));
+    assert!(!after.ok);
+    assert!(
+        after
+            .stderr
+            .contains("line 2505: a line after the end line"),
+        "{}",
+        after.stderr
+    );
     // A newer format.
     let newer = text.replacen("\"version\":1", "\"version\":2", 1);
     let refused = cli(&fresh, &["import"], Some(newer.as_bytes()));
