@@ -119,6 +119,30 @@ pub struct StorageError {
     status: u16,
 }
 
+/// Why a call got no answer from the storage service (`details.cause` of a transport failure,
+/// see [`StorageError::transport`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportCause {
+    /// The network failed: connection refused or reset, DNS, CORS, a broken answer.
+    Network,
+    /// No answer in time.
+    Timeout,
+    /// The caller gave up (an `AbortSignal`).
+    Aborted,
+}
+
+impl TransportCause {
+    /// The cause as `details.cause` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportCause::Network => "network",
+            TransportCause::Timeout => "timeout",
+            TransportCause::Aborted => "aborted",
+        }
+    }
+}
+
 /// The kind of a storage error as a WASM guest sees it: the cases of the WIT `storage-error`
 /// variant (`alga:storage/storage`). Several codes share a kind; the code itself travels too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -313,23 +337,36 @@ impl StorageError {
     }
 
     /// A failure to reach the storage service at all (connection refused, timeout, broken
-    /// response), as reported by an SDK or the runner host after its retries. It carries the
+    /// response, the caller's abort), as an SDK or the runner host reports it after its
+    /// retries: the one spelling of a transport failure on every surface. It carries the
     /// `INTERNAL_ERROR` code (the server never sends it), status 503 and
-    /// `details.reason = "transport"`; [`StorageError::is_transport`] tells it apart.
+    /// `details = {"reason": "transport", "cause": "network" | "timeout" | "aborted"}`;
+    /// [`StorageError::is_transport`] tells it apart, [`StorageError::transport_cause`] says why.
     ///
     /// ```
-    /// use alga_storage_core::{ErrorKind, StorageError};
-    /// let err = StorageError::transport("connection refused");
+    /// use alga_storage_core::{ErrorKind, StorageError, TransportCause};
+    /// let err = StorageError::transport(TransportCause::Timeout, "no answer in 5 s");
     /// assert!(err.is_transport());
     /// assert_eq!(err.kind(), ErrorKind::Transport);
     /// assert_eq!(err.status(), 503);
+    /// assert_eq!(err.transport_cause(), Some(TransportCause::Timeout));
+    /// assert_eq!(err.details().unwrap()["cause"], "timeout");
     /// ```
-    pub fn transport(message: impl Into<String>) -> Self {
+    pub fn transport(cause: TransportCause, message: impl Into<String>) -> Self {
         StorageError {
             status: 503,
             ..StorageError::new(ErrorCode::InternalError, message)
-                .with_details(json!({ "reason": "transport" }))
+                .with_details(json!({ "reason": "transport", "cause": cause.as_str() }))
         }
+    }
+
+    /// Why a transport failure got no answer (`None` for any other error).
+    pub fn transport_cause(&self) -> Option<TransportCause> {
+        if !self.is_transport() {
+            return None;
+        }
+        let cause = self.details.as_ref()?.get("cause")?.clone();
+        serde_json::from_value(cause).ok()
     }
 
     /// Whether this error is a transport failure (see [`StorageError::transport`]).
@@ -392,7 +429,12 @@ impl StorageError {
     ) -> Self {
         let details: Option<Value> = details.and_then(|d| serde_json::from_str(d).ok());
         if kind == ErrorKind::Transport && code != ErrorCode::Unavailable.as_str() {
-            let mut err = StorageError::transport(message);
+            let cause = details
+                .as_ref()
+                .and_then(|d| d.get("cause"))
+                .and_then(|c| serde_json::from_value(c.clone()).ok())
+                .unwrap_or(TransportCause::Network);
+            let mut err = StorageError::transport(cause, message);
             if let (Some(Value::Object(extra)), Some(Value::Object(mine))) =
                 (details, err.details.as_mut())
             {

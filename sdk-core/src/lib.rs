@@ -32,7 +32,7 @@ pub use atomic::{
     MAX_ATOMIC_CHECKS, MAX_ATOMIC_OPERATIONS, MAX_GET_MANY_KEYS,
 };
 pub use capability::{ensure_capability, validate_grants, Access, Grant};
-pub use error::{BulkItemError, ErrorCode, ErrorKind, StorageError};
+pub use error::{BulkItemError, ErrorCode, ErrorKind, StorageError, TransportCause};
 pub use names::{
     optional_whole_number, Cursor, InstallId, InvalidValue, Key, Limit, Namespace, Revision,
     TtlSeconds, WholeNumber,

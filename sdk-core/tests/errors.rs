@@ -126,7 +126,10 @@ fn every_error_crosses_the_wit_boundary_and_comes_back_equal() {
     errors.push(StorageError::bulk_partial_failure(vec![
         BulkItemError::new(2, "k", &StorageError::too_large("value", 10, 11)),
     ]));
-    errors.push(StorageError::transport("connection failed"));
+    errors.push(StorageError::transport(
+        alga_storage_core::TransportCause::Network,
+        "connection failed",
+    ));
     errors.push(
         StorageError::new(ErrorCode::Unauthorized, "no")
             .with_details(serde_json::json!({"reason": "namespaceNotGranted"})),

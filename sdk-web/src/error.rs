@@ -2,7 +2,7 @@
 //! subclass carrying the contract's `code`, the HTTP `status`, the `message` and the `details`.
 
 use alga_storage_core::{ErrorCode, StorageError};
-use serde_json::{json, Value};
+use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -96,30 +96,6 @@ pub fn from_js(value: &JsValue) -> Option<StorageError> {
         error = error.with_details(d);
     }
     Some(error.with_status(status))
-}
-
-/// Why a request got no answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cause {
-    /// The network failed (connection refused, CORS refused, DNS, …).
-    Network,
-    /// The call's `timeoutMs` elapsed.
-    Timeout,
-    /// The caller's `AbortSignal` fired.
-    Aborted,
-}
-
-/// A transport error (no answer from the server): status 503, `details.reason = "transport"`.
-pub fn transport(cause: Cause, message: impl Into<String>) -> StorageError {
-    let cause = match cause {
-        Cause::Network => "network",
-        Cause::Timeout => "timeout",
-        Cause::Aborted => "aborted",
-    };
-    let error = StorageError::transport(message);
-    let mut details = error.details().cloned().unwrap_or_else(|| json!({}));
-    details["cause"] = cause.into();
-    error.with_details(details)
 }
 
 /// The message of a thrown JavaScript value.

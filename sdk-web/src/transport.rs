@@ -2,8 +2,9 @@
 //! again once after a 401), the caller's `AbortSignal` and the timeout, and the mapping of every
 //! answer and failure onto a [`StorageError`].
 
-use crate::error::{js_message, transport, Cause};
+use crate::error::js_message;
 use alga_storage_core::StorageError;
+use alga_storage_core::TransportCause as Cause;
 use gloo_net::http::{Method, RequestBuilder};
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
@@ -118,7 +119,7 @@ impl Connection {
     async fn send_once(&self, request: &Outgoing<'_>, token: &str) -> Result<Answer, StorageError> {
         let caller = request.options.signal.as_ref();
         if caller.is_some_and(AbortSignal::aborted) {
-            return Err(transport(
+            return Err(StorageError::transport(
                 Cause::Aborted,
                 "the call was aborted before it was sent",
             ));
@@ -133,14 +134,14 @@ impl Connection {
         };
         let failure = |e: gloo_net::Error| {
             if caller.is_some_and(AbortSignal::aborted) {
-                transport(Cause::Aborted, "the call was aborted")
+                StorageError::transport(Cause::Aborted, "the call was aborted")
             } else if timer.as_ref().is_some_and(AbortSignal::aborted) {
-                transport(
+                StorageError::transport(
                     Cause::Timeout,
                     format!("no answer from the storage server within {timeout} ms"),
                 )
             } else {
-                transport(
+                StorageError::transport(
                     Cause::Network,
                     format!("the storage server could not be reached: {e}"),
                 )

@@ -291,11 +291,19 @@ impl StorageClient {
                 Err(e) => e,
             };
             if attempt >= self.config.retries {
-                return Err(StorageError::transport(format!(
-                    "the storage service could not be reached ({}) after {} attempts",
-                    transport_kind(&failure),
-                    attempt + 1
-                )));
+                let cause = if failure.is_timeout() {
+                    alga_storage_core::TransportCause::Timeout
+                } else {
+                    alga_storage_core::TransportCause::Network
+                };
+                return Err(StorageError::transport(
+                    cause,
+                    format!(
+                        "the storage service could not be reached ({}) after {} attempts",
+                        transport_kind(&failure),
+                        attempt + 1
+                    ),
+                ));
             }
             tokio::time::sleep(self.config.backoff * 2u32.pow(attempt)).await;
             attempt += 1;

@@ -413,11 +413,7 @@ fn answer<T: serde::de::DeserializeOwned>(
 /// A contract error as the WIT variant.
 fn to_wit(e: StorageError) -> wit::StorageError {
     let info = wit::ErrorInfo {
-        code: if e.is_transport() {
-            "TRANSPORT".to_owned()
-        } else {
-            e.code().as_str().to_owned()
-        },
+        code: e.code().as_str().to_owned(),
         message: e.message().to_owned(),
         details: e.details().map(Value::to_string),
     };

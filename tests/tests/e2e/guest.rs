@@ -245,7 +245,11 @@ async fn transport_failures_are_retried_twice_with_backoff_then_reported() {
     .await;
     let took = started.elapsed();
     assert_eq!(e["kind"], "Transport");
+    // The one spelling of a transport failure, as in the browser SDK: INTERNAL_ERROR, 503 is
+    // implied, details {reason: transport, cause}.
+    assert_eq!(e["error"]["error"]["code"], "INTERNAL_ERROR", "{e}");
     assert_eq!(e["error"]["error"]["details"]["reason"], "transport");
+    assert_eq!(e["error"]["error"]["details"]["cause"], "network");
     assert!(
         !e.to_string().contains(&port.to_string()),
         "no internal address reaches the guest: {e}"
