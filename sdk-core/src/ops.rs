@@ -402,23 +402,22 @@ impl StorageRequest {
             Some(_) => return Err(StorageError::validation("operation", "must be a string")),
             None => return Err(StorageError::validation("operation", "missing field")),
         };
-        let request = match operation.as_str() {
-            "put" => StorageRequest::Put(from_value(value)?),
-            "get" => StorageRequest::Get(from_value(value)?),
-            "list" => StorageRequest::List(from_value(value)?),
-            "delete" => StorageRequest::Delete(from_value(value)?),
-            "bulkPut" => StorageRequest::BulkPut(from_value(value)?),
-            "getMany" => StorageRequest::GetMany(from_value(value)?),
-            "atomic" => StorageRequest::Atomic(from_value(value)?),
+        let fields = std::mem::take(object);
+        Ok(match operation.as_str() {
+            "put" => StorageRequest::Put(FromFields::from_fields(fields)?),
+            "get" => StorageRequest::Get(FromFields::from_fields(fields)?),
+            "list" => StorageRequest::List(FromFields::from_fields(fields)?),
+            "delete" => StorageRequest::Delete(FromFields::from_fields(fields)?),
+            "bulkPut" => StorageRequest::BulkPut(FromFields::from_fields(fields)?),
+            "getMany" => StorageRequest::GetMany(FromFields::from_fields(fields)?),
+            "atomic" => StorageRequest::Atomic(FromFields::from_fields(fields)?),
             other => {
                 return Err(StorageError::validation(
                     "operation",
                     format!("unknown operation {other:?}; expected one of {OPERATIONS:?}"),
                 ))
             }
-        };
-        request.validate()?;
-        Ok(request)
+        })
     }
 
     /// Checks the limits that the types alone do not express (sizes, counts, distinct keys).
@@ -431,6 +430,68 @@ impl StorageRequest {
             StorageRequest::GetMany(r) => r.validate(),
             StorageRequest::Atomic(r) => r.validate(),
         }
+    }
+}
+
+/// A request of the contract built from its fields (a JSON object: the envelope's fields
+/// without `operation`) and validated exactly as the server validates it, every error naming
+/// its field. The SDKs build their requests with it, so a call the server would refuse is
+/// refused before it is sent, with the server's error.
+///
+/// ```
+/// use alga_storage_core::{FromFields, PutRequest};
+/// let fields = serde_json::json!({"namespace": "notes", "key": "a", "value": 1});
+/// let put = PutRequest::from_fields(fields.as_object().unwrap().clone()).unwrap();
+/// assert_eq!(put.key.as_str(), "a");
+/// let bad = serde_json::json!({"namespace": "notes", "key": "", "value": 1});
+/// let e = PutRequest::from_fields(bad.as_object().unwrap().clone()).unwrap_err();
+/// assert_eq!(e.details().unwrap()["field"], "key");
+/// ```
+pub trait FromFields: Sized + DeserializeOwned {
+    /// The limits the types alone do not express (sizes, counts, distinct keys).
+    fn check(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    /// Parses and validates the request.
+    fn from_fields(fields: Map<String, Value>) -> Result<Self, StorageError> {
+        let request: Self = from_value(Value::Object(fields))?;
+        request.check()?;
+        Ok(request)
+    }
+}
+
+impl FromFields for PutRequest {
+    fn check(&self) -> Result<(), StorageError> {
+        self.validate()
+    }
+}
+
+impl FromFields for GetRequest {}
+
+impl FromFields for DeleteRequest {}
+
+impl FromFields for ListRequest {
+    fn check(&self) -> Result<(), StorageError> {
+        self.validate()
+    }
+}
+
+impl FromFields for BulkPutRequest {
+    fn check(&self) -> Result<(), StorageError> {
+        self.validate()
+    }
+}
+
+impl FromFields for crate::GetManyRequest {
+    fn check(&self) -> Result<(), StorageError> {
+        self.validate()
+    }
+}
+
+impl FromFields for crate::AtomicRequest {
+    fn check(&self) -> Result<(), StorageError> {
+        self.validate()
     }
 }
 

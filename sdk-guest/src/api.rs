@@ -4,8 +4,8 @@ use crate::wire;
 use crate::Result;
 use alga_storage_core::{
     AtomicCheck, AtomicOperation, AtomicRequest, AtomicResponse, BulkPutResponse, ErrorCode,
-    GetManyRequest, Key, ListItem, ListResponse, PutResponse, Record, Revision, StorageError,
-    StorageRequest,
+    FromFields, GetManyRequest, Key, ListItem, ListResponse, PutResponse, Record, Revision,
+    StorageError,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -125,10 +125,7 @@ impl Write<'_> {
         fields.insert("key".into(), self.key.into());
         fields.insert("value".into(), self.value?);
         self.options.apply(&mut fields)?;
-        match self.ns.request("put", fields)? {
-            StorageRequest::Put(request) => wire::put(request),
-            _ => unreachable!("a put envelope parses as a put"),
-        }
+        wire::put(self.ns.request(fields)?)
     }
 }
 
@@ -189,10 +186,7 @@ impl<'a, T: DeserializeOwned> List<'a, T> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        match self.ns.request("list", self.fields.clone())? {
-            StorageRequest::List(request) => wire::list(request),
-            _ => unreachable!("a list envelope parses as a list"),
-        }
+        wire::list(self.ns.request(self.fields.clone())?)
     }
 
     /// Walk every matching record, page after page, following the cursors. An error ends the
@@ -303,10 +297,7 @@ impl BulkPut<'_> {
         }
         let mut fields = Map::new();
         fields.insert("items".into(), Value::Array(self.items));
-        match self.ns.request("bulkPut", fields)? {
-            StorageRequest::BulkPut(request) => wire::bulk_put(request),
-            _ => unreachable!("a bulkPut envelope parses as a bulkPut"),
-        }
+        wire::bulk_put(self.ns.request(fields)?)
     }
 }
 
@@ -547,13 +538,10 @@ impl Namespace {
         if let Some(r) = revision {
             fields.insert("ifRevision".into(), r.into());
         }
-        match self.request("get", fields)? {
-            StorageRequest::Get(request) => match wire::get(request) {
-                Ok(record) => Ok(Some(record)),
-                Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
-                Err(e) => Err(e),
-            },
-            _ => unreachable!("a get envelope parses as a get"),
+        match wire::get(self.request(fields)?) {
+            Ok(record) => Ok(Some(record)),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -583,10 +571,7 @@ impl Namespace {
         if let Some(r) = revision {
             fields.insert("ifRevision".into(), r.into());
         }
-        match self.request("delete", fields)? {
-            StorageRequest::Delete(request) => wire::delete(request),
-            _ => unreachable!("a delete envelope parses as a delete"),
-        }
+        wire::delete(self.request(fields)?)
     }
 
     /// A listing of this namespace in key order (code-point order), one page at a time or as
@@ -699,14 +684,12 @@ impl Namespace {
         }
     }
 
-    /// Builds the envelope the server would receive and parses it exactly as the server does,
-    /// so a request the server would refuse is refused here with the same error.
-    fn request(&self, operation: &str, mut fields: Map<String, Value>) -> Result<StorageRequest> {
-        fields.insert("operation".into(), operation.into());
+    /// The request of a call in this namespace, built and validated by sdk-core exactly as the
+    /// server validates it ([`FromFields`]), so a request the server would refuse is refused
+    /// here with the same error.
+    fn request<T: FromFields>(&self, mut fields: Map<String, Value>) -> Result<T> {
         fields.insert("namespace".into(), self.name.as_str().into());
-        let body = serde_json::to_vec(&fields)
-            .map_err(|e| StorageError::validation("body", e.to_string()))?;
-        StorageRequest::from_json(&body)
+        T::from_fields(fields)
     }
 }
 

@@ -1,15 +1,16 @@
 //! `StorageClient`: the JavaScript API over the browser REST and snapshot routes.
 //!
 //! Every method validates its arguments first, exactly as the server would (it builds the
-//! runner envelope and parses it with [`StorageRequest::from_json`]), so a bad call rejects
+//! request with sdk-core's [`FromFields`], as the server does), so a bad call rejects
 //! before any request with the server's own error.
 
 use crate::error::to_js;
 use crate::json;
 use crate::transport::{Answer, Connection, Outgoing, RequestOptions, Token, DEFAULT_TIMEOUT_MS};
 use alga_storage_core::{
-    parse_etag, parse_json, validate_patch, Cursor, ErrorCode, Key, ListRequest, Namespace,
-    PatchOp, PutBody, StorageError, StorageRequest,
+    parse_etag, parse_json, validate_patch, AtomicRequest, BulkPutRequest, Cursor, DeleteRequest,
+    ErrorCode, FromFields, GetManyRequest, GetRequest, Key, ListRequest, Namespace, PatchOp,
+    PutBody, PutRequest, StorageError,
 };
 use gloo_net::http::Method;
 use serde_json::{json, Map, Value};
@@ -237,22 +238,18 @@ fn call_options(value: &JsValue, wire: &[&str], app_id: bool) -> Result<CallOpti
     Ok(options)
 }
 
-/// Builds the runner envelope of an operation and validates it as the server would.
-fn envelope(
-    operation: &str,
+/// The request of a call from its arguments and options, built and validated by sdk-core as
+/// the server validates it ([`FromFields`]).
+fn request<T: FromFields>(
     args: &[(&str, &JsValue)],
-    fields: Map<String, Value>,
-) -> Result<StorageRequest, StorageError> {
-    let mut map = Map::new();
-    map.insert("operation".into(), operation.into());
+    mut fields: Map<String, Value>,
+) -> Result<T, StorageError> {
     for (name, value) in args {
         if !value.is_undefined() {
-            map.insert((*name).into(), json::from_js_field(value, name)?);
+            fields.insert((*name).into(), json::from_js_field(value, name)?);
         }
     }
-    map.extend(fields);
-    let body = serde_json::to_vec(&map).map_err(|_| StorageError::internal())?;
-    StorageRequest::from_json(&body)
+    T::from_fields(fields)
 }
 
 fn segment(s: &str) -> String {
@@ -401,9 +398,7 @@ impl AtomicWrite {
             }
             fields.insert("operations".into(), Value::Array(self.operations));
             let args = [("namespace", &self.namespace)];
-            let StorageRequest::Atomic(request) = envelope("atomic", &args, fields)? else {
-                unreachable!("an atomic envelope parses as an atomic")
-            };
+            let request: AtomicRequest = request(&args, fields)?;
             let body = json!({ "checks": request.checks, "operations": request.operations });
             let answer = post(
                 &self.connection,
@@ -563,9 +558,7 @@ impl StorageClient {
         promise(async move {
             let options = call_options(&options.into(), PUT_FIELDS, false)?;
             let args = [("namespace", &namespace), ("key", &key), ("value", &value)];
-            let StorageRequest::Put(request) = envelope("put", &args, options.fields)? else {
-                unreachable!("a put envelope parses as a put")
-            };
+            let request: PutRequest = request(&args, options.fields)?;
             let path = record_path(&request.namespace, &request.key)?;
             let body = PutBody {
                 value: request.value,
@@ -600,9 +593,7 @@ impl StorageClient {
         promise(async move {
             let options = call_options(&options.into(), GUARD_FIELDS, false)?;
             let args = [("namespace", &namespace), ("key", &key)];
-            let StorageRequest::Get(request) = envelope("get", &args, options.fields)? else {
-                unreachable!("a get envelope parses as a get")
-            };
+            let request: GetRequest = request(&args, options.fields)?;
             let answer = connection
                 .send(Outgoing {
                     method: Method::GET,
@@ -633,9 +624,7 @@ impl StorageClient {
         promise(async move {
             let options = call_options(&options.into(), GUARD_FIELDS, false)?;
             let args = [("namespace", &namespace), ("key", &key)];
-            let StorageRequest::Delete(request) = envelope("delete", &args, options.fields)? else {
-                unreachable!("a delete envelope parses as a delete")
-            };
+            let request: DeleteRequest = request(&args, options.fields)?;
             connection
                 .send(Outgoing {
                     method: Method::DELETE,
@@ -663,10 +652,7 @@ impl StorageClient {
         promise(async move {
             let options = call_options(&options.into(), &[], false)?;
             let args = [("namespace", &namespace), ("items", &items)];
-            let StorageRequest::BulkPut(request) = envelope("bulkPut", &args, options.fields)?
-            else {
-                unreachable!("a bulkPut envelope parses as a bulkPut")
-            };
+            let request: BulkPutRequest = request(&args, options.fields)?;
             let body = json!({ "items": request.items });
             post(&connection, &request.namespace, "", body, &options.request).await
         })
@@ -688,10 +674,7 @@ impl StorageClient {
         promise(async move {
             let options = call_options(&options.into(), &[], false)?;
             let args = [("namespace", &namespace), ("keys", &keys)];
-            let StorageRequest::GetMany(request) = envelope("getMany", &args, options.fields)?
-            else {
-                unreachable!("a getMany envelope parses as a getMany")
-            };
+            let request: GetManyRequest = request(&args, options.fields)?;
             let body = json!({ "keys": request.keys });
             let answer = post(
                 &connection,
@@ -867,10 +850,8 @@ fn list_request(
     options: &JsValue,
 ) -> Result<(ListRequest, RequestOptions), StorageError> {
     let options = call_options(options, LIST_FIELDS, false)?;
-    match envelope("list", &[("namespace", namespace)], options.fields)? {
-        StorageRequest::List(request) => Ok((request, options.request)),
-        _ => unreachable!("a list envelope parses as a list"),
-    }
+    let list: ListRequest = request(&[("namespace", namespace)], options.fields)?;
+    Ok((list, options.request))
 }
 
 async fn list_page(
