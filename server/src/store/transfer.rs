@@ -753,7 +753,7 @@ mod tests {
         let line = Line::Record(RecordLine {
             tenant: Uuid::nil(),
             namespace: Namespace::new("notes").unwrap(),
-            key: Key::new("a/b").unwrap(),
+            key: Key::new("a.b").unwrap(),
             value: serde_json::json!({"n": 1}),
             metadata: Metadata::new(),
             revision: 3,
@@ -766,7 +766,7 @@ mod tests {
         assert_eq!(serde_json::from_str::<Line>(&text).unwrap(), line);
         let extra = text.replacen('{', r#"{"ifRevision":1,"#, 1);
         assert!(serde_json::from_str::<Line>(&extra).is_err());
-        let bad_key = text.replace("a/b", "");
+        let bad_key = text.replace("\"a.b\"", "\"\"");
         assert!(serde_json::from_str::<Line>(&bad_key).is_err());
     }
 }
