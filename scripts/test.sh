@@ -127,6 +127,15 @@ for target in wasm32-unknown-unknown wasm32-wasip2; do
   echo "wasm: alga-storage-core builds for $target"
 done
 
+# 7b. What the docs' commands build (the server, the benchmark, the runner host, the example
+#     components), built now with the whole machine: the docs test then runs those commands as
+#     written, warm, instead of compiling them while the rest of the suite runs.
+cargo build -q -p alga-storage-server --bins
+cargo build -q -p alga-storage-runner
+cargo build -q --profile guest --target wasm32-wasip2 \
+  -p alga-storage-example-counter -p alga-storage-example-keyvalue
+echo "build: what the docs' commands run is built"
+
 # 8. Every test: unit, property, end-to-end, browser and doc tests. cargo-nextest runs each test
 #    in its own process (so a nested cargo build of the wasm parts never waits on a lock). The
 #    end-to-end binary runs twice, compiled once: on Postgres, then on embedded SQLite
