@@ -103,6 +103,24 @@ impl HostState {
         }
     }
 
+    /// `operations` as `atomic` calls of at most [`ATOMIC`] each, one after the other.
+    fn atomic_in_chunks(
+        &self,
+        namespace: &str,
+        operations: Vec<Value>,
+    ) -> impl std::future::Future<Output = Result<(), StorageError>> + Send + 'static {
+        let calls: Vec<_> = operations
+            .chunks(ATOMIC)
+            .map(|chunk| self.atomic(namespace, json!({ "operations": chunk })))
+            .collect();
+        async move {
+            for call in calls {
+                call.await?;
+            }
+            Ok(())
+        }
+    }
+
     fn atomic(
         &self,
         namespace: &str,
@@ -310,40 +328,25 @@ impl batch::Host for HostState {
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Outcome<()> {
         let namespace = self.bucket(&bucket)?;
-        let key_values = last_of_each(key_values);
-        for chunk in key_values.chunks(ATOMIC) {
-            let operations: Vec<Value> = chunk
-                .iter()
-                .map(|(key, value)| json!({ "op": "put", "key": key, "value": value_of(value) }))
-                .collect();
-            if let Err(e) = self
-                .atomic(&namespace, json!({ "operations": operations }))
-                .await
-            {
-                return Ok(Err(to_wasi(e)));
-            }
-        }
-        Ok(Ok(()))
+        let operations = last_of_each(key_values)
+            .into_iter()
+            .map(|(key, value)| json!({ "op": "put", "key": key, "value": value_of(&value) }))
+            .collect();
+        Ok(self
+            .atomic_in_chunks(&namespace, operations)
+            .await
+            .map_err(to_wasi))
     }
 
     async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Outcome<()> {
         let namespace = self.bucket(&bucket)?;
-        let keys: Vec<String> = last_of_each(keys.into_iter().map(|k| (k, ())).collect())
+        let operations = last_of_each(keys.into_iter().map(|k| (k, ())).collect())
             .into_iter()
-            .map(|(key, ())| key)
+            .map(|(key, ())| json!({ "op": "delete", "key": key }))
             .collect();
-        for chunk in keys.chunks(ATOMIC) {
-            let operations: Vec<Value> = chunk
-                .iter()
-                .map(|key| json!({ "op": "delete", "key": key }))
-                .collect();
-            if let Err(e) = self
-                .atomic(&namespace, json!({ "operations": operations }))
-                .await
-            {
-                return Ok(Err(to_wasi(e)));
-            }
-        }
-        Ok(Ok(()))
+        Ok(self
+            .atomic_in_chunks(&namespace, operations)
+            .await
+            .map_err(to_wasi))
     }
 }

@@ -1397,14 +1397,7 @@ impl ExportTx for SqliteExport {
             .fetch_one(&mut *self.tx)
             .await
             .map_err(db)?;
-        let count = |i: usize| row.try_get::<i64, _>(i).map(|n| n as u64).map_err(db);
-        Ok(Counts {
-            installs: count(0)?,
-            quotas: count(1)?,
-            schemas: count(2)?,
-            records: count(3)?,
-            namespaces: count(4)?,
-        })
+        Counts::from_columns(|i| row.try_get::<i64, _>(i)).map_err(db)
     }
 
     async fn stream(

@@ -84,6 +84,21 @@ pub struct Counts {
     pub namespaces: u64,
 }
 
+impl Counts {
+    /// The counts from the five columns of a backend's count statement: installs, quotas,
+    /// schemas, records, namespaces.
+    pub fn from_columns<E>(column: impl Fn(usize) -> Result<i64, E>) -> Result<Counts, E> {
+        let count = |i| column(i).map(|n| n.max(0) as u64);
+        Ok(Counts {
+            installs: count(0)?,
+            quotas: count(1)?,
+            schemas: count(2)?,
+            records: count(3)?,
+            namespaces: count(4)?,
+        })
+    }
+}
+
 /// An install.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
