@@ -659,3 +659,66 @@ async fn imports_stop_at_the_bad_line_and_honour_the_conflict_policy() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A tenant export the server cannot finish (its database connection is killed mid-stream) is
+/// cut, never closed as if complete: what arrived lacks its end line, and an import refuses it
+/// as truncated. (Postgres: the connection is terminated with `pg_terminate_backend`.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_cut_short_by_the_database_is_refused_by_import() {
+    if backend() != Backend::Postgres {
+        return;
+    }
+    let s = TestServer::start().await;
+    let t = s
+        .tenant(json!([{"namespace": "big", "access": ["read", "write"]}]))
+        .await;
+    s.sql(&format!(
+        "INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, created_at, updated_at, size) \
+         SELECT '{}', 'big', 'k' || lpad(g::text, 6, '0'), jsonb_build_object('text', repeat('x', 1000)), '{{}}', 1, now(), now(), 1030 \
+         FROM generate_series(1, 9000) g",
+        t.tenant
+    ))
+    .await;
+    let mut export = s
+        .client
+        .get(format!("{}/api/admin/tenants/{}/export", s.base, t.tenant))
+        .bearer_auth(&s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), 200);
+    // The first lines arrive; the server's reader then waits on this client.
+    let mut received = export.chunk().await.unwrap().unwrap().to_vec();
+    let alga_storage_tests::Db::Postgres(pool) = &s.db else {
+        unreachable!("a Postgres server")
+    };
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+           AND query LIKE 'SELECT tenant_id, namespace, key, value, metadata%'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(killed, vec![true], "the export's connection was found");
+    let mut cut = false;
+    loop {
+        match export.chunk().await {
+            Ok(Some(bytes)) => received.extend_from_slice(&bytes),
+            Ok(None) => break,
+            Err(_) => {
+                cut = true;
+                break;
+            }
+        }
+    }
+    assert!(cut, "the body ends with an error, not as if complete");
+    let text = String::from_utf8_lossy(&received);
+    assert!(!text.contains("{\"type\":\"end\"}"), "no end line");
+    let dir = scratch();
+    let fresh = fresh_database(Backend::Postgres, &dir).await;
+    let import = cli(&fresh, &["import"], Some(&received));
+    assert!(!import.ok);
+    assert!(import.stderr.contains("truncated"), "{}", import.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
