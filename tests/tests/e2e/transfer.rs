@@ -692,14 +692,26 @@ async fn an_export_cut_short_by_the_database_is_refused_by_import() {
     let alga_storage_tests::Db::Postgres(pool) = &s.db else {
         unreachable!("a Postgres server")
     };
-    let killed: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid() \
-           AND query LIKE 'SELECT tenant_id, namespace, key, value, metadata%'",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
+    // The export's connection: the one reading this server's records table (its own schema,
+    // so never another test's) with the export's statement. Polled: under load the stream may
+    // still be on an earlier part.
+    let mut killed = Vec::new();
+    for _ in 0..200 {
+        killed = sqlx::query_scalar::<_, bool>(
+            "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a \
+             WHERE a.pid <> pg_backend_pid() \
+               AND a.query LIKE 'SELECT tenant_id, namespace, key, value, metadata%' \
+               AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid \
+                             AND l.relation = 'ext_storage_records'::regclass)",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        if !killed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(killed, vec![true], "the export's connection was found");
     let mut cut = false;
     loop {
