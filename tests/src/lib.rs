@@ -74,6 +74,50 @@ pub struct Instance {
     child: std::process::Child,
 }
 
+impl Instance {
+    /// Starts the server binary (`target/…/alga-storage-server`, built with the tests) on a port
+    /// of its own with the environment `env` (no rate limit, no sweeper, warnings only, nothing
+    /// else inherited) and waits until it is ready. It is stopped when the answer is dropped.
+    pub async fn start(env: &[(&str, &str)]) -> Instance {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(server_binary())
+            .env_clear()
+            .env("STORAGE_BIND", format!("127.0.0.1:{port}"))
+            .env("STORAGE_RATE_LIMIT_PER_SECOND", "0")
+            .env("STORAGE_SWEEP_INTERVAL_SECONDS", "0")
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start the server binary");
+        let instance = Instance {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let ready = client
+                .get(format!("{}/readyz", instance.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return instance;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server binary is not ready"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
 impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -188,46 +232,14 @@ impl TestServer {
     /// second process on this server's database with the same secrets: another instance of
     /// one deployment. It is stopped when the answer is dropped.
     pub async fn second_instance(&self) -> Instance {
-        let binary = server_binary();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let c = &self.config;
-        let child = std::process::Command::new(binary)
-            .env_clear()
-            .env("DATABASE_URL", c.database_url.expose())
-            .env("STORAGE_BIND", format!("127.0.0.1:{port}"))
-            .env("RUNNER_STORAGE_API_TOKEN", c.runner_token.expose())
-            .env("STORAGE_JWT_SECRET", c.jwt_secret.expose())
-            .env("STORAGE_ADMIN_TOKEN", c.admin_token.expose())
-            .env("STORAGE_RATE_LIMIT_PER_SECOND", "0")
-            .env("STORAGE_SWEEP_INTERVAL_SECONDS", "0")
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .expect("start the server binary");
-        let instance = Instance {
-            base: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            let ready = self
-                .client
-                .get(format!("{}/readyz", instance.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return instance;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the second instance is not ready"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        Instance::start(&[
+            ("DATABASE_URL", c.database_url.expose()),
+            ("RUNNER_STORAGE_API_TOKEN", c.runner_token.expose()),
+            ("STORAGE_JWT_SECRET", c.jwt_secret.expose()),
+            ("STORAGE_ADMIN_TOKEN", c.admin_token.expose()),
+        ])
+        .await
     }
 
     /// The backend's name, as the server reports it.

@@ -42,6 +42,12 @@ pub fn precondition_failed(current: u64) -> StorageError {
     .with_details(serde_json::json!({ "currentEtag": format!("\"{current}\"") }))
 }
 
+/// `VALIDATION_FAILED` on `field`: the install id is another tenant's (install ids are unique
+/// across tenants), for an upsert and an import alike.
+pub(crate) fn install_of_another_tenant(field: &str) -> StoreError {
+    StorageError::validation(field, "this install id belongs to another tenant").into()
+}
+
 /// Wraps a backend failure.
 pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(e))

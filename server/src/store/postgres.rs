@@ -14,9 +14,9 @@ use super::transfer::{
     QuotaLine, RecordLine, SchemaLine, Sink,
 };
 use super::{
-    backend, db, in_request_order, keyed, precondition_failed, record_size, Actor, AuditEntry,
-    ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError,
-    Upserted,
+    backend, db, in_request_order, install_of_another_tenant, keyed, precondition_failed,
+    record_size, Actor, AuditEntry, ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas,
+    SchemaLookup, Store, StoreError, Upserted,
 };
 use alga_storage_core::{
     AtomicRequest, AtomicResponse, BulkItemError, BulkPutRequest, BulkPutResponse,
@@ -1246,11 +1246,7 @@ impl Store for PgStore {
             Err(sqlx::Error::Database(e))
                 if e.constraint() == Some("ext_storage_installs_install_id") =>
             {
-                Err(StorageError::validation(
-                    "installId",
-                    "this install id belongs to another tenant",
-                )
-                .into())
+                Err(install_of_another_tenant("installId"))
             }
             Err(e) => Err(backend(e)),
         }
@@ -1587,11 +1583,7 @@ impl ImportTx for PgImport {
             Err(sqlx::Error::Database(e))
                 if e.constraint() == Some("ext_storage_installs_install_id") =>
             {
-                Err(StorageError::validation(
-                    "install",
-                    "this install id belongs to another tenant",
-                )
-                .into())
+                Err(install_of_another_tenant("install"))
             }
             Err(e) => Err(db(e)),
         }

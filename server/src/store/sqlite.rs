@@ -22,9 +22,9 @@ use super::transfer::{
     QuotaLine, RecordLine, SchemaLine, Sink,
 };
 use super::{
-    backend, db, in_request_order, keyed, precondition_failed, record_size, Actor, AuditEntry,
-    ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, SchemaLookup, Store, StoreError,
-    Upserted,
+    backend, db, in_request_order, install_of_another_tenant, keyed, precondition_failed,
+    record_size, Actor, AuditEntry, ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas,
+    SchemaLookup, Store, StoreError, Upserted,
 };
 use alga_storage_core::{
     json_contains, AtomicRequest, AtomicResponse, BulkItemError, BulkPutRequest, BulkPutResponse,
@@ -69,6 +69,18 @@ fn now_micros() -> i64 {
 
 fn time(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+/// The tenant an install id belongs to, if it exists.
+async fn install_owner(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    install: &str,
+) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar("SELECT tenant_id FROM ext_storage_installs WHERE install_id = ?1")
+        .bind(install)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db)
 }
 
 fn tenant_text(tenant: Uuid) -> String {
@@ -1065,19 +1077,9 @@ impl Store for SqliteStore {
     ) -> Result<Upserted, StoreError> {
         let (tenant_id, now) = (tenant_text(tenant), now_micros());
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let owner: Option<String> =
-            sqlx::query_scalar("SELECT tenant_id FROM ext_storage_installs WHERE install_id = ?1")
-                .bind(install.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-        let done = match owner {
+        let done = match install_owner(&mut tx, install.as_str()).await? {
             Some(owner) if owner != tenant_id => {
-                return Err(StorageError::validation(
-                    "installId",
-                    "this install id belongs to another tenant",
-                )
-                .into())
+                return Err(install_of_another_tenant("installId"))
             }
             Some(_) => Upserted::Updated,
             None => Upserted::Created,
@@ -1503,18 +1505,9 @@ struct SqliteImport {
 impl ImportTx for SqliteImport {
     async fn install(&mut self, line: &InstallLine, overwrite: bool) -> Result<bool, StoreError> {
         let tenant_id = tenant_text(line.tenant);
-        let owner: Option<String> =
-            sqlx::query_scalar("SELECT tenant_id FROM ext_storage_installs WHERE install_id = ?1")
-                .bind(line.install.as_str())
-                .fetch_optional(&mut *self.tx)
-                .await
-                .map_err(db)?;
+        let owner = install_owner(&mut self.tx, line.install.as_str()).await?;
         if owner.is_some_and(|owner| owner != tenant_id) {
-            return Err(StorageError::validation(
-                "install",
-                "this install id belongs to another tenant",
-            )
-            .into());
+            return Err(install_of_another_tenant("install"));
         }
         let written = sqlx::query(
             "INSERT INTO ext_storage_installs (tenant_id, install_id, extension_id, grants, created_at, updated_at, generation) \

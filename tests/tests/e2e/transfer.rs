@@ -6,7 +6,7 @@ use alga_storage_server::store::transfer::Line;
 use alga_storage_server::store::{Actor, Quotas, Store};
 use alga_storage_server::{open_store, Config};
 use alga_storage_tests::{
-    backend, create_schema, database_url, schema_url, server_binary, TestServer,
+    backend, create_schema, database_url, schema_url, server_binary, Instance, TestServer,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -326,7 +326,7 @@ async fn a_store_moves_from_sqlite_to_postgres_and_back_unchanged() {
         let token = server.token(big, "big-install").await;
         let snapshot = server
             .http
-            .get(format!("{}/api/storage?ns=ns3", server.base))
+            .get(format!("{}/api/storage?ns=ns3", server.base()))
             .bearer_auth(&token)
             .send()
             .await
@@ -337,7 +337,10 @@ async fn a_store_moves_from_sqlite_to_postgres_and_back_unchanged() {
         let usage: Value = server.admin(&format!("/tenants/{big}/usage")).await;
         let export = server
             .http
-            .get(format!("{}/api/admin/tenants/{small}/export", server.base))
+            .get(format!(
+                "{}/api/admin/tenants/{small}/export",
+                server.base()
+            ))
             .bearer_auth(ADMIN)
             .send()
             .await
@@ -380,54 +383,32 @@ const ADMIN: &str = "transfer-admin";
 
 /// The server binary serving a database, stopped when dropped.
 struct Served {
-    base: String,
+    server: Instance,
     http: reqwest::Client,
-    child: std::process::Child,
 }
 
 impl Served {
     async fn start(url: &str) -> Served {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(server_binary())
-            .env_clear()
-            .env("DATABASE_URL", url)
-            .env("STORAGE_BIND", format!("127.0.0.1:{port}"))
-            .env("RUNNER_STORAGE_API_TOKEN", "transfer-runner")
-            .env("STORAGE_JWT_SECRET", "transfer-jwt")
-            .env("STORAGE_ADMIN_TOKEN", ADMIN)
-            .env("STORAGE_SWEEP_INTERVAL_SECONDS", "0")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let served = Served {
-            base: format!("http://127.0.0.1:{port}"),
+        Served {
+            server: Instance::start(&[
+                ("DATABASE_URL", url),
+                ("RUNNER_STORAGE_API_TOKEN", "transfer-runner"),
+                ("STORAGE_JWT_SECRET", "transfer-jwt"),
+                ("STORAGE_ADMIN_TOKEN", ADMIN),
+            ])
+            .await,
             http: reqwest::Client::new(),
-            child,
-        };
-        for _ in 0..600 {
-            let ready = served
-                .http
-                .get(format!("{}/readyz", served.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return served;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("the server on {url} is not ready");
+    }
+
+    fn base(&self) -> &str {
+        &self.server.base
     }
 
     async fn admin(&self, path: &str) -> Value {
         let answer = self
             .http
-            .get(format!("{}/api/admin{path}", self.base))
+            .get(format!("{}/api/admin{path}", self.base()))
             .bearer_auth(ADMIN)
             .send()
             .await
@@ -441,7 +422,7 @@ impl Served {
             .http
             .post(format!(
                 "{}/api/admin/tenants/{tenant}/installs/{install}/tokens",
-                self.base
+                self.base()
             ))
             .bearer_auth(ADMIN)
             .json(&json!({}))
@@ -453,13 +434,6 @@ impl Served {
             .as_str()
             .unwrap()
             .to_owned()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
