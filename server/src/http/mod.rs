@@ -78,15 +78,28 @@ async fn custom_methods_take_post(
 ) -> axum::response::Response {
     use axum::http::{header, Method, StatusCode};
     use axum::response::IntoResponse;
-    let path = request.uri().path();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let custom = matches!(segments.as_slice(), ["api", "ext-storage", ns]
-        if ns.contains(':') || ns.to_ascii_lowercase().contains("%3a"));
-    // A CORS preflight is the CORS layer's to answer.
+    // A POST goes on, and a CORS preflight is the CORS layer's to answer: decided before the
+    // path is looked at, so a GET is the only request that pays for it (no allocation).
     let preflight = request
         .headers()
         .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    if !custom || request.method() == Method::POST || preflight {
+    if request.method() == Method::POST || preflight {
+        return next.run(request).await;
+    }
+    let custom = request
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .strip_prefix("api/ext-storage/")
+        .is_some_and(|ns| {
+            !ns.contains('/')
+                && (ns.contains(':')
+                    || ns
+                        .as_bytes()
+                        .windows(3)
+                        .any(|w| w.eq_ignore_ascii_case(b"%3a")))
+        });
+    if !custom {
         return next.run(request).await;
     }
     let allow = [(header::ALLOW, HeaderValue::from_static("POST"))];
