@@ -20,6 +20,7 @@
 mod atomic;
 pub mod bytes;
 mod capability;
+mod changes;
 mod error;
 pub mod limits;
 mod names;
@@ -32,6 +33,7 @@ pub use atomic::{
     MAX_ATOMIC_CHECKS, MAX_ATOMIC_OPERATIONS, MAX_GET_MANY_KEYS,
 };
 pub use capability::{ensure_capability, validate_grants, Access, Grant};
+pub use changes::{Change, ChangeOp, ChangesRequest, ChangesResponse, LogBounds, Sequence};
 pub use error::{BulkItemError, ErrorCode, ErrorKind, StorageError, TransportCause};
 pub use names::{
     optional_whole_number, Cursor, InstallId, InvalidValue, Key, Limit, Namespace, Revision,

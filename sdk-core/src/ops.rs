@@ -370,11 +370,13 @@ pub enum StorageRequest {
     GetMany(crate::GetManyRequest),
     /// `atomic`
     Atomic(crate::AtomicRequest),
+    /// `changes`
+    Changes(crate::ChangesRequest),
 }
 
 /// The operation names the runner envelope accepts.
-pub const OPERATIONS: [&str; 7] = [
-    "put", "get", "list", "delete", "bulkPut", "getMany", "atomic",
+pub const OPERATIONS: [&str; 8] = [
+    "put", "get", "list", "delete", "bulkPut", "getMany", "atomic", "changes",
 ];
 
 impl StorageRequest {
@@ -388,6 +390,7 @@ impl StorageRequest {
             StorageRequest::BulkPut(_) => "bulkPut",
             StorageRequest::GetMany(_) => "getMany",
             StorageRequest::Atomic(_) => "atomic",
+            StorageRequest::Changes(_) => "changes",
         }
     }
 
@@ -411,6 +414,7 @@ impl StorageRequest {
             "bulkPut" => StorageRequest::BulkPut(FromFields::from_fields(fields)?),
             "getMany" => StorageRequest::GetMany(FromFields::from_fields(fields)?),
             "atomic" => StorageRequest::Atomic(FromFields::from_fields(fields)?),
+            "changes" => StorageRequest::Changes(FromFields::from_fields(fields)?),
             other => {
                 return Err(StorageError::validation(
                     "operation",
@@ -424,7 +428,9 @@ impl StorageRequest {
     pub fn validate(&self) -> Result<(), StorageError> {
         match self {
             StorageRequest::Put(r) => r.validate(),
-            StorageRequest::Get(_) | StorageRequest::Delete(_) => Ok(()),
+            StorageRequest::Get(_) | StorageRequest::Delete(_) | StorageRequest::Changes(_) => {
+                Ok(())
+            }
             StorageRequest::List(r) => r.validate(),
             StorageRequest::BulkPut(r) => r.validate(),
             StorageRequest::GetMany(r) => r.validate(),
@@ -488,6 +494,8 @@ impl FromFields for crate::GetManyRequest {
         self.validate()
     }
 }
+
+impl FromFields for crate::ChangesRequest {}
 
 impl FromFields for crate::AtomicRequest {
     fn check(&self) -> Result<(), StorageError> {

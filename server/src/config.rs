@@ -76,6 +76,13 @@ pub struct Config {
     pub sweep_interval_seconds: u32,
     /// `STORAGE_SWEEP_BATCH`: most expired records one sweeper pass removes (default 500).
     pub sweep_batch: u32,
+    /// How long the change log keeps a change: `STORAGE_CHANGE_RETENTION_SECONDS` (default
+    /// 86400) and `STORAGE_CHANGE_RETENTION_CHANGES` (default 10000); a change is kept while
+    /// either holds (younger, or among the last changes of its namespace).
+    pub change_retention: crate::store::Retention,
+    /// `STORAGE_MAX_WATCHES_PER_PRINCIPAL`: open `:watch` streams one install may hold on one
+    /// server instance (default 100).
+    pub max_watches_per_principal: u32,
     /// True when no secret was configured: the secrets were generated and a dev tenant and
     /// install are provisioned at start.
     pub dev_mode: bool,
@@ -203,6 +210,11 @@ impl Config {
         };
         let sweep_interval_seconds = number("STORAGE_SWEEP_INTERVAL_SECONDS", 30)?;
         let sweep_batch = number("STORAGE_SWEEP_BATCH", 500)?.max(1);
+        let change_retention = crate::store::Retention {
+            seconds: number("STORAGE_CHANGE_RETENTION_SECONDS", 24 * 3600)?,
+            changes: number("STORAGE_CHANGE_RETENTION_CHANGES", 10_000)?,
+        };
+        let max_watches_per_principal = number("STORAGE_MAX_WATCHES_PER_PRINCIPAL", 100)?;
         let max_namespaces = number("STORAGE_QUOTA_MAX_NAMESPACES", 32)?;
         if !(1..=32).contains(&max_namespaces) {
             return Err(ConfigError::Invalid {
@@ -248,6 +260,8 @@ impl Config {
             quota_defaults,
             sweep_interval_seconds,
             sweep_batch,
+            change_retention,
+            max_watches_per_principal,
             dev_mode,
         })
     }

@@ -53,10 +53,14 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
         }
     };
     store.set_quota_defaults(&config.quota_defaults).await?;
+    store
+        .feed()
+        .set_max_watches(config.max_watches_per_principal as usize);
     store::sweeper::spawn(
         &store,
         std::time::Duration::from_secs(u64::from(config.sweep_interval_seconds)),
         config.sweep_batch,
+        config.change_retention,
     );
     Ok(store)
 }

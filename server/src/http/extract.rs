@@ -171,6 +171,18 @@ pub async fn admit(
     install: &alga_storage_core::InstallId,
     token: Option<&auth::Bearer>,
 ) -> Result<std::sync::Arc<Principal>, ApiError> {
+    let principal = recognise(state, install, token).await?;
+    state.rate_limit.admit(&principal.install)?;
+    Ok(principal)
+}
+
+/// The principal of an install, refused as [`admit`] refuses it, without taking a token from
+/// its rate limit (an open watch checks again with it whenever installs change).
+pub async fn recognise(
+    state: &AppState,
+    install: &alga_storage_core::InstallId,
+    token: Option<&auth::Bearer>,
+) -> Result<std::sync::Arc<Principal>, ApiError> {
     let known = state
         .principals
         .principal(state.store.as_ref(), install)
@@ -198,7 +210,6 @@ pub async fn admit(
         install = %crate::governance::hashed(principal.install.as_str()),
         "admitted"
     );
-    state.rate_limit.admit(&principal.install)?;
     Ok(principal)
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod extract;
 mod health;
 mod records;
 mod snapshot;
+pub mod watch;
 
 use crate::auth::TokenKeys;
 use crate::config::Secret;
@@ -69,40 +70,57 @@ pub(crate) fn observe(
     answer
 }
 
-/// `{ns}:getMany` and `{ns}:atomic` share the `{ns}` route with list (GET) and bulkPut (POST) but
-/// take POST only: other methods are 405 (`OPTIONS` answers `Allow: POST`, a CORS preflight is
-/// left to the CORS layer). Outermost, so the CORS layer does not answer a plain `OPTIONS`.
+/// The custom methods share the `{ns}` route with list (GET) and bulkPut (POST), each with one
+/// method: `{ns}:getMany` and `{ns}:atomic` take POST, `{ns}:changes` and `{ns}:watch` take GET;
+/// another method is 405 (`OPTIONS` answers with `Allow`, a CORS preflight is left to the CORS
+/// layer). Outermost, so the CORS layer does not answer a plain `OPTIONS`.
 async fn custom_methods_take_post(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::http::{header, Method, StatusCode};
     use axum::response::IntoResponse;
-    // A POST goes on, and a CORS preflight is the CORS layer's to answer: decided before the
-    // path is looked at, so a GET is the only request that pays for it (no allocation).
-    let preflight = request
+    // A CORS preflight is the CORS layer's to answer.
+    if request
         .headers()
-        .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    if request.method() == Method::POST || preflight {
+        .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
         return next.run(request).await;
     }
-    let custom = request
+    // The verb after `:` (or `%3A`) of `/api/ext-storage/{ns}:verb`, read without allocating.
+    let verb = request
         .uri()
         .path()
         .trim_start_matches('/')
         .strip_prefix("api/ext-storage/")
-        .is_some_and(|ns| {
-            !ns.contains('/')
-                && (ns.contains(':')
-                    || ns
-                        .as_bytes()
-                        .windows(3)
-                        .any(|w| w.eq_ignore_ascii_case(b"%3a")))
+        .filter(|ns| !ns.contains('/'))
+        .and_then(|ns| {
+            if let Some((_, verb)) = ns.split_once(':') {
+                return Some(verb);
+            }
+            let at = ns
+                .as_bytes()
+                .windows(3)
+                .position(|w| w.eq_ignore_ascii_case(b"%3a"))?;
+            Some(&ns[at + 3..])
         });
-    if !custom {
+    let allowed = match verb {
+        Some("getMany" | "atomic") => Method::POST,
+        Some("changes" | "watch") => Method::GET,
+        // Not a custom method, or an unknown one (the handlers answer 404 for the latter).
+        _ => return next.run(request).await,
+    };
+    if request.method() == allowed || (allowed == Method::GET && request.method() == Method::HEAD) {
         return next.run(request).await;
     }
-    let allow = [(header::ALLOW, HeaderValue::from_static("POST"))];
+    let allow = [(
+        header::ALLOW,
+        HeaderValue::from_static(if allowed == Method::POST {
+            "POST"
+        } else {
+            "GET"
+        }),
+    )];
     if request.method() == Method::OPTIONS {
         return (StatusCode::OK, allow).into_response();
     }

@@ -8,7 +8,7 @@ use crate::cursor::Scope;
 use crate::error::ApiError;
 use crate::governance::Surface;
 use crate::schema::{schema_error, violations};
-use crate::store::{Actor, ListQuery, Principal};
+use crate::store::{Actor, ChangesQuery, ListQuery, Principal};
 use alga_storage_core::{
     ensure_capability, json_size, parse_json, Access, AtomicOperation, AtomicRequest,
     BulkItemError, BulkPutBody, BulkPutRequest, Cursor, DeleteRequest, GetManyRequest, GetRequest,
@@ -38,6 +38,30 @@ pub async fn execute(
         principal: principal.install.as_str(),
         surface: surface.as_str(),
     };
+    // A write that succeeds wakes the namespace's watchers (here and on other instances).
+    let writes = match &request {
+        StorageRequest::Put(r) => Some(&r.namespace),
+        StorageRequest::Delete(r) => Some(&r.namespace),
+        StorageRequest::BulkPut(r) => Some(&r.namespace),
+        StorageRequest::Atomic(r) => Some(&r.namespace),
+        _ => None,
+    }
+    .cloned();
+    let answer = run(state, principal, actor, request).await;
+    if let (Ok(_), Some(namespace)) = (&answer, writes) {
+        store.feed().changed(tenant, namespace.as_str());
+    }
+    answer
+}
+
+async fn run(
+    state: &AppState,
+    principal: &Principal,
+    actor: Actor<'_>,
+    request: StorageRequest,
+) -> Result<Response> {
+    let store = &state.store;
+    let tenant = principal.tenant;
     Ok(match request {
         StorageRequest::Put(req) => {
             ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
@@ -103,6 +127,17 @@ pub async fn execute(
         StorageRequest::GetMany(req) => {
             ensure_capability(&principal.grants, &req.namespace, Access::Read)?;
             Json(store.get_many(tenant, &req).await?).into_response()
+        }
+        StorageRequest::Changes(req) => {
+            ensure_capability(&principal.grants, &req.namespace, Access::Read)?;
+            let query = ChangesQuery {
+                namespace: req.namespace.as_str(),
+                after: req.after.get(),
+                limit: req.page_size(),
+                key_prefix: req.key_prefix.as_deref(),
+                values: false,
+            };
+            Json(store.changes(tenant, &query).await?).into_response()
         }
         StorageRequest::Atomic(req) => {
             ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
@@ -314,7 +349,9 @@ pub async fn post(
 }
 
 /// `GET /api/ext-storage/{ns}?keyPrefix=&limit=&cursor=&includeValues=&includeMetadata=&metadata=`
-/// (`metadata` is a JSON object, URL-encoded).
+/// (`metadata` is a JSON object, URL-encoded); and the custom methods
+/// `GET /api/ext-storage/{ns}:changes?after=&limit=&keyPrefix=` and
+/// `GET /api/ext-storage/{ns}:watch?after=&keyPrefix=&includeValues=` (Server-Sent Events).
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -322,6 +359,37 @@ pub async fn list(
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
+    if let Some((ns, verb)) = path.as_ref().ok().and_then(|Path(p)| p.split_once(':')) {
+        let watch = match verb {
+            "changes" => false,
+            "watch" => true,
+            other => {
+                return Err(StorageError::new(
+                    alga_storage_core::ErrorCode::NotFound,
+                    format!("no such method {other:?}; expected changes or watch"),
+                )
+                .into())
+            }
+        };
+        let request = (|| {
+            extract::strict_path(&uri)?;
+            let namespace = Namespace::new(ns)?;
+            super::watch::feed_query(namespace, query.as_deref().unwrap_or(""), watch)
+        })();
+        if watch {
+            let request = request.map(|(r, include_values)| {
+                let query = super::watch::WatchQuery {
+                    after: Some(r.after),
+                    key_prefix: r.key_prefix,
+                    include_values,
+                };
+                (r.namespace, query)
+            });
+            return super::watch::watch(state, headers, request).await;
+        }
+        let request = request.map(|(r, _)| StorageRequest::Changes(r));
+        return browser(&state, &headers, "changes", request).await;
+    }
     let request = (|| {
         let namespace = namespace_path(&uri, path)?;
         Ok(StorageRequest::List(list_query(

@@ -159,6 +159,10 @@ async fn write(
             &ops,
         )
         .await?;
+    state
+        .store
+        .feed()
+        .changed(principal.tenant, namespace.as_str());
     let written = ops
         .iter()
         .map(|op| {

@@ -11,6 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub mod atomic;
+pub mod feed;
 pub mod postgres;
 pub mod principals;
 pub mod sqlite;
@@ -422,6 +423,12 @@ pub struct Actor<'a> {
 }
 
 impl Actor<'static> {
+    /// The server itself, removing expired records (their change rows say `expire`).
+    pub const SWEEPER: Actor<'static> = Actor {
+        principal: "system",
+        surface: "sweeper",
+    };
+
     /// The host application, through the admin API.
     pub const ADMIN: Actor<'static> = Actor {
         principal: "admin",
@@ -441,15 +448,83 @@ pub struct AuditEntry {
     pub namespace: Option<String>,
     /// The record key (or, for install changes, the install id).
     pub key: Option<String>,
-    /// `put`, `delete`, `bulkPut`, `set`, `del`, `install.put`, `install.delete`, `schema.put`,
-    /// `schema.delete`.
+    /// `put`, `delete`, `bulkPut`, `set`, `del`, `increment`, `expire` (a record removed after
+    /// its TTL), `install.put`, `install.delete`, `schema.put`, `schema.delete`.
     pub operation: String,
     /// The new revision (schema version for schema changes), if any.
     pub revision: Option<i64>,
-    /// `rest`, `runner`, `snapshot` or `admin`.
+    /// `rest`, `runner`, `snapshot`, `admin` or `sweeper`.
     pub surface: String,
     /// When.
     pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What a change-log read asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangesQuery<'a> {
+    /// The namespace.
+    pub namespace: &'a str,
+    /// The last sequence number seen.
+    pub after: u64,
+    /// The most changes returned.
+    pub limit: u8,
+    /// Only keys starting with this literal prefix.
+    pub key_prefix: Option<&'a str>,
+    /// With the value of each put whose record still has that revision.
+    pub values: bool,
+}
+
+/// How long the change log keeps a change: while it is younger than `seconds` or among the
+/// last `changes` of its namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// `STORAGE_CHANGE_RETENTION_SECONDS` (default 86,400).
+    pub seconds: u32,
+    /// `STORAGE_CHANGE_RETENTION_CHANGES` (default 10,000).
+    pub changes: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            seconds: 24 * 3600,
+            changes: 10_000,
+        }
+    }
+}
+
+/// One row of the change log as a backend reads it: sequence number, key, audited operation,
+/// revision, and the value when asked for and still current.
+pub(crate) type ChangeRow = (i64, String, String, Option<i64>, Option<Value>);
+
+/// A page of the change log from the rows a backend read after `after` (see
+/// [`alga_storage_core::LogBounds::page`]); the audited operation names map to the feed's
+/// `put`/`delete` here, once for every backend.
+pub(crate) fn change_page(
+    bounds: alga_storage_core::LogBounds,
+    query: &ChangesQuery<'_>,
+    rows: Vec<ChangeRow>,
+) -> Result<alga_storage_core::ChangesResponse, StoreError> {
+    use alga_storage_core::{Change, ChangeOp};
+    let changes = rows
+        .into_iter()
+        .map(|(seq, key, operation, revision, value)| {
+            let (op, expired) = match operation.as_str() {
+                "expire" => (ChangeOp::Delete, true),
+                "delete" | "del" => (ChangeOp::Delete, false),
+                _ => (ChangeOp::Put, false),
+            };
+            Ok(Change {
+                seq: seq as u64,
+                key: Key::new(key).map_err(backend)?,
+                op,
+                revision: revision.map(|r| r as u64),
+                expired,
+                value,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(bounds.page(query.after, usize::from(query.limit), changes))
 }
 
 /// A storage backend with the full semantics of the contract. Every mutation takes the
@@ -646,9 +721,24 @@ pub trait Store: Send + Sync + 'static {
         namespace: Option<&Namespace>,
     ) -> Result<u64, StoreError>;
     /// Removes up to `batch` expired records of any tenant and namespace, oldest expiry first,
-    /// advancing each namespace version by what it removed; returns how many. The background
-    /// sweeper calls it; reads never remove anything.
-    async fn sweep_expired(&self, batch: u32) -> Result<u64, StoreError>;
+    /// advancing each namespace version by what it removed and writing their change rows;
+    /// returns the tenant and namespace of each record removed. The background sweeper calls
+    /// it; reads never remove anything.
+    async fn sweep_expired(&self, batch: u32) -> Result<Vec<(Uuid, String)>, StoreError>;
+    /// The change feed of this store's instance.
+    fn feed(&self) -> &std::sync::Arc<feed::Feed>;
+    /// One page of a namespace's change log after `query.after` (see
+    /// [`alga_storage_core::LogBounds::page`]): one plain read.
+    async fn changes(
+        &self,
+        tenant: Uuid,
+        query: &ChangesQuery<'_>,
+    ) -> Result<alga_storage_core::ChangesResponse, StoreError>;
+    /// Removes up to `batch` changes older than the retention (both older than
+    /// `retention.seconds` and behind their namespace's last `retention.changes`), oldest
+    /// first, marking each namespace's log as pruned that far; returns how many.
+    async fn prune_changes(&self, retention: &Retention, batch: u32) -> Result<u64, StoreError>;
+
     /// Records in `namespace` and bytes of the tenant, as counted (no scan).
     async fn counters(&self, tenant: Uuid, namespace: &Namespace)
         -> Result<(i64, i64), StoreError>;

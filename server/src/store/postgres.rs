@@ -8,15 +8,17 @@
 //! and never write; the background sweeper removes the rest.
 
 use super::atomic::{self, AtomicTx, Expiry, Locked, Put};
+use super::feed::{self, Feed};
 use super::principals::{PrincipalCache, CHANNEL};
 use super::transfer::{
     self, Counts, ExportFilter, ExportTx, ImportTx, InstallLine, Line, NamespaceLine, Part,
     QuotaLine, RecordLine, SchemaLine, Sink,
 };
 use super::{
-    backend, db, in_request_order, install_of_another_tenant, keyed, precondition_failed,
-    record_size, Actor, AuditEntry, ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas,
-    SchemaLookup, Store, StoreError, Upserted,
+    backend, change_page, db, in_request_order, install_of_another_tenant, keyed,
+    precondition_failed, record_size, Actor, AuditEntry, ChangeRow, ChangesQuery, ListQuery,
+    NamespaceUsage, Principal, QuotaRow, Quotas, Retention, SchemaLookup, Store, StoreError,
+    Upserted,
 };
 use alga_storage_core::{
     AtomicRequest, AtomicResponse, BulkItemError, BulkPutRequest, BulkPutResponse,
@@ -49,33 +51,43 @@ macro_rules! sweep {
             $exclude,
             " LIMIT 16 FOR UPDATE SKIP LOCKED), ",
             "swept AS (DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 ",
-            "AND key IN (SELECT key FROM batch) RETURNING 1), "
+            "AND key IN (SELECT key FROM batch) RETURNING key), "
         )
     };
 }
 
-/// `bump AS (…)`: advances the namespace version by the swept rows plus `$changes` (an SQL
-/// expression: the rows the statement wrote or deleted, plus those of them that had expired).
-/// The version row is touched only when the sum is positive, and last, after the records.
+/// `delta AS (…), bump AS (…), expired AS (…)`: advances the namespace version by the swept
+/// rows plus `$changes` (an SQL expression: the rows the statement wrote or deleted, plus those
+/// of them that had expired), returning the new version, and writes the change rows of the
+/// swept records (sequence numbers right after the old version, in key order; the statement's
+/// own change takes the new version, see [`audit!`]). The version row is touched only when the
+/// sum is positive, and last, after the records.
 macro_rules! bump {
     ($changes:literal) => {
         concat!(
-            "bump AS (INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) ",
-            "SELECT $1, $2, d FROM (SELECT (SELECT count(*) FROM swept) + (",
+            "delta AS (SELECT (SELECT count(*) FROM swept) + (",
             $changes,
-            ") AS d) x WHERE d > 0 ",
-            "ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = n.version + EXCLUDED.version) "
+            ") AS d), ",
+            "bump AS (INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) ",
+            "SELECT $1, $2, d FROM delta WHERE d > 0 ",
+            "ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = n.version + EXCLUDED.version ",
+            "RETURNING version), ",
+            "expired AS (INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface, ns_seq) ",
+            "SELECT $1, 'system', $2, s.key, 'expire', NULL, 'sweeper', ",
+            "b.version - x.d + row_number() OVER (ORDER BY s.key) FROM swept s, bump b, delta x) "
         )
     };
 }
 
 /// `audit AS (…)`: the audit row of each row the CTE `$from` wrote, for tenant `$1`, namespace
-/// `$2`, key `$3`, by the principal and surface in the given parameters.
+/// `$2`, key `$3`, by the principal and surface in the given parameters; its change sequence
+/// number is the namespace's new version (after [`bump!`]).
 macro_rules! audit {
     ($op:literal, $from:literal, $revision:literal, $principal:literal, $surface:literal) => {
         concat!(
-            "audit AS (INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface) ",
-            "SELECT $1, ", $principal, ", $2, $3, '", $op, "', ", $revision, ", ", $surface, " FROM ", $from, "), "
+            "audit AS (INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface, ns_seq) ",
+            "SELECT $1, ", $principal, ", $2, $3, '", $op, "', ", $revision, ", ", $surface,
+            ", (SELECT version FROM bump) FROM ", $from, ") "
         )
     };
 }
@@ -98,8 +110,9 @@ const UPSERT: &str = concat!(
        created_at = CASE WHEN r.ttl_expires_at <= now() THEN EXCLUDED.created_at ELSE r.created_at END \
      WHERE $7::bigint IS NULL OR r.ttl_expires_at <= now() \
      RETURNING revision, ttl_expires_at, created_at, updated_at), ",
-    audit!("put", "w", "revision", "$8", "$9"),
     bump!("SELECT CASE WHEN EXISTS (SELECT 1 FROM w) THEN 1 + (SELECT expired FROM prior) ELSE 0 END"),
+    ", ",
+    audit!("put", "w", "revision", "$8", "$9"),
     "SELECT revision, ttl_expires_at, created_at, updated_at FROM w"
 );
 
@@ -111,8 +124,9 @@ const GUARDED_UPDATE: &str = concat!(
      WHERE tenant_id = $1 AND namespace = $2 AND key = $3 AND revision = $7 \
        AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) \
      RETURNING revision, ttl_expires_at, created_at, updated_at), ",
-    audit!("put", "w", "revision", "$8", "$9"),
     bump!("SELECT count(*) FROM w"),
+    ", ",
+    audit!("put", "w", "revision", "$8", "$9"),
     "SELECT revision, ttl_expires_at, created_at, updated_at FROM w"
 );
 
@@ -146,8 +160,9 @@ const DELETE: &str = concat!(
     sweep!("AND key <> $3"),
     "d AS (DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = $3 \
        RETURNING ttl_expires_at <= now() AS expired), ",
-    audit!("delete", "d", "NULL::bigint", "$4", "$5"),
     bump!("SELECT count(*) + count(*) FILTER (WHERE expired) FROM d"),
+    ", ",
+    audit!("delete", "d", "NULL::bigint", "$4", "$5"),
     "SELECT count(*) FROM d"
 );
 
@@ -155,23 +170,43 @@ const GUARDED_DELETE: &str = concat!(
     sweep!("AND key <> $3"),
     "d AS (DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = $3 \
        AND revision = $4 AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) RETURNING revision), ",
-    audit!("delete", "d", "NULL::bigint", "$5", "$6"),
     bump!("SELECT count(*) FROM d"),
+    ", ",
+    audit!("delete", "d", "NULL::bigint", "$5", "$6"),
     "SELECT revision FROM d"
 );
 
+/// `per_ns AS (…), bump AS (…), expired AS (…)` after a `swept` CTE returning `tenant_id`,
+/// `namespace` and `key` of records of several namespaces: advances each namespace's version by
+/// its swept rows (in one lock order) and writes their change rows, numbered after the old
+/// version in key order.
+macro_rules! expire_many {
+    () => {
+        concat!(
+            "per_ns AS (SELECT tenant_id, namespace, count(*) AS n FROM swept GROUP BY tenant_id, namespace), ",
+            "bump AS (INSERT INTO ext_storage_namespaces AS v (tenant_id, namespace, version) ",
+            "SELECT tenant_id, namespace, n FROM per_ns ORDER BY tenant_id, namespace ",
+            "ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = v.version + EXCLUDED.version ",
+            "RETURNING tenant_id, namespace, version), ",
+            "expired AS (INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface, ns_seq) ",
+            "SELECT s.tenant_id, 'system', s.namespace, s.key, 'expire', NULL, 'sweeper', ",
+            "b.version - p.n + row_number() OVER (PARTITION BY s.tenant_id, s.namespace ORDER BY s.key) ",
+            "FROM swept s JOIN bump b USING (tenant_id, namespace) JOIN per_ns p USING (tenant_id, namespace)) "
+        )
+    };
+}
+
 /// Up to `$1` expired records of any namespace, oldest expiry first, removed with their
 /// namespaces' versions advanced (rows other transactions hold are left for the next pass).
-const SWEEP_EXPIRED: &str = "WITH batch AS MATERIALIZED (SELECT tenant_id, namespace, key \
+const SWEEP_EXPIRED: &str = concat!(
+    "WITH batch AS MATERIALIZED (SELECT tenant_id, namespace, key \
        FROM ext_storage_records WHERE ttl_expires_at <= now() ORDER BY ttl_expires_at LIMIT $1 \
        FOR UPDATE SKIP LOCKED), \
      swept AS (DELETE FROM ext_storage_records r USING batch b WHERE r.tenant_id = b.tenant_id \
-       AND r.namespace = b.namespace AND r.key = b.key RETURNING r.tenant_id, r.namespace), \
-     bump AS (INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) \
-       SELECT tenant_id, namespace, count(*) FROM swept GROUP BY tenant_id, namespace \
-       ORDER BY tenant_id, namespace \
-       ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = n.version + EXCLUDED.version) \
-     SELECT count(*) FROM swept";
+       AND r.namespace = b.namespace AND r.key = b.key RETURNING r.tenant_id, r.namespace, r.key), ",
+    expire_many!(),
+    "SELECT tenant_id, namespace FROM swept"
+);
 
 /// Locks the existing rows a write of several keys touches, in key order (so concurrent writers
 /// lock in one order), and reports their live revision (0 when expired).
@@ -195,11 +230,12 @@ const UPSERT_MANY: &str = "INSERT INTO ext_storage_records AS r (tenant_id, name
      RETURNING key, revision, ttl_expires_at, created_at, updated_at";
 
 /// The last statement of a multi-key write: sweeps (never the keys `$4` it wrote) and advances
-/// the namespace version by the swept rows plus `$3`. The version row is the last lock taken.
+/// the namespace version by the swept rows plus `$3`, returning the new version (the write's
+/// own change rows take the sequence numbers up to it). The version row is the last lock taken.
 const SWEEP_AND_BUMP: &str = concat!(
     sweep!("AND key <> ALL($4)"),
     bump!("SELECT $3::bigint"),
-    "SELECT 1"
+    "SELECT version FROM bump"
 );
 
 /// The end of an `atomic`: its audit rows (keys `$5`, operations `$6`, revisions `$7`, by
@@ -207,17 +243,18 @@ const SWEEP_AND_BUMP: &str = concat!(
 /// and the namespace version advanced by the swept rows plus `$3`, in one statement.
 const ATOMIC_FINISH: &str = concat!(
     sweep!("AND key <> ALL($4)"),
-    "audit AS (INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface) ",
-    "SELECT $1, $8, $2, u.k, u.o, u.r, $9 FROM UNNEST($5::text[], $6::text[], $7::bigint[]) ",
-    "WITH ORDINALITY AS u(k, o, r, i) ORDER BY u.i), ",
     bump!("SELECT $3::bigint"),
+    ", audit AS (INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface, ns_seq) ",
+    "SELECT $1, $8, $2, u.k, u.o, u.r, $9, b.version - cardinality($5::text[]) + u.i ",
+    "FROM UNNEST($5::text[], $6::text[], $7::bigint[]) WITH ORDINALITY AS u(k, o, r, i), bump b ORDER BY u.i) ",
     "SELECT 1"
 );
 
 /// The audit rows of a multi-key write: keys `$6` with their new revisions `$7` (NULL for
-/// deletions), all with operation `$4`.
-const AUDIT_MANY: &str = "INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface) \
-     SELECT $1, $2, $3, u.k, $4, u.r, $5 FROM UNNEST($6::text[], $7::bigint[]) AS u(k, r)";
+/// deletions), all with operation `$4`, their change sequence numbers from `$8` on.
+const AUDIT_MANY: &str = "INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface, ns_seq) \
+     SELECT $1, $2, $3, u.k, $4, u.r, $5, $8 + u.i - 1 \
+     FROM UNNEST($6::text[], $7::bigint[]) WITH ORDINALITY AS u(k, r, i)";
 
 /// Sets a namespace version to `$3` if it is still `$4` (absent counts as 0).
 const SET_VERSION_IF: &str = "INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) \
@@ -239,6 +276,7 @@ pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_milli
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    feed: std::sync::Arc<Feed>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -263,7 +301,27 @@ impl PgStore {
             .await
             .map_err(db)?;
         MIGRATOR.run(&pool).await.map_err(backend)?;
-        Ok(PgStore { pool })
+        let feed = std::sync::Arc::new(Feed::default());
+        let announcing = pool.clone();
+        feed.announce_with(move |payload| {
+            let pool = announcing.clone();
+            async move {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(feed::CHANNEL)
+                    .bind(payload)
+                    .execute(&pool)
+                    .await
+                    .map_err(db)?;
+                Ok(())
+            }
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(listen_for_changes(
+                pool.clone(),
+                std::sync::Arc::downgrade(&feed),
+            ));
+        }
+        Ok(PgStore { pool, feed })
     }
 
     /// The connection pool (for tests and the benchmark).
@@ -420,7 +478,9 @@ async fn upsert_many(
     Ok(by_key)
 }
 
-/// Writes the audit rows of a multi-key write (nothing when `keys` is empty).
+/// Writes the audit rows of a multi-key write (nothing when `keys` is empty), with change
+/// sequence numbers from `first_seq` on.
+#[allow(clippy::too_many_arguments)] // one per column of the audit row
 async fn audit_many(
     tx: &mut Tx<'_>,
     tenant: Uuid,
@@ -429,6 +489,7 @@ async fn audit_many(
     operation: &str,
     keys: &[&str],
     revisions: &[Option<i64>],
+    first_seq: i64,
 ) -> Result<(), StoreError> {
     if keys.is_empty() {
         return Ok(());
@@ -441,6 +502,7 @@ async fn audit_many(
         .bind(actor.surface)
         .bind(keys)
         .bind(revisions)
+        .bind(first_seq)
         .execute(&mut **tx)
         .await
         .map_err(db)?;
@@ -453,16 +515,16 @@ async fn sweep_and_bump(
     ns: &str,
     changes: i64,
     keep: &[&str],
-) -> Result<(), StoreError> {
-    sqlx::query(SWEEP_AND_BUMP)
+) -> Result<i64, StoreError> {
+    let version: Option<i64> = sqlx::query_scalar(SWEEP_AND_BUMP)
         .bind(tenant)
         .bind(ns)
         .bind(changes)
         .bind(keep)
-        .execute(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await
         .map_err(db)?;
-    Ok(())
+    Ok(version.unwrap_or(0))
 }
 
 /// Version, live rows and expired rows of a namespace.
@@ -649,6 +711,79 @@ async fn listen_for_principal_changes(pool: PgPool, cache: std::sync::Weak<Princ
     }
 }
 
+/// Wakes the watchers of every namespace another instance announces a change of; wakes them
+/// all whenever the listening connection was (re)made, since announcements may have been
+/// missed meanwhile. Stops with the feed.
+async fn listen_for_changes(pool: PgPool, feed: std::sync::Weak<Feed>) {
+    loop {
+        let listening = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(feed::CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let listener = listening.await;
+        let Some(current) = feed.upgrade() else {
+            return;
+        };
+        current.wake_all();
+        drop(current);
+        let mut listener = match listener {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for other instances' changes; watchers poll meanwhile");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        loop {
+            let received = listener.try_recv().await;
+            let Some(current) = feed.upgrade() else {
+                return;
+            };
+            match received {
+                Ok(Some(notification)) => current.announced(notification.payload()),
+                Ok(None) => current.wake_all(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the change listener; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// A page of a namespace's change log: its bounds, then up to `$5` changes after `$3` (keys
+/// starting with `$4`), each with its value when `$6` and the record still has that revision.
+const CHANGES: &str =
+    "SELECT b.latest, b.pruned, c.ns_seq, c.key, c.operation, c.revision, c.value \
+     FROM (SELECT coalesce(max(version), 0) AS latest, coalesce(max(pruned_seq), 0) AS pruned \
+           FROM ext_storage_namespaces WHERE tenant_id = $1 AND namespace = $2) b \
+     LEFT JOIN LATERAL (SELECT a.ns_seq, a.key, a.operation, a.revision, r.value \
+       FROM ext_storage_audit a LEFT JOIN ext_storage_records r ON $6 AND r.tenant_id = $1 \
+         AND r.namespace = $2 AND r.key = a.key AND r.revision = a.revision \
+         AND (r.ttl_expires_at IS NULL OR r.ttl_expires_at > now()) \
+       WHERE a.tenant_id = $1 AND a.namespace = $2 AND a.ns_seq IS NOT NULL AND a.ns_seq > $3 \
+         AND ($4::text IS NULL OR starts_with(a.key, $4)) \
+       ORDER BY a.ns_seq LIMIT $5) c ON true \
+     ORDER BY c.ns_seq";
+
+/// Removes up to `$3` changes older than `$1` seconds and behind their namespace's last `$2`,
+/// oldest first, and marks each namespace's log as pruned that far (namespace rows in one
+/// order, as every writer locks them).
+const PRUNE_CHANGES: &str = "WITH doomed AS MATERIALIZED (SELECT a.tenant_id, a.seq \
+       FROM ext_storage_audit a JOIN ext_storage_namespaces n \
+         ON n.tenant_id = a.tenant_id AND n.namespace = a.namespace \
+       WHERE a.ns_seq IS NOT NULL AND a.at < now() - make_interval(secs => $1) \
+         AND a.ns_seq <= n.version - $2 \
+       ORDER BY a.at LIMIT $3 FOR UPDATE OF a SKIP LOCKED), \
+     gone AS (DELETE FROM ext_storage_audit a USING doomed d \
+       WHERE a.tenant_id = d.tenant_id AND a.seq = d.seq RETURNING a.tenant_id, a.namespace, a.ns_seq), \
+     mark AS (INSERT INTO ext_storage_namespaces AS v (tenant_id, namespace, version, pruned_seq) \
+       SELECT tenant_id, namespace, 0, max(ns_seq) FROM gone GROUP BY tenant_id, namespace \
+       ORDER BY tenant_id, namespace \
+       ON CONFLICT (tenant_id, namespace) DO UPDATE SET pruned_seq = GREATEST(v.pruned_seq, EXCLUDED.pruned_seq)) \
+     SELECT count(*) FROM gone";
+
 #[async_trait]
 impl Store for PgStore {
     async fn export_snapshot(&self) -> Result<Box<dyn ExportTx + '_>, StoreError> {
@@ -773,15 +908,19 @@ impl Store for PgStore {
             .iter()
             .map(|k| Some(by_key[*k].revision as i64))
             .collect();
-        audit_many(&mut tx, tenant, actor, ns, "bulkPut", &keys, &revisions).await?;
         // Each item changed a row; each that replaced an expired row also removed an expiry.
         let expired_replaced = current.values().filter(|r| **r == 0).count();
-        sweep_and_bump(
+        let version = sweep_and_bump(
             &mut tx,
             tenant,
             ns,
             (keys.len() + expired_replaced) as i64,
             &keys,
+        )
+        .await?;
+        let first_seq = version - keys.len() as i64 + 1;
+        audit_many(
+            &mut tx, tenant, actor, ns, "bulkPut", &keys, &revisions, first_seq,
         )
         .await?;
         tx.commit().await.map_err(db)?;
@@ -864,9 +1003,21 @@ impl Store for PgStore {
             "del",
             &deleted,
             &vec![None; deleted.len()],
+            version + 1,
         )
         .await?;
-        audit_many(&mut tx, tenant, actor, ns, "set", &set_keys, &set_revisions).await?;
+        let first_set = version + 1 + deleted.len() as i64;
+        audit_many(
+            &mut tx,
+            tenant,
+            actor,
+            ns,
+            "set",
+            &set_keys,
+            &set_revisions,
+            first_set,
+        )
+        .await?;
         let (_, _, expired_after) = namespace_state(&mut tx, tenant, ns).await?;
         let new_version = version + ops.len() as i64 + (expired - expired_after);
         let set = sqlx::query(SET_VERSION_IF)
@@ -1364,15 +1515,15 @@ impl Store for PgStore {
         // statement refused by a quota reports its error before its locks are released, so a
         // purge right after it would otherwise skip the very rows it needs.
         let purged: i64 = sqlx::query_scalar(
-            "WITH batch AS MATERIALIZED (SELECT namespace, key FROM ext_storage_records \
-               WHERE tenant_id = $1 AND ($2::text IS NULL OR namespace = $2) AND ttl_expires_at <= now() \
-               ORDER BY namespace, key FOR UPDATE), \
-             swept AS (DELETE FROM ext_storage_records r USING batch b WHERE r.tenant_id = $1 \
-               AND r.namespace = b.namespace AND r.key = b.key RETURNING r.namespace), \
-             bump AS (INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) \
-               SELECT $1, namespace, count(*) FROM swept GROUP BY namespace ORDER BY namespace \
-               ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = n.version + EXCLUDED.version) \
-             SELECT count(*) FROM swept",
+            concat!(
+                "WITH batch AS MATERIALIZED (SELECT namespace, key FROM ext_storage_records \
+                   WHERE tenant_id = $1 AND ($2::text IS NULL OR namespace = $2) AND ttl_expires_at <= now() \
+                   ORDER BY namespace, key FOR UPDATE), \
+                 swept AS (DELETE FROM ext_storage_records r USING batch b WHERE r.tenant_id = $1 \
+                   AND r.namespace = b.namespace AND r.key = b.key RETURNING r.tenant_id, r.namespace, r.key), ",
+                expire_many!(),
+                "SELECT count(*) FROM swept"
+            ),
         )
         .bind(tenant)
         .bind(namespace.map(Namespace::as_str))
@@ -1382,13 +1533,66 @@ impl Store for PgStore {
         Ok(purged as u64)
     }
 
-    async fn sweep_expired(&self, batch: u32) -> Result<u64, StoreError> {
-        let swept: i64 = sqlx::query_scalar(SWEEP_EXPIRED)
+    async fn sweep_expired(&self, batch: u32) -> Result<Vec<(Uuid, String)>, StoreError> {
+        sqlx::query_as(SWEEP_EXPIRED)
+            .bind(i64::from(batch))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    fn feed(&self) -> &std::sync::Arc<Feed> {
+        &self.feed
+    }
+
+    async fn changes(
+        &self,
+        tenant: Uuid,
+        query: &ChangesQuery<'_>,
+    ) -> Result<alga_storage_core::ChangesResponse, StoreError> {
+        type Row = (
+            i64,
+            i64,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<Value>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(CHANGES)
+            .bind(tenant)
+            .bind(query.namespace)
+            .bind(query.after.min(i64::MAX as u64) as i64)
+            .bind(query.key_prefix)
+            .bind(i64::from(query.limit))
+            .bind(query.values)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let bounds = rows
+            .first()
+            .map_or_else(Default::default, |r| alga_storage_core::LogBounds {
+                latest: r.0 as u64,
+                pruned: r.1 as u64,
+            });
+        let changes: Vec<ChangeRow> = rows
+            .into_iter()
+            .filter_map(|(_, _, seq, key, operation, revision, value)| {
+                Some((seq?, key?, operation?, revision, value))
+            })
+            .collect();
+        change_page(bounds, query, changes)
+    }
+
+    async fn prune_changes(&self, retention: &Retention, batch: u32) -> Result<u64, StoreError> {
+        let pruned: i64 = sqlx::query_scalar(PRUNE_CHANGES)
+            .bind(f64::from(retention.seconds))
+            .bind(i64::from(retention.changes))
             .bind(i64::from(batch))
             .fetch_one(&self.pool)
             .await
             .map_err(db)?;
-        Ok(swept as u64)
+        Ok(pruned as u64)
     }
 
     async fn counters(
@@ -1678,8 +1882,9 @@ impl ImportTx for PgImport {
         by: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) VALUES ($1, $2, $3) \
-             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = n.version + EXCLUDED.version",
+            "INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version, pruned_seq) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = n.version + EXCLUDED.version, \
+               pruned_seq = n.version + EXCLUDED.version",
         )
         .bind(tenant)
         .bind(namespace.as_str())
@@ -1692,8 +1897,9 @@ impl ImportTx for PgImport {
 
     async fn namespace(&mut self, line: &NamespaceLine) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version) VALUES ($1, $2, $3) \
-             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = GREATEST(n.version, EXCLUDED.version)",
+            "INSERT INTO ext_storage_namespaces AS n (tenant_id, namespace, version, pruned_seq) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = GREATEST(n.version, EXCLUDED.version), \
+               pruned_seq = GREATEST(n.version, EXCLUDED.version)",
         )
         .bind(line.tenant)
         .bind(line.namespace.as_str())

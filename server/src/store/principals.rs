@@ -34,6 +34,8 @@ pub struct PrincipalCache {
     generation: AtomicU64,
     /// Dropped with the cache, which tells its listener to stop.
     alive: tokio::sync::watch::Sender<()>,
+    /// Counts evictions, for whoever holds a principal beyond one request (open watches).
+    evictions: tokio::sync::watch::Sender<u64>,
 }
 
 impl PrincipalCache {
@@ -77,12 +79,20 @@ impl PrincipalCache {
     pub fn evict(&self, install: &str) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.lock().remove(install);
+        self.evictions.send_modify(|n| *n += 1);
     }
 
     /// Forgets everything (notifications may have been missed).
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.lock().clear();
+        self.evictions.send_modify(|n| *n += 1);
+    }
+
+    /// Changes whenever an install may have changed: who holds a principal for longer than a
+    /// request looks it up again then.
+    pub fn evictions(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.evictions.subscribe()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {

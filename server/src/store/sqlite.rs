@@ -22,9 +22,10 @@ use super::transfer::{
     QuotaLine, RecordLine, SchemaLine, Sink,
 };
 use super::{
-    backend, db, in_request_order, install_of_another_tenant, keyed, precondition_failed,
-    record_size, Actor, AuditEntry, ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas,
-    SchemaLookup, Store, StoreError, Upserted,
+    backend, change_page, db, in_request_order, install_of_another_tenant, keyed,
+    precondition_failed, record_size, Actor, AuditEntry, ChangeRow, ChangesQuery, ListQuery,
+    NamespaceUsage, Principal, QuotaRow, Quotas, Retention, SchemaLookup, Store, StoreError,
+    Upserted,
 };
 use alga_storage_core::{
     json_contains, AtomicRequest, AtomicResponse, BulkItemError, BulkPutRequest, BulkPutResponse,
@@ -55,6 +56,7 @@ const FILTER_BATCH: i64 = 256;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    feed: std::sync::Arc<super::feed::Feed>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -176,6 +178,7 @@ impl SqliteStore {
             return Ok(SqliteStore {
                 writer: pool.clone(),
                 reader: pool,
+                feed: Default::default(),
             });
         }
         if let Some(dir) = options
@@ -201,7 +204,11 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(db)?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            feed: Default::default(),
+        })
     }
 
     /// The writer pool (for tests and the benchmark).
@@ -218,20 +225,65 @@ impl SqliteStore {
         now: i64,
         keep: &[&str],
     ) -> Result<i64, StoreError> {
-        let done = sqlx::query(
+        let mut swept: Vec<String> = sqlx::query_scalar(
             "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key IN ( \
                SELECT key FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 \
-               AND ttl_expires_at <= ?3 AND key NOT IN (SELECT value FROM json_each(?4)) LIMIT ?5)",
+               AND ttl_expires_at <= ?3 AND key NOT IN (SELECT value FROM json_each(?4)) LIMIT ?5) \
+             RETURNING key",
         )
         .bind(tenant)
         .bind(ns)
         .bind(now)
         .bind(json_text(&keep))
         .bind(SWEEP_BATCH)
-        .execute(conn)
+        .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
-        Ok(done.rows_affected() as i64)
+        swept.sort_unstable();
+        for key in &swept {
+            Self::audit_row(
+                conn,
+                tenant,
+                Actor::SWEEPER,
+                Some(ns),
+                Some(key),
+                "expire",
+                None,
+                now,
+            )
+            .await?;
+        }
+        Ok(swept.len() as i64)
+    }
+
+    /// Writes the change rows of records of several namespaces that expired and were removed
+    /// (`(tenant, namespace, key)`, in any order), and advances each namespace's version.
+    async fn expired_many(
+        conn: &mut SqliteConnection,
+        mut swept: Vec<(String, String, String)>,
+        now: i64,
+    ) -> Result<Vec<(Uuid, String)>, StoreError> {
+        swept.sort_unstable();
+        for (tenant, ns, key) in &swept {
+            Self::audit_row(
+                conn,
+                tenant,
+                Actor::SWEEPER,
+                Some(ns),
+                Some(key),
+                "expire",
+                None,
+                now,
+            )
+            .await?;
+        }
+        for chunk in swept.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+            Self::bump(conn, &chunk[0].0, &chunk[0].1, chunk.len() as i64).await?;
+        }
+        swept
+            .into_iter()
+            .map(|(tenant, ns, _)| Ok((uuid_of(&tenant)?, ns)))
+            .collect()
     }
 
     /// Advances a namespace version by `by` (rows changed plus expired rows removed).
@@ -412,9 +464,15 @@ impl SqliteStore {
         revision: Option<i64>,
         now: i64,
     ) -> Result<(), StoreError> {
+        // A record's change (namespace and key) takes the namespace's next sequence number:
+        // after its version and after the changes this transaction already wrote (the one
+        // writer connection makes that the latest); the version advances past it at the end.
         sqlx::query(
-            "INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface, at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface, at, ns_seq) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?3 IS NOT NULL AND ?4 IS NOT NULL THEN 1 + max( \
+               coalesce((SELECT version FROM ext_storage_namespaces WHERE tenant_id = ?1 AND namespace = ?3), 0), \
+               coalesce((SELECT max(ns_seq) FROM ext_storage_audit WHERE tenant_id = ?1 AND namespace = ?3 \
+                 AND ns_seq IS NOT NULL), 0)) END)",
         )
         .bind(tenant)
         .bind(actor.principal)
@@ -1247,9 +1305,10 @@ impl Store for SqliteStore {
         let (tenant_id, now) = (tenant_text(tenant), now_micros());
         let ns = namespace.map(Namespace::as_str);
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let expired: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT namespace, count(*) FROM ext_storage_records WHERE tenant_id = ?1 \
-               AND (?2 IS NULL OR namespace = ?2) AND ttl_expires_at <= ?3 GROUP BY namespace",
+        let swept: Vec<(String, String, String)> = sqlx::query_as(
+            "DELETE FROM ext_storage_records WHERE tenant_id = ?1 \
+               AND (?2 IS NULL OR namespace = ?2) AND ttl_expires_at <= ?3 \
+             RETURNING tenant_id, namespace, key",
         )
         .bind(&tenant_id)
         .bind(ns)
@@ -1257,49 +1316,125 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        if expired.is_empty() {
+        if swept.is_empty() {
             return Ok(0);
         }
-        sqlx::query(
-            "DELETE FROM ext_storage_records WHERE tenant_id = ?1 \
-               AND (?2 IS NULL OR namespace = ?2) AND ttl_expires_at <= ?3",
-        )
-        .bind(&tenant_id)
-        .bind(ns)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        for (ns, count) in &expired {
-            Self::bump(&mut tx, &tenant_id, ns, *count).await?;
-        }
+        let purged = Self::expired_many(&mut tx, swept, now).await?;
         tx.commit().await.map_err(db)?;
-        Ok(expired.iter().map(|(_, n)| *n as u64).sum())
+        Ok(purged.len() as u64)
     }
 
-    async fn sweep_expired(&self, batch: u32) -> Result<u64, StoreError> {
+    fn feed(&self) -> &std::sync::Arc<super::feed::Feed> {
+        &self.feed
+    }
+
+    async fn changes(
+        &self,
+        tenant: Uuid,
+        query: &ChangesQuery<'_>,
+    ) -> Result<alga_storage_core::ChangesResponse, StoreError> {
+        let tenant = tenant_text(tenant);
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        // One read transaction: the bounds and the rows are of the same moment.
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db)?;
+        let (latest, pruned): (i64, i64) = sqlx::query_as(
+            "SELECT coalesce(max(version), 0), coalesce(max(pruned_seq), 0) \
+             FROM ext_storage_namespaces WHERE tenant_id = ?1 AND namespace = ?2",
+        )
+        .bind(&tenant)
+        .bind(query.namespace)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let rows: Vec<(i64, String, String, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT a.ns_seq, a.key, a.operation, a.revision, r.value \
+             FROM ext_storage_audit a LEFT JOIN ext_storage_records r ON ?6 AND r.tenant_id = ?1 \
+               AND r.namespace = ?2 AND r.key = a.key AND r.revision = a.revision \
+               AND (r.ttl_expires_at IS NULL OR r.ttl_expires_at > ?7) \
+             WHERE a.tenant_id = ?1 AND a.namespace = ?2 AND a.ns_seq IS NOT NULL AND a.ns_seq > ?3 \
+               AND (?4 IS NULL OR substr(a.key, 1, length(?4)) = ?4) \
+             ORDER BY a.ns_seq LIMIT ?5",
+        )
+        .bind(&tenant)
+        .bind(query.namespace)
+        .bind(query.after.min(i64::MAX as u64) as i64)
+        .bind(query.key_prefix)
+        .bind(i64::from(query.limit))
+        .bind(query.values)
+        .bind(now_micros())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        let rows = rows
+            .into_iter()
+            .map(|(seq, key, operation, revision, value)| {
+                let value = value.as_deref().map(parse).transpose()?;
+                Ok((seq, key, operation, revision, value))
+            })
+            .collect::<Result<Vec<ChangeRow>, StoreError>>()?;
+        let bounds = alga_storage_core::LogBounds {
+            latest: latest as u64,
+            pruned: pruned as u64,
+        };
+        change_page(bounds, query, rows)
+    }
+
+    async fn prune_changes(&self, retention: &Retention, batch: u32) -> Result<u64, StoreError> {
+        let before = now_micros() - i64::from(retention.seconds) * 1_000_000;
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let gone: Vec<(String, String, i64)> = sqlx::query_as(
+            "DELETE FROM ext_storage_audit WHERE seq IN ( \
+               SELECT a.seq FROM ext_storage_audit a JOIN ext_storage_namespaces n \
+                 ON n.tenant_id = a.tenant_id AND n.namespace = a.namespace \
+               WHERE a.ns_seq IS NOT NULL AND a.at < ?1 AND a.ns_seq <= n.version - ?2 \
+               ORDER BY a.at LIMIT ?3) \
+             RETURNING tenant_id, namespace, ns_seq",
+        )
+        .bind(before)
+        .bind(i64::from(retention.changes))
+        .bind(i64::from(batch))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut upto = std::collections::BTreeMap::<(&str, &str), i64>::new();
+        for (tenant, ns, seq) in &gone {
+            let at = upto.entry((tenant, ns)).or_default();
+            *at = (*at).max(*seq);
+        }
+        for ((tenant, ns), seq) in upto {
+            sqlx::query(
+                "UPDATE ext_storage_namespaces SET pruned_seq = max(pruned_seq, ?3) \
+                 WHERE tenant_id = ?1 AND namespace = ?2",
+            )
+            .bind(tenant)
+            .bind(ns)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(gone.len() as u64)
+    }
+
+    async fn sweep_expired(&self, batch: u32) -> Result<Vec<(Uuid, String)>, StoreError> {
         let now = now_micros();
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let swept: Vec<(String, String)> = sqlx::query_as(
+        let swept: Vec<(String, String, String)> = sqlx::query_as(
             "DELETE FROM ext_storage_records WHERE (tenant_id, namespace, key) IN ( \
                SELECT tenant_id, namespace, key FROM ext_storage_records \
                WHERE ttl_expires_at <= ?1 ORDER BY ttl_expires_at LIMIT ?2) \
-             RETURNING tenant_id, namespace",
+             RETURNING tenant_id, namespace, key",
         )
         .bind(now)
         .bind(i64::from(batch))
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        let mut by_namespace = std::collections::BTreeMap::<(&str, &str), i64>::new();
-        for (tenant, ns) in &swept {
-            *by_namespace.entry((tenant, ns)).or_default() += 1;
-        }
-        for ((tenant, ns), count) in by_namespace {
-            Self::bump(&mut tx, tenant, ns, count).await?;
-        }
+        let swept = Self::expired_many(&mut tx, swept, now).await?;
         tx.commit().await.map_err(db)?;
-        Ok(swept.len() as u64)
+        Ok(swept)
     }
 
     async fn counters(
@@ -1609,8 +1744,9 @@ impl ImportTx for SqliteImport {
         by: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO ext_storage_namespaces (tenant_id, namespace, version) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = version + excluded.version",
+            "INSERT INTO ext_storage_namespaces (tenant_id, namespace, version, pruned_seq) VALUES (?1, ?2, ?3, ?3) \
+             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = version + excluded.version, \
+               pruned_seq = version + excluded.version",
         )
         .bind(tenant_text(tenant))
         .bind(namespace.as_str())
@@ -1623,8 +1759,9 @@ impl ImportTx for SqliteImport {
 
     async fn namespace(&mut self, line: &NamespaceLine) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO ext_storage_namespaces (tenant_id, namespace, version) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = max(version, excluded.version)",
+            "INSERT INTO ext_storage_namespaces (tenant_id, namespace, version, pruned_seq) VALUES (?1, ?2, ?3, ?3) \
+             ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = max(version, excluded.version), \
+               pruned_seq = max(version, excluded.version)",
         )
         .bind(tenant_text(line.tenant))
         .bind(line.namespace.as_str())

@@ -284,14 +284,17 @@ pub trait ImportTx: Send {
         lines: &[&RecordLine],
         overwrite: bool,
     ) -> Result<Vec<bool>, StoreError>;
-    /// Advances a namespace's version by `by` (records written into it).
+    /// Advances a namespace's version by `by` (records written into it). An import writes no
+    /// change rows: the namespace's change log is marked as ending there (`pruned_seq`), so a
+    /// change-feed reader from before the import starts again from a full read.
     async fn bump(
         &mut self,
         tenant: Uuid,
         namespace: &Namespace,
         by: i64,
     ) -> Result<(), StoreError>;
-    /// Raises a namespace's version to at least `line.version` (a version never goes back).
+    /// Raises a namespace's version to at least `line.version` (a version never goes back),
+    /// marking its change log as ending there.
     async fn namespace(&mut self, line: &NamespaceLine) -> Result<(), StoreError>;
     /// Commits.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
