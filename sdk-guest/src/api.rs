@@ -3,9 +3,9 @@
 use crate::wire;
 use crate::Result;
 use alga_storage_core::{
-    AtomicCheck, AtomicOperation, AtomicRequest, AtomicResponse, BulkPutResponse, ErrorCode,
-    FromFields, GetManyRequest, Key, ListItem, ListResponse, PutResponse, Record, Revision,
-    StorageError,
+    AtomicCheck, AtomicOperation, AtomicRequest, AtomicResponse, BulkPutResponse, ChangesRequest,
+    ChangesResponse, ErrorCode, FromFields, GetManyRequest, Key, ListItem, ListResponse,
+    PutResponse, Record, Revision, StorageError,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -619,6 +619,40 @@ impl Namespace {
         };
         request.validate()?;
         Ok(wire::get_many(request)?.items)
+    }
+
+    /// A page of the namespace's change feed: the changes after sequence number `after` (0:
+    /// from the start), oldest first, at most `limit` (1 to 100, `None`: 100), only of keys
+    /// starting with `key_prefix` if given. Pass the page's `next_after` as the next `after`;
+    /// a page with `reset` means `after` was older than the log keeps: read the namespace anew.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), alga_storage_guest::StorageError> {
+    /// let ns = alga_storage_guest::Namespace::open("notes")?;
+    /// let page = ns.changes(0, None, None)?;
+    /// for change in &page.changes {
+    ///     println!("{} {:?} {}", change.seq, change.op, change.key.as_str());
+    /// }
+    /// let next = ns.changes(page.next_after, Some(10), Some("draft-"))?;
+    /// # let _ = next;
+    /// # Ok(()) }
+    /// ```
+    pub fn changes(
+        &self,
+        after: u64,
+        limit: Option<u8>,
+        key_prefix: Option<&str>,
+    ) -> Result<ChangesResponse> {
+        let mut fields = Map::new();
+        fields.insert("namespace".into(), self.name.as_str().into());
+        fields.insert("after".into(), after.into());
+        if let Some(limit) = limit {
+            fields.insert("limit".into(), limit.into());
+        }
+        if let Some(prefix) = key_prefix {
+            fields.insert("keyPrefix".into(), prefix.into());
+        }
+        wire::changes(ChangesRequest::from_fields(fields)?)
     }
 
     /// An atomic write: checks, then puts, deletes and increments, all or nothing.

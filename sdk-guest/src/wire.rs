@@ -5,9 +5,10 @@ use crate::bindings::alga::storage::storage as wit;
 use crate::Result;
 use alga_storage_core::{
     AtomicOperation, AtomicRequest, AtomicResponse, AtomicResult, BulkPutRequest, BulkPutResponse,
-    BulkPutResultItem, Cursor, DeleteRequest, ErrorCode, ErrorKind, GetManyRequest,
-    GetManyResponse, GetRequest, Key, ListItem, ListRequest, ListResponse, Metadata,
-    Namespace as CoreNamespace, PutRequest, PutResponse, Record, StorageError, StorageRequest,
+    BulkPutResultItem, Change, ChangeOp, ChangesRequest, ChangesResponse, Cursor, DeleteRequest,
+    ErrorCode, ErrorKind, GetManyRequest, GetManyResponse, GetRequest, Key, ListItem, ListRequest,
+    ListResponse, Metadata, Namespace as CoreNamespace, PutRequest, PutResponse, Record,
+    StorageError, StorageRequest,
 };
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -27,7 +28,40 @@ pub fn execute(request: StorageRequest) -> Result<Value> {
         StorageRequest::BulkPut(r) => json(bulk_put(r)?),
         StorageRequest::GetMany(r) => json(get_many::<Value>(r)?),
         StorageRequest::Atomic(r) => json(atomic(r)?),
+        StorageRequest::Changes(r) => json(changes(r)?),
     }
+}
+
+pub(crate) fn changes(r: ChangesRequest) -> Result<ChangesResponse> {
+    let request = wit::ChangesRequest {
+        namespace: r.namespace.into(),
+        after: r.after.get(),
+        limit: r.limit.map(|l| u32::from(l.get())),
+        key_prefix: r.key_prefix,
+    };
+    let a = wit::changes(&request).map_err(error)?;
+    let changes = a
+        .changes
+        .into_iter()
+        .map(|c| {
+            Ok(Change {
+                seq: c.seq,
+                key: key(c.key)?,
+                op: match c.op {
+                    wit::ChangeOp::Put => ChangeOp::Put,
+                    wit::ChangeOp::Delete => ChangeOp::Delete,
+                },
+                revision: c.revision,
+                expired: c.expired,
+                value: None,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(ChangesResponse {
+        changes,
+        next_after: a.next_after,
+        reset: a.reset,
+    })
 }
 
 pub(crate) fn put(r: PutRequest) -> Result<PutResponse> {

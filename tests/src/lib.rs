@@ -646,3 +646,81 @@ pub fn snippets(file: &std::path::Path) -> Vec<Snippet> {
 pub fn seg(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
+
+/// An open `{ns}:watch` stream (Server-Sent Events, parsed by `eventsource-stream`).
+pub struct Watch {
+    events: std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<
+                    Item = Result<
+                        eventsource_stream::Event,
+                        eventsource_stream::EventStreamError<reqwest::Error>,
+                    >,
+                > + Send,
+        >,
+    >,
+}
+
+/// One event of a watch: its name (`change`, `reset`, `error`), id and parsed data.
+#[derive(Debug, Clone)]
+pub struct WatchEvent {
+    /// `change`, `reset` or `error`.
+    pub event: String,
+    /// The `id:` field (the sequence number), empty if none.
+    pub id: String,
+    /// The data, parsed as JSON.
+    pub data: Value,
+}
+
+impl Watch {
+    /// Opens `GET {base}/api/ext-storage/{path}` with a bearer token (and `Last-Event-ID` when
+    /// `last_id` is given); an answer that is not a stream comes back as the error.
+    pub async fn open(
+        base: &str,
+        token: &str,
+        path: &str,
+        last_id: Option<u64>,
+    ) -> Result<Watch, Answer> {
+        use eventsource_stream::Eventsource;
+        use futures_util::StreamExt;
+        let mut req = reqwest::Client::new()
+            .get(format!("{base}/api/ext-storage{path}"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("accept", "text/event-stream");
+        if let Some(id) = last_id {
+            req = req.header("last-event-id", id.to_string());
+        }
+        let res = req.send().await.expect("watch request failed");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let is_stream = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !status.is_success() || !is_stream {
+            let body = res.json().await.unwrap_or(Value::Null);
+            return Err(Answer {
+                status,
+                headers,
+                body,
+            });
+        }
+        Ok(Watch {
+            events: res.bytes_stream().eventsource().boxed(),
+        })
+    }
+
+    /// The next event, or `None` when the stream ended or nothing came within `wait`.
+    pub async fn next(&mut self, wait: std::time::Duration) -> Option<WatchEvent> {
+        use futures_util::StreamExt;
+        let event = tokio::time::timeout(wait, self.events.next())
+            .await
+            .ok()??
+            .ok()?;
+        Some(WatchEvent {
+            data: serde_json::from_str(&event.data).unwrap_or(Value::String(event.data)),
+            event: event.event,
+            id: event.id,
+        })
+    }
+}

@@ -4,8 +4,8 @@ use crate::bindings::alga::storage::storage as wit;
 use crate::bindings::{Extension, ExtensionPre};
 use crate::client::{HostMetrics, RunnerConfig, StorageClient};
 use alga_storage_core::{
-    AtomicResponse, BulkPutResponse, ErrorKind, GetManyResponse, ListResponse, PutResponse, Record,
-    StorageError,
+    AtomicResponse, BulkPutResponse, ChangeOp, ChangesResponse, ErrorKind, GetManyResponse,
+    ListResponse, PutResponse, Record, StorageError,
 };
 use anyhow::Context as _;
 use serde_json::{Map, Value};
@@ -296,6 +296,40 @@ impl wit::Host for HostState {
         let a: GetManyResponse = answer(self.call("getMany", body).await)?;
         Ok(wit::GetManyResponse {
             items: a.items.into_iter().map(|i| i.map(stored)).collect(),
+        })
+    }
+
+    async fn changes(
+        &mut self,
+        r: wit::ChangesRequest,
+    ) -> Result<wit::ChangesResponse, wit::StorageError> {
+        let mut body = Map::new();
+        body.insert("namespace".into(), r.namespace.into());
+        body.insert("after".into(), r.after.into());
+        if let Some(limit) = r.limit {
+            body.insert("limit".into(), limit.into());
+        }
+        if let Some(prefix) = r.key_prefix {
+            body.insert("keyPrefix".into(), prefix.into());
+        }
+        let a: ChangesResponse = answer(self.call("changes", body).await)?;
+        Ok(wit::ChangesResponse {
+            changes: a
+                .changes
+                .into_iter()
+                .map(|c| wit::Change {
+                    seq: c.seq,
+                    key: c.key.into(),
+                    op: match c.op {
+                        ChangeOp::Put => wit::ChangeOp::Put,
+                        ChangeOp::Delete => wit::ChangeOp::Delete,
+                    },
+                    revision: c.revision,
+                    expired: c.expired,
+                })
+                .collect(),
+            next_after: a.next_after,
+            reset: a.reset,
         })
     }
 

@@ -79,12 +79,16 @@ async fn open(
         None => query.after.unwrap_or_default(),
     };
     ensure_capability(&principal.grants, &namespace, Access::Read)?;
-    let subscription = state.store.feed().subscribe(
-        &state.store,
-        principal.install.as_str(),
-        principal.tenant,
-        namespace.as_str(),
-    )?;
+    let subscription = state
+        .store
+        .feed()
+        .subscribe(
+            &state.store,
+            principal.install.as_str(),
+            principal.tenant,
+            namespace.as_str(),
+        )
+        .await?;
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     let watcher = Watcher {
         state: state.clone(),

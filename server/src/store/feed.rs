@@ -47,6 +47,24 @@ type TopicKey = (Uuid, String);
 pub struct Topic {
     events: broadcast::Sender<Event>,
     wake: Notify,
+    /// The namespace's latest sequence number when the topic began: it broadcasts every
+    /// change after it. A watcher subscribes, waits for it, then replays the log: whatever it
+    /// cannot have replayed comes after this, so it is broadcast.
+    start: tokio::sync::OnceCell<u64>,
+}
+
+impl Topic {
+    async fn started(&self, store: &dyn Store, key: &TopicKey) -> Result<u64, super::StoreError> {
+        self.start
+            .get_or_try_init(|| async {
+                // An `after` past any sequence number answers a reset with the latest one.
+                Ok(read(store, key.0, &key.1, i64::MAX as u64)
+                    .await?
+                    .next_after)
+            })
+            .await
+            .copied()
+    }
 }
 
 /// A watcher's place in a topic, and its slot in its principal's allowance of open watches.
@@ -210,14 +228,15 @@ impl Feed {
     }
 
     /// Opens a watch of a namespace for `install`: refused with `RATE_LIMITED` when the
-    /// principal already holds its allowance of open watches on this instance.
-    pub fn subscribe(
+    /// principal already holds its allowance of open watches on this instance. Once it
+    /// returns, every change the log does not yet hold will be broadcast to it.
+    pub async fn subscribe(
         self: &Arc<Self>,
         store: &Arc<dyn Store>,
         install: &str,
         tenant: Uuid,
         namespace: &str,
-    ) -> Result<Subscription, StorageError> {
+    ) -> Result<Subscription, super::StoreError> {
         {
             let max = self.max_watches.load(std::sync::atomic::Ordering::Relaxed);
             let mut open = lock(&self.watches);
@@ -227,7 +246,8 @@ impl Feed {
                     alga_storage_core::ErrorCode::RateLimited,
                     format!("at most {max} open watches per install on one server instance"),
                 )
-                .with_details(serde_json::json!({ "limit": max })));
+                .with_details(serde_json::json!({ "limit": max }))
+                .into());
             }
             *n += 1;
         }
@@ -236,30 +256,35 @@ impl Feed {
             install: install.to_owned(),
         };
         let key = (tenant, namespace.to_owned());
-        let mut topics = lock(&self.topics);
-        if let Some(topic) = topics.get(&key).and_then(Weak::upgrade) {
-            // Subscribed under the lock its task checks for watchers before it ends.
-            return Ok(Subscription {
-                events: topic.events.subscribe(),
-                _topic: topic,
-                _slot: slot,
-            });
-        }
-        let (events, receiver) = broadcast::channel(TOPIC_CAPACITY);
-        let topic = Arc::new(Topic {
-            events,
-            wake: Notify::new(),
-        });
-        topics.insert(key.clone(), Arc::downgrade(&topic));
-        drop(topics);
-        tokio::spawn(follow(
-            Arc::downgrade(self),
-            Arc::downgrade(store),
-            topic.clone(),
-            key,
-        ));
+        let (topic, events) = {
+            let mut topics = lock(&self.topics);
+            match topics.get(&key).and_then(Weak::upgrade) {
+                // Subscribed under the lock its task checks for watchers before it ends.
+                Some(topic) => {
+                    let events = topic.events.subscribe();
+                    (topic, events)
+                }
+                None => {
+                    let (sender, events) = broadcast::channel(TOPIC_CAPACITY);
+                    let topic = Arc::new(Topic {
+                        events: sender,
+                        wake: Notify::new(),
+                        start: tokio::sync::OnceCell::new(),
+                    });
+                    topics.insert(key.clone(), Arc::downgrade(&topic));
+                    tokio::spawn(follow(
+                        Arc::downgrade(self),
+                        Arc::downgrade(store),
+                        topic.clone(),
+                        key.clone(),
+                    ));
+                    (topic, events)
+                }
+            }
+        };
+        topic.started(&**store, &key).await?;
         Ok(Subscription {
-            events: receiver,
+            events,
             _topic: topic,
             _slot: slot,
         })
@@ -271,8 +296,6 @@ impl Feed {
 /// watcher never joins a topic whose task has ended).
 async fn follow(feed: Weak<Feed>, store: Weak<dyn Store>, topic: Arc<Topic>, key: TopicKey) {
     let (tenant, namespace) = (key.0, key.1.as_str());
-    // Where the log stands now: an `after` past any sequence number answers a reset with the
-    // latest one. Watchers read what came before from the log themselves.
     let mut last = None;
     loop {
         {
@@ -289,8 +312,8 @@ async fn follow(feed: Weak<Feed>, store: Weak<dyn Store>, topic: Arc<Topic>, key
             return;
         };
         if last.is_none() {
-            match read(&*store, tenant, namespace, i64::MAX as u64).await {
-                Ok(page) => last = Some(page.next_after),
+            match topic.started(&*store, &key).await {
+                Ok(start) => last = Some(start),
                 Err(e) => tracing::warn!(error = %e, "a watched namespace's log cannot be read"),
             }
         }

@@ -6,6 +6,7 @@ mod atomic;
 mod audit;
 mod auth_and_errors;
 mod browser;
+mod changes;
 mod concurrency;
 mod conformance;
 mod docs;
