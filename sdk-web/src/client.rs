@@ -8,9 +8,9 @@ use crate::error::to_js;
 use crate::json;
 use crate::transport::{Answer, Connection, Outgoing, RequestOptions, Token, DEFAULT_TIMEOUT_MS};
 use alga_storage_core::{
-    parse_etag, parse_json, validate_patch, AtomicRequest, BulkPutRequest, Cursor, DeleteRequest,
-    ErrorCode, FromFields, GetManyRequest, GetRequest, Key, ListRequest, Namespace, PatchOp,
-    PutBody, PutRequest, StorageError,
+    parse_etag, parse_json, validate_patch, AtomicRequest, BulkPutRequest, ChangesRequest, Cursor,
+    DeleteRequest, ErrorCode, FromFields, GetManyRequest, GetRequest, Key, ListRequest, Namespace,
+    PatchOp, PutBody, PutRequest, StorageError,
 };
 use gloo_net::http::Method;
 use serde_json::{json, Map, Value};
@@ -79,6 +79,18 @@ export type ListOptions = Omit<ListRequest, "namespace"> & RequestOptions;
 export type PatchOptions = { appId?: string } & RequestOptions;
 /** Options of a `put` inside an atomic write (its guards are the write's checks). */
 export type AtomicPutOptions = { metadata?: Metadata; ttlSeconds?: number };
+/** Options of `changes`: the last sequence number seen (default 0), a page size (1-100, default 100), a key prefix. */
+export type ChangesOptions = { after?: number; limit?: number; keyPrefix?: string } & RequestOptions;
+/**
+ * Options of `watch`: start after a sequence number (default 0: replay the whole log first),
+ * only keys with a prefix, the value written with each put, and a signal that ends the watch.
+ */
+export type WatchOptions = { after?: number; keyPrefix?: string; includeValues?: boolean; signal?: AbortSignal };
+/**
+ * What `watch` yields: a change, or a reset (the position was older than the server's log
+ * keeps: read the namespace anew; the watch goes on after `nextAfter`).
+ */
+export type WatchEvent = ({ type: "change" } & Change) | { type: "reset"; nextAfter: number };
 "#;
 
 #[wasm_bindgen]
@@ -104,9 +116,17 @@ extern "C" {
     /// `AtomicPutOptions` as an optional last argument.
     #[wasm_bindgen(typescript_type = "AtomicPutOptions")]
     pub type AtomicPutOptionsArg;
+    /// `ChangesOptions` as an optional last argument.
+    #[wasm_bindgen(typescript_type = "ChangesOptions")]
+    pub type ChangesOptionsArg;
+    /// `WatchOptions` as an optional last argument.
+    #[wasm_bindgen(typescript_type = "WatchOptions")]
+    pub type WatchOptionsArg;
 }
 
 /// Fields of the runner envelope each operation accepts as options.
+const CHANGES_FIELDS: &[&str] = &["after", "limit", "keyPrefix"];
+const WATCH_FIELDS: &[&str] = &["after", "keyPrefix", "includeValues"];
 const PUT_FIELDS: &[&str] = &["metadata", "ttlSeconds", "ifRevision"];
 const GUARD_FIELDS: &[&str] = &["ifRevision"];
 const LIST_FIELDS: &[&str] = &[
@@ -291,7 +311,14 @@ fn list_path(request: &ListRequest) -> String {
     if let Some(filter) = &request.metadata {
         query.push(("metadata", Value::Object(filter.clone()).to_string()));
     }
-    let mut path = format!("/api/ext-storage/{}", segment(request.namespace.as_str()));
+    with_query(
+        format!("/api/ext-storage/{}", segment(request.namespace.as_str())),
+        &query,
+    )
+}
+
+/// `path` with a query of percent-encoded values.
+fn with_query(mut path: String, query: &[(&str, String)]) -> String {
     for (i, (name, value)) in query.iter().enumerate() {
         path.push(if i == 0 { '?' } else { '&' });
         path.push_str(name);
@@ -322,12 +349,13 @@ async fn post(
             body: Some(body.to_string()),
             headers: Vec::new(),
             options,
+            stream: false,
         })
         .await?;
     json::parse(&answer.body)
 }
 
-fn promise<F>(future: F) -> js_sys::Promise
+pub(crate) fn promise<F>(future: F) -> js_sys::Promise
 where
     F: Future<Output = Result<JsValue, StorageError>> + 'static,
 {
@@ -574,6 +602,7 @@ impl StorageClient {
                     body: Some(body),
                     headers: Vec::new(),
                     options: &options.request,
+                    stream: false,
                 })
                 .await?;
             json::parse(&answer.body)
@@ -601,6 +630,7 @@ impl StorageClient {
                     body: None,
                     headers: revision_header(request.if_revision),
                     options: &options.request,
+                    stream: false,
                 })
                 .await;
             match answer {
@@ -632,6 +662,7 @@ impl StorageClient {
                     body: None,
                     headers: revision_header(request.if_revision),
                     options: &options.request,
+                    stream: false,
                 })
                 .await?;
             Ok(JsValue::UNDEFINED)
@@ -729,6 +760,110 @@ impl StorageClient {
             .send(options, true)
     }
 
+    /// Reads one page of a namespace's change feed: the changes after sequence number `after`
+    /// (default 0), oldest first. Pass `nextAfter` as the next `after`; `reset: true` means
+    /// `after` was older than the server keeps: read the namespace anew, then go on from
+    /// `nextAfter`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ChangesResponse>")]
+    pub fn changes(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+        options: Option<ChangesOptionsArg>,
+    ) -> js_sys::Promise {
+        let connection = self.connection.clone();
+        promise(async move {
+            let options = call_options(&options.into(), CHANGES_FIELDS, false)?;
+            let request: ChangesRequest = request(&[("namespace", &namespace)], options.fields)?;
+            let mut query = vec![("after", request.after.get().to_string())];
+            if let Some(limit) = request.limit {
+                query.push(("limit", limit.get().to_string()));
+            }
+            if let Some(prefix) = &request.key_prefix {
+                query.push(("keyPrefix", prefix.clone()));
+            }
+            let path = with_query(
+                format!(
+                    "/api/ext-storage/{}:changes",
+                    segment(request.namespace.as_str())
+                ),
+                &query,
+            );
+            let answer = connection
+                .send(Outgoing {
+                    method: Method::GET,
+                    path,
+                    body: None,
+                    headers: Vec::new(),
+                    options: &options.request,
+                    stream: false,
+                })
+                .await?;
+            json::parse(&answer.body)
+        })
+    }
+
+    /// Follows a namespace's changes as they happen, from any tab, handler or instance:
+    /// `for await (const e of client.watch("notes", { includeValues: true })) { … }`. It first
+    /// replays the changes after `after` (default 0: the whole log the server keeps), then
+    /// waits for new ones; after a dropped connection it reconnects by itself and resumes after
+    /// the last event it yielded (nothing missed, nothing twice). A `reset` event says the
+    /// position was older than the server keeps. Aborting `signal` (or `break`) ends it; an
+    /// error the server gives (the install revoked, its read grant withdrawn) ends it with that
+    /// error.
+    #[wasm_bindgen(unchecked_return_type = "AsyncIterableIterator<WatchEvent>")]
+    pub fn watch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
+        options: Option<WatchOptionsArg>,
+    ) -> JsValue {
+        let watch = (|| {
+            let options = call_options(&options.into(), WATCH_FIELDS, false)?;
+            if options.request.timeout_ms.is_some() {
+                return Err(StorageError::validation(
+                    "timeoutMs",
+                    "a watch has no timeout: end it with signal",
+                ));
+            }
+            let mut fields = options.fields;
+            let include_values = match fields.remove("includeValues") {
+                None | Some(Value::Bool(false)) => false,
+                Some(Value::Bool(true)) => true,
+                Some(_) => {
+                    return Err(StorageError::validation(
+                        "includeValues",
+                        "must be true or false",
+                    ))
+                }
+            };
+            let after = fields.contains_key("after");
+            let request: ChangesRequest = request(&[("namespace", &namespace)], fields)?;
+            let mut query = Vec::new();
+            if let Some(prefix) = &request.key_prefix {
+                query.push(("keyPrefix", prefix.clone()));
+            }
+            if include_values {
+                query.push(("includeValues", "true".to_owned()));
+            }
+            let path = with_query(
+                format!(
+                    "/api/ext-storage/{}:watch",
+                    segment(request.namespace.as_str())
+                ),
+                &query,
+            );
+            Ok((
+                path,
+                after.then(|| request.after.get()),
+                options.request.signal,
+            ))
+        })();
+        let iterator = crate::watch::WatchIterator::new(crate::watch::WatchState::new(
+            self.connection.clone(),
+            watch,
+        ));
+        crate::error::make_async_iterable(iterator.into())
+    }
+
     /// Reads one page of records in key order. Pass the page's `nextCursor` as `cursor` for the
     /// next page (`null` on the last one), or use `listAll` to walk every page.
     #[wasm_bindgen(unchecked_return_type = "Promise<ListResponse<JsonValue>>")]
@@ -784,6 +919,7 @@ impl StorageClient {
                     body: None,
                     headers: Vec::new(),
                     options: &options.request,
+                    stream: false,
                 })
                 .await?;
             snapshot_result(&answer, None)
@@ -831,6 +967,7 @@ impl StorageClient {
                         ("x-thesara-app-id", app_id),
                     ],
                     options: &options.request,
+                    stream: false,
                 })
                 .await?;
             snapshot_result(&answer, Some(answer.status == 201))
@@ -866,6 +1003,7 @@ async fn list_page(
             body: None,
             headers: Vec::new(),
             options,
+            stream: false,
         })
         .await?;
     Ok(answer.body)
@@ -879,7 +1017,7 @@ struct WalkState {
     last: RefCell<Option<js_sys::Promise>>,
 }
 
-fn step_result(value: JsValue, done: bool) -> JsValue {
+pub(crate) fn step_result(value: JsValue, done: bool) -> JsValue {
     let result = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&result, &"value".into(), &value);
     let _ = js_sys::Reflect::set(&result, &"done".into(), &done.into());

@@ -1,8 +1,9 @@
 //! # alga-storage-web
 //!
 //! The browser SDK of Alga extension storage, for iframe UIs: a `StorageClient` with `put`,
-//! `get`, `delete`, `bulkPut`, `list`, `listAll` (an async iterator over every page) and the
-//! namespace snapshot API (`snapshot`, `patch`), compiled to WebAssembly and packed by
+//! `get`, `delete`, `bulkPut`, `list`, `listAll` (an async iterator over every page),
+//! `getMany`, `atomic`, `increment`, the change feed (`changes`, and `watch`: an async iterator
+//! over live changes) and the namespace snapshot API (`snapshot`, `patch`), compiled to WebAssembly and packed by
 //! `wasm-pack` into the npm package `alga-storage-web` with TypeScript types generated from the
 //! contract types of [`alga_storage_core`].
 //!
@@ -28,6 +29,7 @@ mod client;
 pub mod error;
 pub mod json;
 pub mod transport;
+pub mod watch;
 
 pub use alga_storage_core as core;
 pub use client::{
@@ -35,3 +37,4 @@ pub use client::{
 };
 pub use error::is_storage_error;
 pub use transport::RequestOptions;
+pub use watch::WatchIterator;

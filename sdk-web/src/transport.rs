@@ -43,8 +43,10 @@ pub struct Answer {
     pub status: u16,
     /// The `ETag` header, if any.
     pub etag: Option<String>,
-    /// The body text.
+    /// The body text (empty for a stream).
     pub body: String,
+    /// The body, unread, when a stream was asked for and the answer is a success.
+    pub stream: Option<web_sys::ReadableStream>,
 }
 
 /// A configured connection to one storage server.
@@ -71,6 +73,8 @@ pub struct Outgoing<'a> {
     pub headers: Vec<(&'static str, String)>,
     /// Signal and timeout.
     pub options: &'a RequestOptions,
+    /// Hand back a successful answer's body unread (no timeout then: a stream may last).
+    pub stream: bool,
 }
 
 impl Connection {
@@ -124,7 +128,10 @@ impl Connection {
                 "the call was aborted before it was sent",
             ));
         }
-        let timeout = request.options.timeout_ms.unwrap_or(self.timeout_ms);
+        let timeout = match request.stream {
+            true => 0,
+            false => request.options.timeout_ms.unwrap_or(self.timeout_ms),
+        };
         let timer = (timeout > 0).then(|| AbortSignal::timeout_with_u32(timeout));
         let signal = match (caller, &timer) {
             (Some(a), Some(b)) => Some(AbortSignal::any(&js_sys::Array::of2(a, b))),
@@ -164,7 +171,20 @@ impl Connection {
         let response = built.send().await.map_err(failure)?;
         let status = response.status();
         let etag = response.headers().get("etag");
+        if request.stream && (200..300).contains(&status) {
+            return Ok(Answer {
+                status,
+                etag,
+                body: String::new(),
+                stream: response.body(),
+            });
+        }
         let body = response.text().await.map_err(failure)?;
-        Ok(Answer { status, etag, body })
+        Ok(Answer {
+            status,
+            etag,
+            body,
+            stream: None,
+        })
     }
 }

@@ -176,6 +176,7 @@ async fn sdk_call(client: &StorageClient, envelope: Value) -> (u16, Value) {
             let keys = arg("keys");
             client.get_many(ns, keys, opts(Value::Object(fields)))
         }
+        Some("changes") => client.changes(ns, opts(Value::Object(fields))),
         Some("atomic") => {
             // Through the builder, one call per check and operation, as a UI writes it.
             let checks = fields.remove("checks").unwrap_or(json!([]));
@@ -514,6 +515,67 @@ async fn values_a_wasi_keyvalue_guest_wrote_read_as_json_and_back() {
         .await
         .unwrap();
     assert_eq!(value, 6);
+}
+
+#[wasm_bindgen_test]
+async fn changes_pages_and_a_live_watch_that_resumes() {
+    let c = client(&["feed"]).await;
+    let ns = || js(json!("feed"));
+    for (key, value) in [("a", 1), ("b", 2)] {
+        call(c.put(ns(), js(json!(key)), js(json!(value)), None))
+            .await
+            .unwrap();
+    }
+    let page = call(c.changes(ns(), opts(json!({"limit": 1}))))
+        .await
+        .unwrap();
+    assert_eq!(page["changes"][0]["key"], "a");
+    assert_eq!(page["nextAfter"], 1);
+    let rest = call(c.changes(ns(), opts(json!({"after": 1}))))
+        .await
+        .unwrap();
+    assert_eq!(rest["changes"][0]["key"], "b");
+    assert_eq!(rest["nextAfter"], 2);
+    let e = fails(c.changes(ns(), opts(json!({"limit": 0})))).await;
+    assert_eq!(field(&e), "limit");
+
+    // watch: the async iteration protocol, as `for await` drives it: the log first, then live.
+    let controller = web_sys::AbortController::new().unwrap();
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"includeValues".into(), &true.into()).unwrap();
+    js_sys::Reflect::set(&options, &"after".into(), &1.into()).unwrap();
+    js_sys::Reflect::set(&options, &"signal".into(), &controller.signal()).unwrap();
+    let iterable = c.watch(ns(), Some(options.unchecked_into()));
+    let make = js_sys::Reflect::get(&iterable, &js_sys::Symbol::async_iterator()).unwrap();
+    let watch = make
+        .unchecked_ref::<js_sys::Function>()
+        .call0(&iterable)
+        .unwrap();
+    let next = |watch: JsValue| async move {
+        json::from_js(&step(&watch, "next").await.unwrap()).unwrap()
+    };
+    let replayed = next(watch.clone()).await;
+    assert_eq!(replayed["value"]["type"], "change");
+    assert_eq!(replayed["value"]["key"], "b");
+    assert_eq!(replayed["value"]["value"], 2);
+    let waiting = step(&watch, "next");
+    call(c.put(ns(), js(json!("c")), js(json!({"live": true})), None))
+        .await
+        .unwrap();
+    let live = json::from_js(&waiting.await.unwrap()).unwrap();
+    assert_eq!(live["value"]["key"], "c");
+    assert_eq!(live["value"]["value"], json!({"live": true}));
+    assert_eq!(live["value"]["seq"], 3);
+    // Aborting the signal ends the iteration.
+    let pending = step(&watch, "next");
+    controller.abort();
+    call(c.delete(ns(), js(json!("a")), None)).await.unwrap();
+    let end = json::from_js(&pending.await.unwrap()).unwrap();
+    assert_eq!(end["done"], true, "{end}");
+    // A bad option rejects the first step, before any request.
+    let bad = c.watch(ns(), opts(json!({"includeValues": "yes"})));
+    let e = step(&bad, "next").await.unwrap_err();
+    assert_eq!(field(&error::from_js(&e).unwrap()), "includeValues");
 }
 
 #[wasm_bindgen_test]

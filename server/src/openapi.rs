@@ -204,6 +204,25 @@ fn components() -> Value {
                 "type": "object", "required": ["items"], "additionalProperties": false,
                 "properties": { "items": { "type": "array", "items": { "anyOf": [schema("Record"), { "type": "null" }] } } }
             },
+            "Change": {
+                "type": "object", "required": ["seq", "key", "op", "revision"], "additionalProperties": false,
+                "properties": {
+                    "seq": { "type": "integer", "minimum": 1, "description": "The change's sequence number in its namespace (strictly increasing)." },
+                    "key": schema("Key"),
+                    "op": { "type": "string", "enum": ["put", "delete"] },
+                    "revision": { "type": ["integer", "null"], "minimum": 1, "description": "The revision written; null after a delete." },
+                    "expired": { "const": true, "description": "Present when the record was removed because its TTL had passed." },
+                    "value": { "$ref": "#/components/schemas/JsonValue", "description": "Watches with includeValues only: the value written, while the record still has this revision." }
+                }
+            },
+            "ChangesResponse": {
+                "type": "object", "required": ["changes", "nextAfter"], "additionalProperties": false,
+                "properties": {
+                    "changes": { "type": "array", "maxItems": MAX_LIST_LIMIT, "items": schema("Change") },
+                    "nextAfter": { "type": "integer", "minimum": 0, "description": "Pass as `after` for the next page." },
+                    "reset": { "const": true, "description": "`after` is older than the log keeps (or past the latest change): read the namespace anew and go on from nextAfter." }
+                }
+            },
             "AtomicCheck": {
                 "type": "object", "required": ["key", "revision"], "additionalProperties": false,
                 "properties": { "key": schema("Key"), "revision": { "type": "integer", "minimum": 0, "maximum": i64::MAX,
@@ -261,6 +280,11 @@ fn components() -> Value {
                       "properties": { "operation": { "const": "atomic" }, "namespace": schema("Namespace"),
                                       "checks": { "type": "array", "maxItems": alga_storage_core::MAX_ATOMIC_CHECKS, "items": schema("AtomicCheck") },
                                       "operations": { "type": "array", "minItems": 1, "maxItems": alga_storage_core::MAX_ATOMIC_OPERATIONS, "items": schema("AtomicOperation") } } },
+                    { "type": "object", "required": ["operation", "namespace"], "additionalProperties": false,
+                      "properties": { "operation": { "const": "changes" }, "namespace": schema("Namespace"),
+                                      "after": { "type": "integer", "minimum": 0, "maximum": i64::MAX },
+                                      "limit": { "type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT },
+                                      "keyPrefix": schema("KeyPrefix") } },
                     { "type": "object", "required": ["operation", "namespace", "items"], "additionalProperties": false,
                       "properties": { "operation": { "const": "bulkPut" }, "namespace": schema("Namespace"),
                                       "items": { "type": "array", "minItems": 1, "maxItems": MAX_BULK_ITEMS, "items": schema("BulkPutItem") } } }
@@ -269,7 +293,7 @@ fn components() -> Value {
             "RunnerResponse": {
                 "description": "The answer of the browser route for the same operation.",
                 "anyOf": [schema("PutResponse"), schema("Record"), schema("ListResponse"), schema("BulkPutResponse"),
-                          schema("GetManyResponse"), schema("AtomicResponse")]
+                          schema("GetManyResponse"), schema("AtomicResponse"), schema("ChangesResponse")]
             },
             "Snapshot": { "type": "object", "description": "The whole live namespace: key → value.",
                           "additionalProperties": schema("JsonValue") },
@@ -411,6 +435,36 @@ pub fn document() -> Value {
                     "description": "Keys must be distinct (else 400). `null` where a record is missing or expired.", "security": ext.clone(),
                     "requestBody": request_body("GetManyBody", json!({ "keys": ["a", "b"] })),
                     "responses": responses(&[(200, json_body("GetManyResponse", "One entry per key, in request order."))], &[400, 401, 403, 413, 429])
+                }
+            },
+            "/api/ext-storage/{ns}:changes": {
+                "parameters": [ns()],
+                "get": {
+                    "operationId": "changes", "summary": "A page of the namespace's change feed: the changes after a sequence number, oldest first.",
+                    "description": "Every put, delete and expiry of a record, through any surface, has a sequence number strictly increasing within the namespace. The log keeps a change at least 24 h or among the last 10,000 of its namespace (configurable); a position older than that (or past the latest change) answers `reset`.",
+                    "security": ext.clone(),
+                    "parameters": [
+                        query_param("after", json!({ "type": "integer", "minimum": 0, "maximum": i64::MAX }), "The last sequence number seen (default 0)."),
+                        query_param("limit", json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT }), "Page size (default 100)."),
+                        query_param("keyPrefix", schema("KeyPrefix"), "Only changes of keys with this literal prefix.")
+                    ],
+                    "responses": responses(&[(200, json_body("ChangesResponse", "One page."))], &[400, 401, 403, 429])
+                }
+            },
+            "/api/ext-storage/{ns}:watch": {
+                "parameters": [ns()],
+                "get": {
+                    "operationId": "watch", "summary": "The namespace's changes as Server-Sent Events, live.",
+                    "description": "Replays the log after `Last-Event-ID` (or `after`), then streams live changes: `event: change`, `id:` the sequence number, `data:` a Change. `event: reset` with `{\"reason\":\"retention\",\"nextAfter\":n}` when the position is older than the log keeps (the stream goes on after n), or `{\"reason\":\"slow\"}` before a reader that fell too far behind is cut off (resume from the last id). `event: error` with the error envelope ends the stream (install revoked, read grant withdrawn). A comment line every 15 s. At most 100 open watches per install on one server instance (configurable; 429 past it).",
+                    "security": ext.clone(),
+                    "parameters": [
+                        query_param("after", json!({ "type": "integer", "minimum": 0, "maximum": i64::MAX }), "Start after this sequence number (default 0; `Last-Event-ID` wins)."),
+                        query_param("keyPrefix", schema("KeyPrefix"), "Only changes of keys with this literal prefix."),
+                        query_param("includeValues", json!({ "type": "boolean" }), "Send the value written with each put."),
+                        header_param("Last-Event-ID", false, json!({ "type": "string", "pattern": "^[0-9]{1,19}$" }), "Resume after this sequence number.")
+                    ],
+                    "responses": responses(&[(200, json!({ "description": "An endless event stream.",
+                        "content": { "text/event-stream": { "schema": { "type": "string" } } } }))], &[400, 401, 403, 429])
                 }
             },
             "/api/ext-storage/{ns}:atomic": {

@@ -152,6 +152,22 @@ pub async fn rest_call(server: &TestServer, tenant: &Tenant, envelope: &Value) -
                 .rest(tenant, Method::GET, &format!("/{ns}?{query}"), &[], None)
                 .await
         }
+        "changes" => {
+            let query: String = fields
+                .iter()
+                .map(|(k, v)| format!("{k}={}", seg(&text(v))))
+                .collect::<Vec<_>>()
+                .join("&");
+            server
+                .rest(
+                    tenant,
+                    Method::GET,
+                    &format!("/{ns}:changes?{query}"),
+                    &[],
+                    None,
+                )
+                .await
+        }
         "bulkPut" | "getMany" | "atomic" => {
             let path = match op.as_str() {
                 "bulkPut" => format!("/{ns}"),

@@ -21,10 +21,14 @@ use std::future::Future;
 
 /// The corpus files, embedded: (file name, text). A test checks that this is every
 /// `tests/conformance/cases-*.json`.
-pub const FILES: [(&str, &str); 5] = [
+pub const FILES: [(&str, &str); 6] = [
     (
         "cases-atomic.json",
         include_str!("../../conformance/cases-atomic.json"),
+    ),
+    (
+        "cases-changes.json",
+        include_str!("../../conformance/cases-changes.json"),
     ),
     (
         "cases-bulk.json",

@@ -56,6 +56,7 @@ fn header_value(name: &str) -> (&'static str, Vec<&'static str>) {
         // CURRENT: the namespace's ETag, read just before the call.
         "If-Match" => ("CURRENT", vec!["*", "W/\"1\"", "\"99999\""]),
         "X-Thesara-App-Id" => ("app", vec![" "]),
+        "Last-Event-ID" => ("0", vec!["x"]),
         other => panic!("no values for header {other}"),
     }
 }
@@ -381,6 +382,28 @@ async fn every_answer_conforms_to_the_openapi_document() {
                         .iter()
                         .map(|(n, v)| (n.as_str(), v.as_str()))
                         .collect();
+                    let streams = op["responses"]["200"]["content"]
+                        .get("text/event-stream")
+                        .is_some();
+                    if streams {
+                        // An endless event stream: its status and type are checked, and it is
+                        // closed without reading on (an error answer is JSON, checked below).
+                        let mut req = s.client.get(format!("{}{}", s.base, call.path));
+                        for (name, value) in &headers {
+                            req = req.header(*name, *value);
+                        }
+                        let res = req.send().await.unwrap();
+                        if res.status().is_success() {
+                            sent += 1;
+                            *statuses.entry(res.status().as_u16()).or_insert(0) += 1;
+                            succeeded.insert(id.clone(), true);
+                            let kind = res.headers()["content-type"].to_str().unwrap().to_owned();
+                            if !kind.starts_with("text/event-stream") {
+                                problems.push(format!("{id} ({}): answered {kind}", call.why));
+                            }
+                            continue;
+                        }
+                    }
                     let answer = s
                         .send(call.method.clone(), &call.path, &headers, call.body.clone())
                         .await;

@@ -44,14 +44,22 @@ async fn schemathesis_finds_no_failure_on_any_route() {
          \"path.install\" = \"{}\"\n\"path.tenant\" = \"{}\"\n\n{CONFIG}",
         t.install, t.tenant
     );
+    // `{ns}:watch` answers an endless event stream, which schemathesis cannot read to its end:
+    // it is left out of both passes (changes.rs covers its input and its events).
     let passes = [
-        ("made-up parameters", CONFIG.to_owned(), vec![]),
+        (
+            "made-up parameters",
+            CONFIG.to_owned(),
+            vec!["--exclude-operation-id", "watch"],
+        ),
         // The install must keep its grant and its tokens for the whole pass, and a namespace
         // schema registered halfway would refuse later values for a reason no document states.
         (
             "pinned to a granted install",
             pinned,
             vec![
+                "--exclude-operation-id",
+                "watch",
                 "--exclude-operation-id",
                 "putInstall",
                 "--exclude-operation-id",
