@@ -11,6 +11,8 @@ import init, {
   type AtomicResponse,
   type PutResponse,
   type StorageRecord,
+  type ChangesResponse,
+  type Change,
 } from "alga-storage-web";
 
 export async function example(signal: AbortSignal): Promise<void> {
@@ -58,6 +60,18 @@ export async function example(signal: AbortSignal): Promise<void> {
     .commit({ timeoutMs: 5000 });
   const putRevision: number | null = done.results[0].revision;
   console.log(visits, putRevision, done.results[3].value);
+
+  const feed: ChangesResponse = await client.changes("notes", { after: 0, limit: 10, keyPrefix: "n" });
+  const first: Change | undefined = feed.changes[0];
+  console.log(feed.nextAfter, feed.reset === true, first?.seq, first?.op === "delete", first?.revision);
+  const stop = new AbortController();
+  for await (const event of client.watch("notes", { after: feed.nextAfter, includeValues: true, signal: stop.signal })) {
+    if (event.type === "reset") console.log(event.nextAfter);
+    else console.log(event.seq, event.key, event.op, event.revision, event.expired, event.value);
+    stop.abort();
+  }
+  // @ts-expect-error: a watch has no page size
+  client.watch("notes", { limit: 5 });
 
   const snap: NamespaceSnapshot = await client.snapshot("notes");
   const patched = await client.patch("notes", [{ op: "set", key: "a", value: 2 }, { op: "del", key: "b" }], snap.etag);

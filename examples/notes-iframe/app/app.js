@@ -1,6 +1,7 @@
 // The notes extension: an iframe app on the alga-storage-web package. It gets its storage token
-// from the host page (postMessage), keeps notes in the "notes" namespace, and edits them with a
-// revision guard, so two people editing the same note never overwrite each other silently.
+// from the host page (postMessage), keeps notes in the "notes" namespace, edits them with a
+// revision guard, so two people editing the same note never overwrite each other silently, and
+// follows the namespace's change feed, so a change made anywhere shows up at once.
 import init, { StorageClient, isStorageError } from "alga-storage-web";
 import { hostOrigin } from "./config.js";
 
@@ -162,5 +163,35 @@ document.getElementById("add").addEventListener("submit", async (event) => {
 });
 document.getElementById("refresh").addEventListener("click", load);
 
+// Live updates: a note added, edited or deleted in another tab, by a handler or through another
+// server instance appears here without a reload. The watch starts where the feed stands before
+// the first load (a position past the latest answers a reset carrying the latest one), so the
+// list and the changes after it add up; the SDK reconnects by itself and resumes after the
+// last change it gave. A note being edited here is left alone: its save then meets the other
+// change as a conflict, as before.
+async function follow(after) {
+  try {
+    for await (const change of client.watch(NS, { after, includeValues: true })) {
+      if (change.type === "reset") {
+        await load();
+        continue;
+      }
+      const node = list.querySelector(`[data-key="${CSS.escape(change.key)}"]`);
+      if (node && !node.querySelector(".editor").hidden) continue;
+      if (change.op === "delete") {
+        node?.remove();
+        continue;
+      }
+      // Without a value the record has changed again since: a later change carries it.
+      if (change.value === undefined || (node && node.note.revision >= change.revision)) continue;
+      render({ key: change.key, value: change.value, revision: change.revision });
+    }
+  } catch (error) {
+    status(`Live updates stopped: ${describe(error)}`, true);
+  }
+}
+
+const { nextAfter: since } = await client.changes(NS, { after: Number.MAX_SAFE_INTEGER });
 await load();
+follow(since);
 document.body.dataset.ready = "true";

@@ -39,13 +39,17 @@ struct Args {
     /// Concurrent client counts to run.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     clients: Vec<usize>,
-    /// Scenarios to run: get, put, put16, list, getMany, incr.
+    /// Scenarios to run: get, put, put16, list, getMany, incr, and watch (writes over 16
+    /// namespaces at 16 clients, without and then with `--watches` open watches of them).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "get,put,put16,list,getMany,incr"
+        default_value = "get,put,put16,list,getMany,incr,watch"
     )]
     ops: Vec<String>,
+    /// Open watches in the watch scenario.
+    #[arg(long, default_value_t = 1000)]
+    watches: usize,
     /// Backends to run: postgres, sqlite.
     #[arg(long, value_delimiter = ',', default_value = "postgres,sqlite")]
     backends: Vec<String>,
@@ -276,6 +280,8 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
         // Counted as always, but without limits: the namespace holds --records keys.
         "STORAGE_QUOTA_MAX_KEYS_PER_NAMESPACE" => Some("0".into()),
         "STORAGE_QUOTA_MAX_BYTES" => Some("0".into()),
+        // One install holds every watch of the watch scenario.
+        "STORAGE_MAX_WATCHES_PER_PRINCIPAL" => Some(args.watches.to_string()),
         "DATABASE_URL" => Some(url.clone()),
         _ => None,
     })?;
@@ -359,7 +365,7 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
     if let Some(unknown) = args
         .ops
         .iter()
-        .find(|name| !all.iter().any(|op| op.name() == name.as_str()))
+        .find(|name| *name != "watch" && !all.iter().any(|op| op.name() == name.as_str()))
     {
         return Err(format!("unknown scenario {unknown:?}").into());
     }
@@ -454,8 +460,95 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
             println!("  {clients:>3} clients  {:.2}", get / many);
         }
     }
+    if args.ops.iter().any(|o| o == "watch") {
+        let clients = 16;
+        let writes = |label: &str| {
+            let figures = client_rt.block_on(drive(clients, duration, {
+                let (http, base, token) = (http.clone(), base.clone(), token.clone());
+                move |key| http_call(http.clone(), base.clone(), token.clone(), Op::Put16, key)
+            }));
+            println!(
+                "  writes over {SPREAD} namespaces, {clients} clients, {label}: {:.0}/s (p99 {:.1} ms)",
+                figures.ops_per_sec,
+                figures.hist.value_at_quantile(0.99) as f64 / 1000.0
+            );
+            figures.ops_per_sec
+        };
+        println!(
+            "
+watches (server and watching clients in this process):"
+        );
+        let rss_before = rss_mib();
+        let without = writes("no watch open");
+        let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let events = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let readers: Vec<_> = (0..args.watches)
+            .map(|i| {
+                let url = format!(
+                    "{base}/api/ext-storage/bench{}:watch?after=0",
+                    i % SPREAD as usize
+                );
+                let (http, token) = (http.clone(), token.clone());
+                let (opened, events) = (opened.clone(), events.clone());
+                client_rt.spawn(async move {
+                    let Ok(mut res) = http
+                        .get(url)
+                        .bearer_auth(token)
+                        .timeout(Duration::from_secs(3600))
+                        .send()
+                        .await
+                    else {
+                        return;
+                    };
+                    if !res.status().is_success() {
+                        return;
+                    }
+                    opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    while let Ok(Some(chunk)) = res.chunk().await {
+                        let n = chunk
+                            .windows(14)
+                            .filter(|w| w == b"event: change\n")
+                            .count();
+                        events.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while opened.load(std::sync::atomic::Ordering::Relaxed) < args.watches
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let open = opened.load(std::sync::atomic::Ordering::Relaxed);
+        // Let the replays of the namespaces' logs (everything written above) drain first.
+        std::thread::sleep(Duration::from_secs(3));
+        let replayed = events.load(std::sync::atomic::Ordering::Relaxed);
+        let with = writes(&format!("{open} watches open"));
+        let delivered = events.load(std::sync::atomic::Ordering::Relaxed) - replayed;
+        let rss_after = rss_mib();
+        println!(
+            "  with watches: {:.2} of the throughput without; {delivered} live events delivered; process RSS {rss_before:.0} → {rss_after:.0} MiB",
+            with / without
+        );
+        for reader in readers {
+            reader.abort();
+        }
+    }
     server_rt.shutdown_background();
     Ok(())
+}
+
+/// This process's resident memory in MiB (Linux), or 0.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
 }
 
 async fn populate(

@@ -274,6 +274,8 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::IF_MATCH,
             HeaderName::from_static("if-revision-match"),
             HeaderName::from_static("x-thesara-app-id"),
+            // A watch resumes after its last event.
+            HeaderName::from_static("last-event-id"),
         ])
         .expose_headers([header::ETAG, HeaderName::from_static("x-storage-backend")])
         .max_age(std::time::Duration::from_secs(600))

@@ -137,11 +137,17 @@ impl Watcher {
         loop {
             tokio::select! {
                 event = subscription.events.recv() => match event {
-                    Ok(Event::Change(change)) => {
+                    Ok(Event::Change(broadcast)) => {
+                        let change = &broadcast.change;
                         if change.seq > self.position {
                             self.position = change.seq;
-                            if self.wanted(&change) {
-                                self.send_change(&change).await?;
+                            if self.wanted(change) {
+                                let data = if self.query.include_values {
+                                    &broadcast.with_value
+                                } else {
+                                    &broadcast.without_value
+                                };
+                                self.send_json(change.seq, data).await?;
                             }
                         }
                     }
@@ -220,19 +226,16 @@ impl Watcher {
         }
     }
 
+    /// Sends a change the replay read (its value only if asked for: the read had it so).
     async fn send_change(&self, change: &Change) -> Result<(), Ended> {
-        let data = if self.query.include_values || change.value.is_none() {
-            serde_json::to_string(change)
-        } else {
-            serde_json::to_string(&Change {
-                value: None,
-                ..change.clone()
-            })
-        }
-        .map_err(|_| Ended)?;
+        let data = serde_json::to_string(change).map_err(|_| Ended)?;
+        self.send_json(change.seq, &data).await
+    }
+
+    async fn send_json(&self, seq: u64, data: &str) -> Result<(), Ended> {
         let event = sse::Event::default()
             .event("change")
-            .id(change.seq.to_string())
+            .id(seq.to_string())
             .data(data);
         self.send(event).await
     }

@@ -25,14 +25,49 @@ pub const CHANNEL: &str = "alga_storage_changes";
 pub const POLL: Duration = Duration::from_secs(5);
 /// The most changes a topic's broadcast holds for its slowest watcher.
 pub const TOPIC_CAPACITY: usize = 1024;
+/// How long an instance gathers changed namespaces before it tells the others (the price in
+/// cross-instance latency of sending one notification per window instead of one per write).
+pub const ANNOUNCE_WINDOW: Duration = Duration::from_millis(20);
 /// The longest `NOTIFY` payload sent (Postgres' limit is 8,000 bytes).
 const MAX_PAYLOAD: usize = 7000;
+
+/// A change as a topic broadcasts it: serialized once for all its watchers, with and without
+/// its value.
+#[derive(Debug)]
+pub struct Broadcast {
+    /// The change.
+    pub change: Change,
+    /// Its JSON with `value` (when the log read one).
+    pub with_value: String,
+    /// Its JSON without `value`.
+    pub without_value: String,
+}
+
+impl Broadcast {
+    fn new(change: Change) -> Self {
+        let with_value = serde_json::to_string(&change).unwrap_or_default();
+        let without_value = if change.value.is_some() {
+            serde_json::to_string(&Change {
+                value: None,
+                ..change.clone()
+            })
+            .unwrap_or_default()
+        } else {
+            with_value.clone()
+        };
+        Broadcast {
+            change,
+            with_value,
+            without_value,
+        }
+    }
+}
 
 /// What a topic broadcasts.
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A change, in sequence order.
-    Change(Arc<Change>),
+    Change(Arc<Broadcast>),
     /// The topic fell behind the log's retention: changes up to `latest` are unknown.
     Reset {
         /// The namespace's latest sequence number.
@@ -185,7 +220,7 @@ impl Feed {
     }
 
     /// Starts announcing this instance's changes to the other instances with `send` (one
-    /// payload for whatever accumulated while the previous one was sent; see [`CHANNEL`]).
+    /// payload for whatever changed within [`ANNOUNCE_WINDOW`]; see [`CHANNEL`]).
     /// Stops with the feed.
     pub fn announce_with<F, Fut>(&self, send: F)
     where
@@ -208,6 +243,9 @@ impl Feed {
         };
         runtime.spawn(async move {
             while let Some(first) = rx.recv().await {
+                // What else changes meanwhile goes in the same notification: at most one per
+                // window, whatever the write rate (each is a transaction of its own).
+                tokio::time::sleep(ANNOUNCE_WINDOW).await;
                 let mut pending = std::collections::BTreeSet::from([first]);
                 while let Ok(more) = rx.try_recv() {
                     pending.insert(more);
@@ -346,7 +384,9 @@ async fn publish(
         }
         let full = page.changes.len() >= usize::from(alga_storage_core::limits::MAX_LIST_LIMIT);
         for change in page.changes {
-            let _ = topic.events.send(Event::Change(Arc::new(change)));
+            let _ = topic
+                .events
+                .send(Event::Change(Arc::new(Broadcast::new(change))));
         }
         *after = page.next_after;
         if !full {

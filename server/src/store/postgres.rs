@@ -306,12 +306,16 @@ impl PgStore {
         feed.announce_with(move |payload| {
             let pool = announcing.clone();
             async move {
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(feed::CHANNEL)
-                    .bind(payload)
-                    .execute(&pool)
-                    .await
-                    .map_err(db)?;
+                // A notification is a hint (the log is the truth, and watchers also poll):
+                // its transaction does not wait for the WAL to reach the disk.
+                sqlx::query(
+                    "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)",
+                )
+                .bind(feed::CHANNEL)
+                .bind(payload)
+                .execute(&pool)
+                .await
+                .map_err(db)?;
                 Ok(())
             }
         });
