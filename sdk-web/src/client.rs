@@ -1017,6 +1017,23 @@ struct WalkState {
     last: RefCell<Option<js_sys::Promise>>,
 }
 
+/// The promise of one `next()` of an async iterator, settled only after the previous one
+/// (kept in `last`): calls are served in order, as the iteration protocol expects.
+pub(crate) fn in_order<F>(last: &RefCell<Option<js_sys::Promise>>, step: F) -> js_sys::Promise
+where
+    F: Future<Output = Result<JsValue, StorageError>> + 'static,
+{
+    let previous = last.borrow_mut().take();
+    let next = promise(async move {
+        if let Some(previous) = previous {
+            let _ = JsFuture::from(previous).await;
+        }
+        step.await
+    });
+    *last.borrow_mut() = Some(next.clone());
+    next
+}
+
 pub(crate) fn step_result(value: JsValue, done: bool) -> JsValue {
     let result = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&result, &"value".into(), &value);
@@ -1081,15 +1098,7 @@ impl ListIterator {
     )]
     pub fn next(&self) -> js_sys::Promise {
         let state = self.state.clone();
-        let previous = self.state.last.borrow_mut().take();
-        let next = promise(async move {
-            if let Some(previous) = previous {
-                let _ = JsFuture::from(previous).await;
-            }
-            state.step().await
-        });
-        *self.state.last.borrow_mut() = Some(next.clone());
-        next
+        in_order(&self.state.last, async move { state.step().await })
     }
 
     /// Ends the walk early (what `break` in a `for await` calls).

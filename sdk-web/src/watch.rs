@@ -4,7 +4,7 @@
 //! itself after a dropped connection or a server that cut a slow reader off, resuming after the
 //! last event it yielded, so nothing is missed or yielded twice.
 
-use crate::client::{promise, step_result};
+use crate::client::{in_order, step_result};
 use crate::json;
 use crate::transport::{Connection, Outgoing, RequestOptions};
 use alga_storage_core::{ErrorCode, StorageError, TransportCause};
@@ -268,15 +268,7 @@ impl WatchIterator {
     #[wasm_bindgen(unchecked_return_type = "Promise<IteratorResult<WatchEvent, undefined>>")]
     pub fn next(&self) -> js_sys::Promise {
         let state = self.state.clone();
-        let previous = self.state.previous.borrow_mut().take();
-        let next = promise(async move {
-            if let Some(previous) = previous {
-                let _ = JsFuture::from(previous).await;
-            }
-            state.step().await
-        });
-        *self.state.previous.borrow_mut() = Some(next.clone());
-        next
+        in_order(&self.state.previous, async move { state.step().await })
     }
 
     /// Ends the watch and closes its connection (what `break` in a `for await` calls).

@@ -142,27 +142,18 @@ pub async fn rest_call(server: &TestServer, tenant: &Tenant, envelope: &Value) -
                 .rest(tenant, method, &format!("/{ns}/{key}"), &headers, None)
                 .await
         }
-        "list" => {
+        "list" | "changes" => {
             let query: String = fields
                 .iter()
                 .map(|(k, v)| format!("{k}={}", seg(&text(v))))
                 .collect::<Vec<_>>()
                 .join("&");
-            server
-                .rest(tenant, Method::GET, &format!("/{ns}?{query}"), &[], None)
-                .await
-        }
-        "changes" => {
-            let query: String = fields
-                .iter()
-                .map(|(k, v)| format!("{k}={}", seg(&text(v))))
-                .collect::<Vec<_>>()
-                .join("&");
+            let method = if op == "list" { "" } else { ":changes" };
             server
                 .rest(
                     tenant,
                     Method::GET,
-                    &format!("/{ns}:changes?{query}"),
+                    &format!("/{ns}{method}?{query}"),
                     &[],
                     None,
                 )

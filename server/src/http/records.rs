@@ -224,6 +224,15 @@ async fn browser(
     observe(state, operation, Surface::Rest, started, answer)
 }
 
+/// 404 for a `{ns}:verb` the route does not have.
+fn no_such_method(verb: &str, expected: &str) -> ApiError {
+    StorageError::new(
+        alga_storage_core::ErrorCode::NotFound,
+        format!("no such method {verb:?}; expected {expected}"),
+    )
+    .into()
+}
+
 fn record_path(
     uri: &Uri,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -319,13 +328,7 @@ pub async fn post(
         None => "bulkPut",
         Some("getMany") => "getMany",
         Some("atomic") => "atomic",
-        Some(other) => {
-            return Err(StorageError::new(
-                alga_storage_core::ErrorCode::NotFound,
-                format!("no such method {other:?}; expected getMany or atomic"),
-            )
-            .into())
-        }
+        Some(other) => return Err(no_such_method(other, "getMany or atomic")),
     };
     let request = (|| {
         extract::strict_path(&uri)?;
@@ -363,13 +366,7 @@ pub async fn list(
         let watch = match verb {
             "changes" => false,
             "watch" => true,
-            other => {
-                return Err(StorageError::new(
-                    alga_storage_core::ErrorCode::NotFound,
-                    format!("no such method {other:?}; expected changes or watch"),
-                )
-                .into())
-            }
+            other => return Err(no_such_method(other, "changes or watch")),
         };
         let request = (|| {
             extract::strict_path(&uri)?;

@@ -240,20 +240,34 @@ impl SqliteStore {
         .await
         .map_err(db)?;
         swept.sort_unstable();
-        for key in &swept {
+        Self::expired_rows(conn, tenant, ns, &swept, now).await?;
+        Ok(swept.len() as i64)
+    }
+
+    /// Writes the change rows (`expire`, by the sweeper) of records of a namespace removed
+    /// after their TTL, in the order given.
+    async fn expired_rows(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        ns: &str,
+        keys: &[impl AsRef<str>],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        for key in keys {
+            let key = Some(key.as_ref());
             Self::audit_row(
                 conn,
                 tenant,
                 Actor::SWEEPER,
                 Some(ns),
-                Some(key),
+                key,
                 "expire",
                 None,
                 now,
             )
             .await?;
         }
-        Ok(swept.len() as i64)
+        Ok(())
     }
 
     /// Writes the change rows of records of several namespaces that expired and were removed
@@ -264,21 +278,11 @@ impl SqliteStore {
         now: i64,
     ) -> Result<Vec<(Uuid, String)>, StoreError> {
         swept.sort_unstable();
-        for (tenant, ns, key) in &swept {
-            Self::audit_row(
-                conn,
-                tenant,
-                Actor::SWEEPER,
-                Some(ns),
-                Some(key),
-                "expire",
-                None,
-                now,
-            )
-            .await?;
-        }
         for chunk in swept.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
-            Self::bump(conn, &chunk[0].0, &chunk[0].1, chunk.len() as i64).await?;
+            let (tenant, ns) = (&chunk[0].0, &chunk[0].1);
+            let keys: Vec<&str> = chunk.iter().map(|(_, _, key)| key.as_str()).collect();
+            Self::expired_rows(conn, tenant, ns, &keys, now).await?;
+            Self::bump(conn, tenant, ns, chunk.len() as i64).await?;
         }
         swept
             .into_iter()
