@@ -6,7 +6,7 @@
 
 use crate::client::{in_order, step_result};
 use crate::json;
-use crate::transport::{Connection, Outgoing, RequestOptions};
+use crate::transport::{Connection, Outgoing, RequestOptions, Token};
 use alga_storage_core::{ErrorCode, StorageError, TransportCause};
 use eventsource_stream::{Event, EventStream, EventStreamError};
 use futures_util::StreamExt;
@@ -41,6 +41,9 @@ pub(crate) struct WatchState {
     /// Aborts the current connection (when the iteration ends).
     current: RefCell<Option<AbortController>>,
     failures: Cell<u32>,
+    /// Whether the last connection was made after the token expired (so another expiry before
+    /// any change is an error, not a reason to renew again).
+    renewed: Cell<bool>,
     /// An error found in the arguments, rejected by the first `next()`.
     invalid: RefCell<Option<StorageError>>,
     previous: RefCell<Option<js_sys::Promise>>,
@@ -65,6 +68,7 @@ impl WatchState {
             signal,
             current: RefCell::new(None),
             failures: Cell::new(0),
+            renewed: Cell::new(false),
             invalid: RefCell::new(invalid),
             previous: RefCell::new(None),
         }
@@ -116,9 +120,21 @@ impl WatchState {
                 Some(Ok(event)) => {
                     self.failures.set(0);
                     *self.events.borrow_mut() = Some(events);
-                    if let Err(e) = self.handle(event) {
-                        self.close();
-                        return Err(e);
+                    match self.handle(event) {
+                        Ok(()) => {}
+                        // The token expired while the stream was open: a token provider gives
+                        // a fresh one for the next connection (once in a row).
+                        Err(e)
+                            if e.code() == ErrorCode::Unauthenticated
+                                && matches!(self.connection.token, Token::Provider(_))
+                                && !self.renewed.replace(true) =>
+                        {
+                            self.events.borrow_mut().take();
+                        }
+                        Err(e) => {
+                            self.close();
+                            return Err(e);
+                        }
                     }
                 }
                 // The connection ended (dropped, or a slow reader cut off): resume after the
@@ -136,6 +152,7 @@ impl WatchState {
     fn handle(&self, event: Event) -> Result<(), StorageError> {
         match event.event.as_str() {
             "change" => {
+                self.renewed.set(false);
                 let change = json::parse(&event.data)?;
                 let _ = js_sys::Reflect::set(&change, &"type".into(), &"change".into());
                 self.last_id

@@ -34,6 +34,8 @@ pub struct Bearer {
     pub tenant: Uuid,
     /// That install's generation then.
     pub generation: String,
+    /// When the token expires, seconds since the epoch (an open watch ends then).
+    pub expires: i64,
 }
 
 /// Signs and verifies browser tokens.
@@ -89,6 +91,7 @@ impl TokenKeys {
             install,
             tenant: data.claims.tenant,
             generation: data.claims.generation,
+            expires: data.claims.exp,
         })
     }
 }

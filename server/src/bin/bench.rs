@@ -474,65 +474,71 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
             );
             figures.ops_per_sec
         };
-        println!(
-            "
-watches (server and watching clients in this process):"
-        );
+        println!("\nwatches (server and watching clients in this process):");
         let rss_before = rss_mib();
         let without = writes("no watch open");
-        let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let events = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let readers: Vec<_> = (0..args.watches)
-            .map(|i| {
-                let url = format!(
-                    "{base}/api/ext-storage/bench{}:watch?after=0",
-                    i % SPREAD as usize
-                );
-                let (http, token) = (http.clone(), token.clone());
-                let (opened, events) = (opened.clone(), events.clone());
-                client_rt.spawn(async move {
-                    let Ok(mut res) = http
-                        .get(url)
-                        .bearer_auth(token)
-                        .timeout(Duration::from_secs(3600))
-                        .send()
-                        .await
-                    else {
-                        return;
-                    };
-                    if !res.status().is_success() {
-                        return;
-                    }
-                    opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    while let Ok(Some(chunk)) = res.chunk().await {
-                        let n = chunk
-                            .windows(14)
-                            .filter(|w| w == b"event: change\n")
-                            .count();
-                        events.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                    }
+        // Every watch follows one of the namespaces being written (each write reaches
+        // watches/16 of them), then none does (they follow `bench`, which nobody writes now).
+        let written: fn(usize) -> String = |i| format!("bench{}", i % SPREAD as usize);
+        let idle: fn(usize) -> String = |_| "bench".to_owned();
+        for (case, namespace_of) in [
+            ("of the namespaces written", written),
+            ("of a namespace not written", idle),
+        ] {
+            let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let events = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let readers: Vec<_> = (0..args.watches)
+                .map(|i| {
+                    // From the namespace's latest change on (a position past it is a reset).
+                    let url = format!(
+                        "{base}/api/ext-storage/{}:watch?after={}",
+                        namespace_of(i),
+                        i64::MAX
+                    );
+                    let (http, token) = (http.clone(), token.clone());
+                    let (opened, events) = (opened.clone(), events.clone());
+                    client_rt.spawn(async move {
+                        let Ok(mut res) = http
+                            .get(url)
+                            .bearer_auth(token)
+                            .timeout(Duration::from_secs(3600))
+                            .send()
+                            .await
+                        else {
+                            return;
+                        };
+                        if !res.status().is_success() {
+                            return;
+                        }
+                        opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        while let Ok(Some(chunk)) = res.chunk().await {
+                            let n = chunk
+                                .windows(14)
+                                .filter(|w| w == b"event: change\n")
+                                .count();
+                            events.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    })
                 })
-            })
-            .collect();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while opened.load(std::sync::atomic::Ordering::Relaxed) < args.watches
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let open = opened.load(std::sync::atomic::Ordering::Relaxed);
-        // Let the replays of the namespaces' logs (everything written above) drain first.
-        std::thread::sleep(Duration::from_secs(3));
-        let replayed = events.load(std::sync::atomic::Ordering::Relaxed);
-        let with = writes(&format!("{open} watches open"));
-        let delivered = events.load(std::sync::atomic::Ordering::Relaxed) - replayed;
-        let rss_after = rss_mib();
-        println!(
-            "  with watches: {:.2} of the throughput without; {delivered} live events delivered; process RSS {rss_before:.0} → {rss_after:.0} MiB",
-            with / without
-        );
-        for reader in readers {
-            reader.abort();
+                .collect();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while opened.load(std::sync::atomic::Ordering::Relaxed) < args.watches
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let open = opened.load(std::sync::atomic::Ordering::Relaxed);
+            let with = writes(&format!("{open} watches open {case}"));
+            let rss = rss_mib();
+            println!(
+                "    {:.2} of the throughput without; {} change events delivered; process RSS {rss_before:.0} -> {rss:.0} MiB",
+                with / without,
+                events.load(std::sync::atomic::Ordering::Relaxed)
+            );
+            for reader in readers {
+                reader.abort();
+            }
+            std::thread::sleep(Duration::from_secs(1));
         }
     }
     server_rt.shutdown_background();

@@ -12,7 +12,7 @@
 //! `n`), or `{"reason":"slow"}` (the reader fell more than the server buffers behind: the
 //! stream ends, and resuming from the last id loses nothing). An event `error` carries the
 //! contract's error envelope and ends the stream (the install was revoked, its grant on the
-//! namespace withdrawn, or the database failed).
+//! namespace withdrawn, the token expired, or the database failed).
 
 use super::extract::{bearer_claims, recognise};
 use super::{observe, AppState};
@@ -133,9 +133,17 @@ impl Watcher {
         subscription: &mut crate::store::feed::Subscription,
     ) -> Result<(), Ended> {
         let mut evictions = self.state.principals.evictions();
+        // The token is good until it expires; then the stream ends with UNAUTHENTICATED (a
+        // client that can get a fresh token reconnects with it, after its last id).
+        let left = self.bearer.expires - chrono::Utc::now().timestamp();
+        let expiry = tokio::time::sleep(Duration::from_secs(left.max(0) as u64));
+        tokio::pin!(expiry);
         self.replay().await?;
         loop {
             tokio::select! {
+                () = &mut expiry => {
+                    return self.fail(StorageError::unauthenticated("token expired")).await;
+                }
                 event = subscription.events.recv() => match event {
                     Ok(Event::Change(broadcast)) => {
                         let change = &broadcast.change;

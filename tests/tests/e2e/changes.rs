@@ -521,7 +521,7 @@ async fn a_watcher_resuming_from_its_last_id_misses_nothing_and_sees_nothing_twi
 }
 
 #[tokio::test]
-async fn watches_end_on_revocation_and_grant_withdrawal_and_are_limited_per_install() {
+async fn watches_end_on_revocation_grant_withdrawal_and_token_expiry_and_are_limited_per_install() {
     let s = TestServer::start_with(|c| c.max_watches_per_principal = 2).await;
     let grants = json!([{"namespace": GRANT, "access": ["read", "write"]}]);
     let t = s.tenant(grants).await;
@@ -575,6 +575,23 @@ async fn watches_end_on_revocation_and_grant_withdrawal_and_are_limited_per_inst
             "the stream ends"
         );
     }
+    // A watch ends when its token expires (a client with a token provider reconnects).
+    let v = s
+        .tenant(json!([{"namespace": GRANT, "access": ["read"]}]))
+        .await;
+    let principal = s.principal(v.tenant, &v.install).await;
+    let short = alga_storage_server::auth::TokenKeys::new(&s.config.jwt_secret).mint(&principal, 2);
+    let mut w = Watch::open(&s.base, &short, &path, None).await.unwrap();
+    let e = w
+        .next(Duration::from_secs(6))
+        .await
+        .expect("an error event");
+    assert_eq!(e.event, "error");
+    assert_eq!(e.data["error"]["code"], "UNAUTHENTICATED", "{e:?}");
+    assert!(
+        w.next(Duration::from_secs(2)).await.is_none(),
+        "the stream ends"
+    );
     // Revoked: the stream of another install's watcher ends too.
     let u = s
         .tenant(json!([{"namespace": GRANT, "access": ["read"]}]))

@@ -197,7 +197,7 @@ fn move_the_dev_store(
     assert!(moved > 0, "{}: no record arrived in Postgres", block.place);
 }
 
-/// The benchmark command, small: a debug build, 200 records, 1 s per scenario.
+/// The benchmark command, small: a debug build, 200 records, 1 s per scenario, 50 watches.
 fn small_benchmark(text: &str) -> String {
     let mut words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
     words.retain(|w| w != "--release");
@@ -209,6 +209,7 @@ fn small_benchmark(text: &str) -> String {
             .unwrap_or_else(|| panic!("the benchmark command has no {flag}"));
         words[at + 1] = value.to_owned();
     }
+    words.extend(["--watches".into(), "50".into()]);
     words.join(" ")
 }
 
