@@ -73,6 +73,11 @@ pub struct ChangesRequest {
 }
 
 impl ChangesRequest {
+    /// Checks the key prefix (as a list's).
+    pub fn validate(&self) -> Result<(), crate::StorageError> {
+        crate::ops::check_key_prefix(self.key_prefix.as_deref())
+    }
+
     /// The page size asked for.
     pub fn page_size(&self) -> u8 {
         self.limit.map_or(MAX_LIST_LIMIT, Limit::get)
@@ -229,8 +234,14 @@ mod tests {
             (r#"{"namespace":"notes","limit":101}"#, "limit"),
             (r#"{"namespace":"notes","keyPrefix":null}"#, "keyPrefix"),
             (r#"{"namespace":"notes","cursor":"x"}"#, "cursor"),
+            (
+                r#"{"namespace":"notes","keyPrefix":"a\u0001"}"#,
+                "keyPrefix",
+            ),
         ] {
-            let e = parse(body).unwrap_err();
+            let e = parse(body)
+                .and_then(|r| r.validate().map(|()| r))
+                .unwrap_err();
             assert_eq!(e.details().unwrap()["field"], field, "{body}");
         }
     }

@@ -428,9 +428,8 @@ impl StorageRequest {
     pub fn validate(&self) -> Result<(), StorageError> {
         match self {
             StorageRequest::Put(r) => r.validate(),
-            StorageRequest::Get(_) | StorageRequest::Delete(_) | StorageRequest::Changes(_) => {
-                Ok(())
-            }
+            StorageRequest::Get(_) | StorageRequest::Delete(_) => Ok(()),
+            StorageRequest::Changes(r) => r.validate(),
             StorageRequest::List(r) => r.validate(),
             StorageRequest::BulkPut(r) => r.validate(),
             StorageRequest::GetMany(r) => r.validate(),
@@ -495,7 +494,11 @@ impl FromFields for crate::GetManyRequest {
     }
 }
 
-impl FromFields for crate::ChangesRequest {}
+impl FromFields for crate::ChangesRequest {
+    fn check(&self) -> Result<(), StorageError> {
+        self.validate()
+    }
+}
 
 impl FromFields for crate::AtomicRequest {
     fn check(&self) -> Result<(), StorageError> {
@@ -702,24 +705,31 @@ impl PutRequest {
     }
 }
 
+/// A key prefix (of a list or of the change feed) could begin a key: at most
+/// [`MAX_KEY_CHARS`] characters, no control character.
+pub(crate) fn check_key_prefix(prefix: Option<&str>) -> Result<(), StorageError> {
+    if let Some(prefix) = prefix {
+        let len = prefix.chars().count();
+        if len > MAX_KEY_CHARS {
+            return Err(StorageError::validation(
+                "keyPrefix",
+                format!("must be at most {MAX_KEY_CHARS} characters, got {len}"),
+            ));
+        }
+        if prefix.chars().any(|c| c.is_control()) {
+            return Err(StorageError::validation(
+                "keyPrefix",
+                "must not contain control characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl ListRequest {
     /// Checks the prefix and the metadata filter.
     pub fn validate(&self) -> Result<(), StorageError> {
-        if let Some(prefix) = &self.key_prefix {
-            let len = prefix.chars().count();
-            if len > MAX_KEY_CHARS {
-                return Err(StorageError::validation(
-                    "keyPrefix",
-                    format!("must be at most {MAX_KEY_CHARS} characters, got {len}"),
-                ));
-            }
-            if prefix.chars().any(|c| c.is_control()) {
-                return Err(StorageError::validation(
-                    "keyPrefix",
-                    "must not contain control characters",
-                ));
-            }
-        }
+        check_key_prefix(self.key_prefix.as_deref())?;
         if let Some(filter) = &self.metadata {
             let size = json_size(filter);
             if size > MAX_METADATA_BYTES {

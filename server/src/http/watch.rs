@@ -332,5 +332,6 @@ pub fn feed_query(
             }
         }
     }
+    request.validate()?;
     Ok((request, include_values))
 }

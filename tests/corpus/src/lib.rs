@@ -27,12 +27,12 @@ pub const FILES: [(&str, &str); 6] = [
         include_str!("../../conformance/cases-atomic.json"),
     ),
     (
-        "cases-changes.json",
-        include_str!("../../conformance/cases-changes.json"),
-    ),
-    (
         "cases-bulk.json",
         include_str!("../../conformance/cases-bulk.json"),
+    ),
+    (
+        "cases-changes.json",
+        include_str!("../../conformance/cases-changes.json"),
     ),
     (
         "cases-delete.json",

@@ -252,6 +252,7 @@ async fn bad_feed_requests_are_refused_naming_the_parameter() {
         ("after=1&after=2", "after"),
         ("cursor=x", "cursor"),
         ("includeValues=true", "includeValues"),
+        ("keyPrefix=a%01", "keyPrefix"),
     ] {
         let answer = s
             .rest(
@@ -265,7 +266,11 @@ async fn bad_feed_requests_are_refused_naming_the_parameter() {
         assert_eq!(answer.status, 400, "{query}: {}", answer.body);
         assert_eq!(answer.body["error"]["details"]["field"], field, "{query}");
     }
-    for (query, field) in [("limit=5", "limit"), ("includeValues=yes", "includeValues")] {
+    for (query, field) in [
+        ("limit=5", "limit"),
+        ("includeValues=yes", "includeValues"),
+        ("keyPrefix=a%01", "keyPrefix"),
+    ] {
         let answer = Watch::open(&s.base, &t.token, &format!("/{GRANT}:watch?{query}"), None)
             .await
             .err()
