@@ -6,6 +6,7 @@
 //! The same suite runs on both.
 #![deny(missing_docs)]
 
+pub mod cluster;
 pub mod conformance;
 pub mod guest;
 

@@ -7,6 +7,7 @@ mod audit;
 mod auth_and_errors;
 mod browser;
 mod changes;
+mod citus_router;
 mod concurrency;
 mod conformance;
 mod docs;
