@@ -326,6 +326,24 @@ impl TestServer {
         }
     }
 
+    /// A snapshot PATCH of `ops` on the namespace's current ETag.
+    pub async fn patch_current(&self, t: &Tenant, namespace: &str, ops: Value) -> Answer {
+        let etag = format!("\"{}\"", self.snapshot_etag(t, namespace).await);
+        let auth = format!("Bearer {}", t.token);
+        self.send(
+            Method::PATCH,
+            &format!("/api/storage?ns={namespace}"),
+            &[
+                ("authorization", &auth),
+                ("if-match", &etag),
+                ("x-thesara-app-id", "tests"),
+                ("content-type", "application/json"),
+            ],
+            Some(Value::String(ops.to_string())),
+        )
+        .await
+    }
+
     /// The snapshot ETag of a namespace, as the snapshot API reports it.
     pub async fn snapshot_etag(&self, t: &Tenant, namespace: &str) -> u64 {
         let auth = format!("Bearer {}", t.token);

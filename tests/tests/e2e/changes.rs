@@ -111,21 +111,11 @@ async fn every_mutation_on_every_surface_is_in_the_feed_in_order() {
         )
         .await;
     assert_eq!(runner.status, 200, "{}", runner.body);
-    let etag = s.snapshot_etag(&t, GRANT).await;
     let patch = s
-        .send(
-            Method::PATCH,
-            &format!("/api/storage?ns={GRANT}"),
-            &[
-                ("authorization", &format!("Bearer {}", t.token)),
-                ("if-match", &format!("\"{etag}\"")),
-                ("x-thesara-app-id", "app"),
-                ("content-type", "application/json"),
-            ],
-            Some(Value::String(
-                json!([{"op": "del", "key": "d"}, {"op": "set", "key": "p", "value": 1}])
-                    .to_string(),
-            )),
+        .patch_current(
+            &t,
+            GRANT,
+            json!([{"op": "del", "key": "d"}, {"op": "set", "key": "p", "value": 1}]),
         )
         .await;
     assert_eq!(patch.status, 200, "{}", patch.body);

@@ -133,29 +133,8 @@ async fn every_statement_on_a_distributed_table_names_one_tenant() {
         .rest(&t, Method::GET, "/app:changes?limit=5", &[], None)
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
-    let snapshot = s
-        .send(
-            Method::GET,
-            "/api/storage?ns=app",
-            &[("authorization", &format!("Bearer {}", t.token))],
-            None,
-        )
-        .await;
-    let etag = snapshot.headers["etag"].to_str().unwrap().to_owned();
     let patch = s
-        .send(
-            Method::PATCH,
-            "/api/storage?ns=app",
-            &[
-                ("authorization", &format!("Bearer {}", t.token)),
-                ("if-match", &etag),
-                ("x-thesara-app-id", "app"),
-                ("content-type", "application/json"),
-            ],
-            Some(serde_json::Value::String(
-                json!([{"op": "set", "key": "c", "value": 3}]).to_string(),
-            )),
-        )
+        .patch_current(&t, "app", json!([{"op": "set", "key": "c", "value": 3}]))
         .await;
     assert_eq!(patch.status, 200, "{}", patch.body);
     let tenant = t.tenant;
