@@ -478,11 +478,19 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
         let rss_before = rss_mib();
         let without = writes("no watch open");
         // Every watch follows one of the namespaces being written (each write reaches
-        // watches/16 of them), then none does (they follow `bench`, which nobody writes now).
-        let written: fn(usize) -> String = |i| format!("bench{}", i % SPREAD as usize);
-        let idle: fn(usize) -> String = |_| "bench".to_owned();
-        for (case, namespace_of) in [
+        // watches/16 of them); then the same with a key prefix no write has (each change wakes
+        // them, none is sent: the fan-out's cost before any event is written); then none does
+        // (they follow `bench`, which nobody writes now). Each gives the watch's path and query.
+        let written: fn(usize) -> String = |i| format!("bench{}:watch?", i % SPREAD as usize);
+        let filtered: fn(usize) -> String =
+            |i| format!("bench{}:watch?keyPrefix=none-&", i % SPREAD as usize);
+        let idle: fn(usize) -> String = |_| "bench:watch?".to_owned();
+        for (case, watch_of) in [
             ("of the namespaces written", written),
+            (
+                "of the namespaces written, with a prefix no key has",
+                filtered,
+            ),
             ("of a namespace not written", idle),
         ] {
             let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -490,11 +498,7 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
             let readers: Vec<_> = (0..args.watches)
                 .map(|i| {
                     // From the namespace's latest change on (a position past it is a reset).
-                    let url = format!(
-                        "{base}/api/ext-storage/{}:watch?after={}",
-                        namespace_of(i),
-                        i64::MAX
-                    );
+                    let url = format!("{base}/api/ext-storage/{}after={}", watch_of(i), i64::MAX);
                     let (http, token) = (http.clone(), token.clone());
                     let (opened, events) = (opened.clone(), events.clone());
                     client_rt.spawn(async move {
