@@ -653,3 +653,59 @@ async fn changes_past_the_retention_are_pruned_and_a_reader_behind_gets_a_reset(
     let live = w.next(Duration::from_secs(5)).await.unwrap();
     assert_eq!((live.event.as_str(), live.id.as_str()), ("change", "6"));
 }
+
+#[tokio::test]
+async fn watchers_of_an_instance_whose_listening_connection_was_cut_still_get_every_change() {
+    if alga_storage_tests::backend() != Backend::Postgres {
+        println!("one process serves the embedded store: no notification to lose");
+        return;
+    }
+    // A cluster of the test's own: its listening connections are cut below, which must not
+    // touch the other tests' servers on the shared Postgres.
+    let cluster = alga_storage_tests::cluster::Cluster::start();
+    let s = TestServer::start_with(|c| {
+        c.database_url = alga_storage_server::config::Secret::new(cluster.url())
+    })
+    .await;
+    let t = s
+        .tenant(json!([{"namespace": GRANT, "access": ["read", "write"]}]))
+        .await;
+    let b = s.second_instance().await;
+    let mut there = Watch::open(&b.base, &t.token, &format!("/{GRANT}:watch"), None)
+        .await
+        .unwrap();
+    put(&s, &t, "before", json!({"value": 1})).await;
+    let e = there.next(Duration::from_secs(5)).await.expect("announced");
+    assert_eq!(e.data["key"], "before");
+    // Every instance's LISTEN connection is terminated, then a change is written: whether its
+    // notification reaches B's new connection or is lost, the watcher on B must get the change
+    // (B reads the log of every watched namespace when it listens again, and polls it anyway).
+    let admin = sqlx::PgPool::connect(&cluster.url()).await.unwrap();
+    let cut: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE query ILIKE 'LISTEN%alga_storage_changes%' \
+           AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert!(!cut.is_empty(), "no listening connection found");
+    for pid in &cut {
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+    let started = Instant::now();
+    put(&s, &t, "after", json!({"value": 2})).await;
+    let e = there
+        .next(Duration::from_secs(8))
+        .await
+        .expect("the change arrives although the listening connections were cut");
+    assert_eq!(e.data["key"], "after");
+    println!(
+        "{} listening connections cut; the change reached the other instance after {:?}",
+        cut.len(),
+        started.elapsed()
+    );
+}
