@@ -252,10 +252,12 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
     let url = url.to_owned();
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("bench-client")
         .enable_all()
         .build()?;
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("bench-server")
         .enable_all()
         .build()?;
     if backend == "postgres" {
@@ -463,14 +465,18 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
     if args.ops.iter().any(|o| o == "watch") {
         let clients = 16;
         let writes = |label: &str| {
+            let cpu = cpu_seconds();
             let figures = client_rt.block_on(drive(clients, duration, {
                 let (http, base, token) = (http.clone(), base.clone(), token.clone());
                 move |key| http_call(http.clone(), base.clone(), token.clone(), Op::Put16, key)
             }));
+            let (server, client) = cpu_seconds();
             println!(
-                "  writes over {SPREAD} namespaces, {clients} clients, {label}: {:.0}/s (p99 {:.1} ms)",
+                "  writes over {SPREAD} namespaces, {clients} clients, {label}: {:.0}/s (p99 {:.1} ms; CPU s: server {:.1}, clients {:.1})",
                 figures.ops_per_sec,
-                figures.hist.value_at_quantile(0.99) as f64 / 1000.0
+                figures.hist.value_at_quantile(0.99) as f64 / 1000.0,
+                server - cpu.0,
+                client - cpu.1
             );
             figures.ops_per_sec
         };
@@ -547,6 +553,38 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
     }
     server_rt.shutdown_background();
     Ok(())
+}
+
+/// CPU seconds (user + system) the server's and the clients' runtime threads have used so far
+/// (Linux; by thread name), or zeros.
+fn cpu_seconds() -> (f64, f64) {
+    let tick = 100.0; // USER_HZ on Linux
+    let mut totals = (0.0, 0.0);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return totals;
+    };
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: utime and stime are the 12th and 13th.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+        let used = fields
+            .get(11)
+            .and_then(|u| u.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            + fields
+                .get(12)
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        if comm.starts_with("bench-server") {
+            totals.0 += used / tick;
+        } else if comm.starts_with("bench-client") {
+            totals.1 += used / tick;
+        }
+    }
+    totals
 }
 
 /// This process's resident memory in MiB (Linux), or 0.
