@@ -643,7 +643,9 @@ fn random_key(records: u32) -> u32 {
 }
 
 /// One increment of `retry-counter` by a read and a write guarded by the revision read,
-/// retried until it wins; counts the retries.
+/// retried until it wins; counts the retries. A 503 `UNAVAILABLE` (every pooled connection
+/// waiting on the counter's row lock, past the acquire timeout: it happens on a loaded machine)
+/// is retried after a pause, as a client honouring `Retry-After` would.
 async fn retry_increment(
     http: reqwest::Client,
     base: String,
@@ -656,6 +658,10 @@ async fn retry_increment(
             return false;
         };
         let (value, revision) = match res.status().as_u16() {
+            503 => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
             404 => (0, 0),
             200 => {
                 let Ok(record) = res.json::<serde_json::Value>().await else {
@@ -666,7 +672,10 @@ async fn retry_increment(
                     record["revision"].as_u64().unwrap_or(0),
                 )
             }
-            _ => return false,
+            other => {
+                eprintln!("retry loop: the read answered {other}");
+                return false;
+            }
         };
         let put = http
             .put(&url)
@@ -679,7 +688,11 @@ async fn retry_increment(
             Ok(409) => {
                 retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            _ => return false,
+            Ok(503) => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => {
+                eprintln!("retry loop: the guarded write answered {other:?}");
+                return false;
+            }
         }
     }
 }
