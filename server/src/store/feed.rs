@@ -4,10 +4,10 @@
 //! Each namespace with open watches on this instance has one [`Topic`]: a task that reads the
 //! namespace's new changes once (whatever the number of watchers) and broadcasts them. It reads
 //! when woken: by a write through this instance, by another instance (Postgres `NOTIFY` on
-//! [`CHANNEL`], sent in batches off the request path), and every [`POLL`] as a safety net, so a
-//! lost notification delays a change, never loses it. A watcher subscribes first, then catches
-//! up from the log, then follows the broadcast, skipping what it already sent: nothing is missed
-//! or sent twice. The broadcast holds at most [`TOPIC_CAPACITY`] changes: a watcher that falls
+//! [`CHANNEL`], at most one per [`ANNOUNCE_WINDOW`], off the request path), and every [`POLL`]
+//! as a safety net, so a lost notification delays a change, never loses it. A watcher
+//! subscribes first, then catches up from the log, then follows the broadcast, skipping what it
+//! already sent: nothing is missed or sent twice. The broadcast holds at most [`TOPIC_CAPACITY`] changes: a watcher that falls
 //! further behind is cut off (it resumes from the log with its last id).
 
 use super::{ChangesQuery, Store};
