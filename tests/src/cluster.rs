@@ -61,6 +61,10 @@ impl Cluster {
                 "trust",
                 "-E",
                 "UTF8",
+                // No fsync of the new data folder: the cluster is thrown away, and flushing
+                // every file at once stalls the shared server's commits on this machine's disk
+                // (the docs test's benchmark saw 30 s writes while another test ran initdb).
+                "--no-sync",
             ],
         );
         cluster.pg_ctl("start");
