@@ -653,9 +653,18 @@ async fn retry_increment(
     retries: Arc<std::sync::atomic::AtomicU64>,
 ) -> bool {
     let url = format!("{base}/api/ext-storage/bench/retry-counter");
+    // A request that got no answer (the client's timeout) is tried again, as a client would,
+    // a few times; it is printed, so a slow server is seen.
+    let mut unanswered = 0;
     loop {
-        let Ok(res) = http.get(&url).bearer_auth(&token).send().await else {
-            return false;
+        let res = match http.get(&url).bearer_auth(&token).send().await {
+            Ok(res) => res,
+            Err(e) if unanswered < 3 => {
+                eprintln!("retry loop: the read got no answer ({e}); trying again");
+                unanswered += 1;
+                continue;
+            }
+            Err(_) => return false,
         };
         let (value, revision) = match res.status().as_u16() {
             503 => {
@@ -689,6 +698,10 @@ async fn retry_increment(
                 retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             Ok(503) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) if unanswered < 3 => {
+                eprintln!("retry loop: the guarded write got no answer ({e}); trying again");
+                unanswered += 1;
+            }
             other => {
                 eprintln!("retry loop: the guarded write answered {other:?}");
                 return false;
