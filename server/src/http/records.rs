@@ -376,7 +376,7 @@ pub async fn list(
         if watch {
             let request = request.map(|(r, include_values)| {
                 let query = super::watch::WatchQuery {
-                    after: Some(r.after),
+                    after: r.after,
                     key_prefix: r.key_prefix,
                     include_values,
                 };

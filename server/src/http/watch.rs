@@ -39,8 +39,8 @@ const STREAM_BUFFER: usize = 16;
 /// What a watch asks for (the query of `{ns}:watch`).
 #[derive(Debug, Clone, Default)]
 pub struct WatchQuery {
-    /// `?after=`.
-    pub after: Option<Sequence>,
+    /// `?after=` (0 when absent; `Last-Event-ID` wins).
+    pub after: Sequence,
     /// `?keyPrefix=`.
     pub key_prefix: Option<String>,
     /// `?includeValues=`.
@@ -76,7 +76,7 @@ async fn open(
             .ok_or_else(|| {
                 StorageError::validation("last-event-id", "must be a sequence number")
             })?,
-        None => query.after.unwrap_or_default(),
+        None => query.after,
     };
     ensure_capability(&principal.grants, &namespace, Access::Read)?;
     let subscription = state

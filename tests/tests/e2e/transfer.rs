@@ -6,7 +6,7 @@ use alga_storage_server::store::transfer::Line;
 use alga_storage_server::store::{Actor, Quotas, Store};
 use alga_storage_server::{open_store, Config};
 use alga_storage_tests::{
-    backend, create_schema, database_url, schema_url, server_binary, Instance, TestServer,
+    backend, create_schema, database_url, schema_url, server_binary, Instance, Tenant, TestServer,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -234,6 +234,16 @@ async fn populated_sqlite(url: &str) -> (Uuid, Uuid) {
 /// SQLite → Postgres → SQLite: the three exports hold the same lines, the usage counters and
 /// namespace versions are the same, and the server answers the same snapshot from both SQLite
 /// files; the admin export route streams the same lines for one tenant.
+/// `GET /api/admin/tenants/{t}/export`, the answer unread.
+async fn admin_export(s: &TestServer, t: &Tenant) -> reqwest::Response {
+    s.client
+        .get(format!("{}/api/admin/tenants/{}/export", s.base, t.tenant))
+        .bearer_auth(&s.admin_token)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_store_moves_from_sqlite_to_postgres_and_back_unchanged() {
     // It runs both backends itself: the Postgres pass runs it.
@@ -462,13 +472,7 @@ async fn imports_stop_at_the_bad_line_and_honour_the_conflict_policy() {
             .await;
         assert_eq!(a.status, 200, "{}", a.body);
     }
-    let export = s
-        .client
-        .get(format!("{}/api/admin/tenants/{}/export", s.base, t.tenant))
-        .bearer_auth(&s.admin_token)
-        .send()
-        .await
-        .unwrap();
+    let export = admin_export(&s, &t).await;
     assert_eq!(export.status(), 200);
     let file = export.bytes().await.unwrap().to_vec();
     let text = String::from_utf8(file.clone()).unwrap();
@@ -653,13 +657,7 @@ async fn an_export_cut_short_by_the_database_is_refused_by_import() {
         t.tenant
     ))
     .await;
-    let mut export = s
-        .client
-        .get(format!("{}/api/admin/tenants/{}/export", s.base, t.tenant))
-        .bearer_auth(&s.admin_token)
-        .send()
-        .await
-        .unwrap();
+    let mut export = admin_export(&s, &t).await;
     assert_eq!(export.status(), 200);
     // The first lines arrive; the server's reader then waits on this client.
     let mut received = export.chunk().await.unwrap().unwrap().to_vec();
