@@ -174,7 +174,23 @@ pub async fn serve(
                         body,
                     ))
                 });
-                app.clone().oneshot(request)
+                // Each request runs in a task of its own, to completion: a client that goes
+                // away mid-request (a timeout, a closed tab) must not cancel a handler halfway
+                // through a transaction, with its row locks held until the connection is
+                // cleaned up. Only the answer is dropped.
+                let handling = tokio::spawn(app.clone().oneshot(request));
+                async move {
+                    Ok::<_, std::convert::Infallible>(match handling.await {
+                        Ok(Ok(response)) => response,
+                        Ok(Err(never)) => match never {},
+                        Err(e) => {
+                            tracing::error!(error = %e, "request handler failed");
+                            axum::response::IntoResponse::into_response(error::ApiError(
+                                alga_storage_core::StorageError::internal(),
+                            ))
+                        }
+                    })
+                }
             });
         let connection = http.serve_connection(
             hyper_util::rt::TokioIo::new(protocol::EnvelopeIo::new(stream)),

@@ -45,6 +45,29 @@ pub enum Db {
     Sqlite(sqlx::SqlitePool),
 }
 
+/// Writes held back by [`TestServer::hold_writes`].
+pub enum HeldWrites {
+    /// A transaction holding the namespace table's lock.
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    /// A connection inside `BEGIN IMMEDIATE`.
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+}
+
+impl HeldWrites {
+    /// Lets the waiting writes go on.
+    pub async fn release(self) {
+        match self {
+            HeldWrites::Postgres(tx) => tx.commit().await.unwrap(),
+            HeldWrites::Sqlite(mut connection) => {
+                sqlx::query("COMMIT")
+                    .execute(&mut *connection)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
 /// Schemas of test servers older than this are dropped by the next run.
 const STALE_SCHEMA_SECONDS: u64 = 3600;
 
@@ -258,6 +281,30 @@ impl TestServer {
             Db::Sqlite(pool) => sqlx::query(statement).execute(pool).await.map(drop),
         }
         .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+
+    /// Holds writes back: until [`HeldWrites::release`], every write of the server waits
+    /// (Postgres: the namespace table locked against writers; SQLite: the database's write
+    /// lock, which the server waits on for its busy timeout, 900 ms).
+    pub async fn hold_writes(&self) -> HeldWrites {
+        match &self.db {
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query("LOCK TABLE ext_storage_namespaces IN EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                HeldWrites::Postgres(tx)
+            }
+            Db::Sqlite(pool) => {
+                let mut connection = pool.acquire().await.unwrap();
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut *connection)
+                    .await
+                    .unwrap();
+                HeldWrites::Sqlite(connection)
+            }
+        }
     }
 
     /// Moves every stored expiry one second into the past, as if the time had come.

@@ -155,3 +155,66 @@ async fn protocol_errors_are_answered_with_the_envelope() {
     let (answer, _) = send_and_wait(&s.base, &fits, Duration::from_secs(5)).await;
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
 }
+
+/// A client that goes away while its write is being served (here: waiting on a lock the test
+/// holds) does not cancel the write halfway through: the request runs to completion, the
+/// write is stored, and the connections it used serve the next writes at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_leaves_does_not_cancel_its_write() {
+    let s = TestServer::start().await;
+    let t = s
+        .tenant(json!([{"namespace": "conf", "access": ["read", "write"]}]))
+        .await;
+    let held = s.hold_writes().await;
+    let body = r#"{"value":"written"}"#;
+    let request = format!(
+        "PUT /api/ext-storage/conf/left HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        t.token,
+        body.len()
+    );
+    let mut stream = TcpStream::connect(s.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // The handler is waiting on the lock; the client gives up and closes the connection, and
+    // the server notices (it reads the end of the stream) before the lock is released.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    held.release().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let get = s
+            .rest(&t, reqwest::Method::GET, "/conf/left", &[], None)
+            .await;
+        if get.status == 200 {
+            assert_eq!(get.body["value"], "written");
+            assert_eq!(get.body["revision"], 1);
+            break;
+        }
+        assert_eq!(get.status, 404, "{:?}", get.body);
+        assert!(
+            Instant::now() < deadline,
+            "the write of a client that left was never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Nothing was left holding a lock: a guarded write of the same record goes through at once.
+    let started = Instant::now();
+    let put = s
+        .rest(
+            &t,
+            reqwest::Method::PUT,
+            "/conf/left",
+            &[("if-revision-match", "1")],
+            Some(json!({"value": "again"})),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{:?}", put.body);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
