@@ -482,6 +482,9 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
         };
         println!("\nwatches (server and watching clients in this process):");
         let rss_before = rss_mib();
+        // A first pass warms the server, its pool and Postgres up (the one after it is the
+        // baseline the cases with watches are compared with).
+        writes("no watch open, warming up");
         let without = writes("no watch open");
         // Every watch follows one of the namespaces being written (each write reaches
         // watches/16 of them); then the same with a key prefix no write has (each change wakes

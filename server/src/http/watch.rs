@@ -19,22 +19,24 @@ use super::{observe, AppState};
 use crate::error::ApiError;
 use crate::governance::Surface;
 use crate::store::feed::Event;
+use crate::store::feed::Subscription;
 use crate::store::ChangesQuery;
 use alga_storage_core::{
     ensure_capability, Access, Change, ChangesRequest, Namespace, Sequence, StorageError,
 };
-use axum::http::HeaderMap;
-use axum::response::sse::{self, KeepAlive, Sse};
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 /// How often an idle stream sends a comment line.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
-/// Events a stream holds for a reader before it waits (then the topic's buffer fills, and a
-/// reader that stays behind is cut off).
-const STREAM_BUFFER: usize = 16;
+/// Events already broadcast are written together, up to about this many bytes a chunk (one
+/// socket write instead of one per event). A reader that does not keep up leaves the changes
+/// in the topic's buffer; once that is full, it is cut off.
+const COALESCE_BYTES: usize = 64 * 1024;
 
 /// What a watch asks for (the query of `{ns}:watch`).
 #[derive(Debug, Clone, Default)]
@@ -89,27 +91,50 @@ async fn open(
             namespace.as_str(),
         )
         .await?;
-    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    // The token is good until it expires; then the stream ends with UNAUTHENTICATED (a client
+    // that can get a fresh token reconnects with it, after its last id).
+    let left = bearer.expires - chrono::Utc::now().timestamp();
     let watcher = Watcher {
+        evictions: state.principals.evictions(),
+        expiry: Box::pin(tokio::time::sleep(Duration::from_secs(left.max(0) as u64))),
+        heartbeat: Box::pin(tokio::time::sleep(HEARTBEAT)),
+        phase: Phase::Replay,
         state: state.clone(),
         bearer,
         namespace,
         query,
         position: after.get(),
-        tx,
+        subscription,
     };
-    tokio::spawn(watcher.run(subscription));
-    let events = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|event| (Ok::<_, Infallible>(event), rx))
+    // The stream is the watch: it runs while the client reads it, and ends (dropping its
+    // subscription) when the client goes away.
+    let stream = futures_util::stream::unfold(watcher, |mut watcher| async move {
+        let chunk = watcher.next_chunk().await?;
+        Some((Ok::<_, Infallible>(chunk), watcher))
     });
-    Ok(Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
         .into_response())
 }
 
-/// One open watch: replays the log, then follows the topic.
+/// Where a stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Sending what the log holds after the position, a page at a time.
+    Replay,
+    /// Following the topic.
+    Live,
+    /// Ended (its last event written).
+    Ended,
+}
+
+/// One open watch: replays the log, then follows the topic. Each call of
+/// [`Watcher::next_chunk`] writes the events that are ready as one chunk of the response.
 struct Watcher {
     state: AppState,
     bearer: crate::auth::Bearer,
@@ -117,99 +142,140 @@ struct Watcher {
     query: WatchQuery,
     /// The last sequence number accounted for (sent, or skipped by the key prefix).
     position: u64,
-    tx: mpsc::Sender<sse::Event>,
+    subscription: Subscription,
+    evictions: tokio::sync::watch::Receiver<u64>,
+    expiry: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// When the stream is idle for long enough to need a heartbeat (moved on by every chunk).
+    heartbeat: std::pin::Pin<Box<tokio::time::Sleep>>,
+    phase: Phase,
 }
 
-/// Why a stream ends.
+/// Why a stream ends (its last event is already written).
 struct Ended;
 
 impl Watcher {
-    async fn run(mut self, mut subscription: crate::store::feed::Subscription) {
-        let _ = self.follow(&mut subscription).await;
+    /// The next bytes of the stream: one or more whole events (or a heartbeat comment), or
+    /// `None` once the stream has ended.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        let mut out = Vec::new();
+        while out.is_empty() {
+            let step = match self.phase {
+                Phase::Replay => self.replay_page(&mut out).await,
+                Phase::Live => self.live(&mut out).await,
+                Phase::Ended => return None,
+            };
+            if step.is_err() {
+                self.phase = Phase::Ended;
+            }
+        }
+        self.heartbeat
+            .as_mut()
+            .reset(tokio::time::Instant::now() + HEARTBEAT);
+        Some(Bytes::from(out))
     }
 
-    async fn follow(
-        &mut self,
-        subscription: &mut crate::store::feed::Subscription,
-    ) -> Result<(), Ended> {
-        let mut evictions = self.state.principals.evictions();
-        // The token is good until it expires; then the stream ends with UNAUTHENTICATED (a
-        // client that can get a fresh token reconnects with it, after its last id).
-        let left = self.bearer.expires - chrono::Utc::now().timestamp();
-        let expiry = tokio::time::sleep(Duration::from_secs(left.max(0) as u64));
-        tokio::pin!(expiry);
-        self.replay().await?;
-        loop {
-            tokio::select! {
-                () = &mut expiry => {
-                    return self.fail(StorageError::unauthenticated("token expired")).await;
-                }
-                event = subscription.events.recv() => match event {
-                    Ok(Event::Change(broadcast)) => {
-                        let change = &broadcast.change;
-                        if change.seq > self.position {
-                            self.position = change.seq;
-                            if self.wanted(change) {
-                                let data = if self.query.include_values {
-                                    &broadcast.with_value
-                                } else {
-                                    &broadcast.without_value
-                                };
-                                self.send_json(change.seq, data).await?;
-                            }
+    /// Writes one page of what the log holds after the position (the changes from before
+    /// the subscription); the last page moves the stream on to the topic.
+    async fn replay_page(&mut self, out: &mut Vec<u8>) -> Result<(), Ended> {
+        let limit = alga_storage_core::limits::MAX_LIST_LIMIT;
+        let query = ChangesQuery {
+            namespace: self.namespace.as_str(),
+            after: self.position,
+            limit,
+            key_prefix: self.query.key_prefix.as_deref(),
+            values: self.query.include_values,
+        };
+        let page = match self.state.store.changes(self.bearer.tenant, &query).await {
+            Ok(page) => page,
+            Err(e) => return fail(out, &ApiError::from(e).0),
+        };
+        if page.reset {
+            self.position = page.next_after;
+            write_reset(out, Some(page.next_after));
+            return Ok(());
+        }
+        if page.changes.len() < usize::from(limit) {
+            self.phase = Phase::Live;
+        }
+        for change in &page.changes {
+            let data = serde_json::to_string(change).map_err(|_| Ended)?;
+            write_change(out, change.seq, &data);
+        }
+        self.position = page.next_after;
+        Ok(())
+    }
+
+    /// Waits for what the stream says next: the changes the topic broadcast (all those already
+    /// there, in one chunk), a heartbeat, or its end.
+    async fn live(&mut self, out: &mut Vec<u8>) -> Result<(), Ended> {
+        tokio::select! {
+            () = &mut self.expiry => {
+                fail(out, &StorageError::unauthenticated("token expired"))
+            }
+            event = self.subscription.events.recv() => {
+                self.take(event, out)?;
+                while out.len() < COALESCE_BYTES {
+                    let event = match self.subscription.events.try_recv() {
+                        Ok(event) => Ok(event),
+                        Err(broadcast::error::TryRecvError::Empty) => break,
+                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                            Err(broadcast::error::RecvError::Lagged(n))
                         }
-                    }
-                    Ok(Event::Reset { latest }) => {
-                        if latest > self.position {
-                            self.position = latest;
-                            self.send_reset(Some(latest)).await?;
+                        Err(broadcast::error::TryRecvError::Closed) => {
+                            Err(broadcast::error::RecvError::Closed)
                         }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        self.send_reset(None).await?;
-                        return Err(Ended);
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return Err(Ended),
-                },
-                changed = evictions.changed() => {
-                    if changed.is_err() {
-                        return Err(Ended);
-                    }
-                    self.still_allowed().await?;
+                    };
+                    self.take(event, out)?;
                 }
-                () = self.tx.closed() => return Err(Ended),
+                Ok(())
+            }
+            changed = self.evictions.changed() => {
+                if changed.is_err() {
+                    return Err(Ended);
+                }
+                self.still_allowed(out).await
+            }
+            () = &mut self.heartbeat => {
+                out.extend_from_slice(b":heartbeat\n\n");
+                Ok(())
             }
         }
     }
 
-    /// Sends what the log holds after the position (the changes before the subscription).
-    async fn replay(&mut self) -> Result<(), Ended> {
-        let limit = alga_storage_core::limits::MAX_LIST_LIMIT;
-        loop {
-            let query = ChangesQuery {
-                namespace: self.namespace.as_str(),
-                after: self.position,
-                limit,
-                key_prefix: self.query.key_prefix.as_deref(),
-                values: self.query.include_values,
-            };
-            let page = match self.state.store.changes(self.bearer.tenant, &query).await {
-                Ok(page) => page,
-                Err(e) => return self.fail(ApiError::from(e).0).await,
-            };
-            if page.reset {
-                self.position = page.next_after;
-                self.send_reset(Some(page.next_after)).await?;
-                continue;
+    /// Writes what one broadcast event means for this stream.
+    fn take(
+        &mut self,
+        event: Result<Event, broadcast::error::RecvError>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Ended> {
+        match event {
+            Ok(Event::Change(broadcast)) => {
+                let change = &broadcast.change;
+                if change.seq > self.position {
+                    self.position = change.seq;
+                    if self.wanted(change) {
+                        let data = if self.query.include_values {
+                            &broadcast.with_value
+                        } else {
+                            &broadcast.without_value
+                        };
+                        write_change(out, change.seq, data);
+                    }
+                }
+                Ok(())
             }
-            let full = page.changes.len() >= usize::from(limit);
-            for change in &page.changes {
-                self.send_change(change).await?;
+            Ok(Event::Reset { latest }) => {
+                if latest > self.position {
+                    self.position = latest;
+                    write_reset(out, Some(latest));
+                }
+                Ok(())
             }
-            self.position = page.next_after;
-            if !full {
-                return Ok(());
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                write_reset(out, None);
+                Err(Ended)
             }
+            Err(broadcast::error::RecvError::Closed) => Err(Ended),
         }
     }
 
@@ -221,7 +287,7 @@ impl Watcher {
     }
 
     /// Ends the stream with an `error` event if the install was revoked or lost its read grant.
-    async fn still_allowed(&mut self) -> Result<(), Ended> {
+    async fn still_allowed(&mut self, out: &mut Vec<u8>) -> Result<(), Ended> {
         let allowed = async {
             let principal =
                 recognise(&self.state, &self.bearer.install, Some(&self.bearer)).await?;
@@ -230,48 +296,46 @@ impl Watcher {
         };
         match allowed.await {
             Ok(()) => Ok(()),
-            Err(e) => self.fail(e.0).await,
+            Err(e) => fail(out, &e.0),
         }
     }
+}
 
-    /// Sends a change the replay read (its value only if asked for: the read had it so).
-    async fn send_change(&self, change: &Change) -> Result<(), Ended> {
-        let data = serde_json::to_string(change).map_err(|_| Ended)?;
-        self.send_json(change.seq, &data).await
+/// Appends one event (`data` is JSON: one line).
+fn write_event(out: &mut Vec<u8>, event: &str, id: Option<u64>, data: &str) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(event.as_bytes());
+    if let Some(id) = id {
+        out.extend_from_slice(b"\nid: ");
+        out.extend_from_slice(id.to_string().as_bytes());
     }
+    out.extend_from_slice(b"\ndata: ");
+    out.extend_from_slice(data.as_bytes());
+    out.extend_from_slice(b"\n\n");
+}
 
-    async fn send_json(&self, seq: u64, data: &str) -> Result<(), Ended> {
-        let event = sse::Event::default()
-            .event("change")
-            .id(seq.to_string())
-            .data(data);
-        self.send(event).await
-    }
+fn write_change(out: &mut Vec<u8>, seq: u64, data: &str) {
+    write_event(out, "change", Some(seq), data);
+}
 
-    async fn send_reset(&self, next_after: Option<u64>) -> Result<(), Ended> {
-        let event = match next_after {
-            Some(n) => sse::Event::default()
-                .event("reset")
-                .id(n.to_string())
-                .data(format!(r#"{{"reason":"retention","nextAfter":{n}}}"#)),
-            None => sse::Event::default()
-                .event("reset")
-                .data(r#"{"reason":"slow"}"#),
-        };
-        self.send(event).await
+fn write_reset(out: &mut Vec<u8>, next_after: Option<u64>) {
+    match next_after {
+        Some(n) => write_event(
+            out,
+            "reset",
+            Some(n),
+            &format!(r#"{{"reason":"retention","nextAfter":{n}}}"#),
+        ),
+        None => write_event(out, "reset", None, r#"{"reason":"slow"}"#),
     }
+}
 
-    async fn fail(&self, error: StorageError) -> Result<(), Ended> {
-        let data = serde_json::to_string(&error).map_err(|_| Ended)?;
-        let _ = self
-            .send(sse::Event::default().event("error").data(data))
-            .await;
-        Err(Ended)
+/// Appends the `error` event that ends a stream.
+fn fail(out: &mut Vec<u8>, error: &StorageError) -> Result<(), Ended> {
+    if let Ok(data) = serde_json::to_string(error) {
+        write_event(out, "error", None, &data);
     }
-
-    async fn send(&self, event: sse::Event) -> Result<(), Ended> {
-        self.tx.send(event).await.map_err(|_| Ended)
-    }
+    Err(Ended)
 }
 
 /// Parses the query of `{ns}:changes` (`after`, `limit`, `keyPrefix`) or, with `watch`, of

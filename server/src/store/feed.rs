@@ -28,6 +28,17 @@ pub const TOPIC_CAPACITY: usize = 1024;
 /// How long an instance gathers changed namespaces before it tells the others (the price in
 /// cross-instance latency of sending one notification per window instead of one per write).
 pub const ANNOUNCE_WINDOW: Duration = Duration::from_millis(20);
+/// How often a topic may read its namespace's log: at most once per [`READ_INTERVAL_PER_WATCHER`]
+/// for each of its watchers, and at least once per [`MAX_READ_INTERVAL`]. Each read costs one
+/// wake-up and one socket write per watcher; under a stream of writes, the changes committed
+/// within the interval travel together, so a topic with many watchers does that work once for
+/// many changes, at the price of that much latency (none while writes are sparse: a change
+/// after a quiet interval is read at once).
+pub const READ_INTERVAL_PER_WATCHER: Duration = Duration::from_millis(1);
+/// The longest a topic waits between two reads of its log when woken (see
+/// [`READ_INTERVAL_PER_WATCHER`]).
+pub const MAX_READ_INTERVAL: Duration = Duration::from_millis(50);
+
 /// The longest `NOTIFY` payload sent (Postgres' limit is 8,000 bytes).
 const MAX_PAYLOAD: usize = 7000;
 
@@ -368,7 +379,14 @@ async fn follow(feed: Weak<Feed>, store: Weak<dyn Store>, topic: Arc<Topic>, key
             }
         }
         drop(store);
+        let read_at = tokio::time::Instant::now();
         let _ = tokio::time::timeout(POLL, topic.wake.notified()).await;
+        // Under a stream of writes, what commits meanwhile is read and sent together.
+        let watchers = u32::try_from(topic.events.receiver_count()).unwrap_or(u32::MAX);
+        let interval = READ_INTERVAL_PER_WATCHER
+            .saturating_mul(watchers)
+            .min(MAX_READ_INTERVAL);
+        tokio::time::sleep_until(read_at + interval).await;
     }
 }
 
