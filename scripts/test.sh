@@ -5,9 +5,9 @@
 #
 # Idempotent and quiet when everything is present. On a fresh Debian machine it installs the
 # wasm targets (rustup); wasm-bindgen-cli at the exact Cargo.lock version and wasm-pack
-# (crates.io); Chromium + chromedriver (apt); Node's packages of the seed client and the example
-# (npm); schemathesis (PyPI, in target/tools/python); and Postgres (apt) when none answers on
-# $DATABASE_URL or 127.0.0.1:5432.
+# (crates.io); Chromium + chromedriver (apt); Node's packages of the seed client and the example,
+# and Binaryen's wasm-opt (npm); schemathesis (PyPI, in target/tools/python); and Postgres (apt)
+# when none answers on $DATABASE_URL or 127.0.0.1:5432.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,12 +53,17 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
 fi
 
 # 3. curl and Node (the seed-client tests run the seed's curl lines and its TypeScript client),
-#    and the pinned TypeScript compiler from package-lock.json.
+#    the pinned TypeScript compiler from package-lock.json, and the pinned Binaryen (npm) whose
+#    wasm-opt scripts/web-package.sh runs.
 command -v curl >/dev/null || { say "installing curl"; apt_install curl; }
 command -v node >/dev/null && command -v npm >/dev/null || { say "installing nodejs and npm"; apt_install nodejs npm; }
 if [ ! -x tests/snapshot/node_modules/.bin/tsc ]; then
   say "installing the seed client's TypeScript compiler (npm ci)"
   npm ci --prefix tests/snapshot --no-audit --no-fund --loglevel=error >/dev/null
+fi
+if [ ! -x sdk-web/tools/node_modules/.bin/wasm-opt ]; then
+  say "installing Binaryen's wasm-opt for the browser package (npm ci, sdk-web/tools)"
+  npm ci --prefix sdk-web/tools --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
 # 4. Postgres: use $DATABASE_URL if it names a Postgres that answers, else the local server,
