@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 pub mod atomic;
 pub mod feed;
+pub(crate) mod patch;
 pub mod postgres;
 pub mod principals;
 pub mod sqlite;

@@ -9,6 +9,7 @@
 
 use super::atomic::{self, AtomicTx, Expiry, Locked, Put};
 use super::feed::{self, Feed};
+use super::patch::{self, NamespaceState, PatchTx};
 use super::principals::{PrincipalCache, CHANNEL};
 use super::transfer::{
     self, Counts, ExportFilter, ExportTx, ImportTx, InstallLine, Line, NamespaceLine, Part,
@@ -28,7 +29,7 @@ use alga_storage_core::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{PgPool, Row};
@@ -545,6 +546,121 @@ async fn namespace_state(
         .map_err(db)
 }
 
+/// The Postgres statements of a snapshot patch: the rows of its keys are locked `FOR UPDATE`
+/// in key order; the version moves only from the value the ETag was checked against.
+struct PgPatch<'t, 'c> {
+    tx: &'t mut Tx<'c>,
+    tenant: Uuid,
+    ns: &'t str,
+    actor: Actor<'t>,
+}
+
+#[async_trait]
+impl PatchTx for PgPatch<'_, '_> {
+    async fn lock(&mut self, keys: &[&str]) -> Result<(), StoreError> {
+        lock_keys(self.tx, self.tenant, self.ns, keys).await?;
+        Ok(())
+    }
+
+    async fn state(&mut self) -> Result<NamespaceState, StoreError> {
+        let (version, live, expired) = namespace_state(self.tx, self.tenant, self.ns).await?;
+        Ok(NamespaceState {
+            version,
+            live,
+            expired,
+        })
+    }
+
+    async fn delete(&mut self, keys: &[&str], first_seq: i64) -> Result<i64, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let existed: std::collections::HashSet<String> = sqlx::query_scalar(
+            "DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = ANY($3) RETURNING key",
+        )
+        .bind(self.tenant)
+        .bind(self.ns)
+        .bind(keys)
+        .fetch_all(&mut **self.tx)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .collect();
+        let deleted: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|k| existed.contains(*k))
+            .collect();
+        let revisions = vec![None; deleted.len()];
+        audit_many(
+            self.tx,
+            self.tenant,
+            self.actor,
+            self.ns,
+            "del",
+            &deleted,
+            &revisions,
+            first_seq,
+        )
+        .await?;
+        Ok(deleted.len() as i64)
+    }
+
+    async fn set(&mut self, sets: &[(&str, &Value)], first_seq: i64) -> Result<(), StoreError> {
+        let items: Vec<ManyItem<'_>> = sets
+            .iter()
+            .map(|(key, value)| ManyItem {
+                key,
+                value,
+                metadata: None,
+                ttl: None,
+            })
+            .collect();
+        let written = upsert_many(self.tx, self.tenant, self.ns, items, &[]).await?;
+        let keys: Vec<&str> = sets.iter().map(|(key, _)| *key).collect();
+        let revisions: Vec<Option<i64>> = keys
+            .iter()
+            .map(|key| written.get(*key).map(|w| w.revision as i64))
+            .collect();
+        audit_many(
+            self.tx,
+            self.tenant,
+            self.actor,
+            self.ns,
+            "set",
+            &keys,
+            &revisions,
+            first_seq,
+        )
+        .await
+    }
+
+    async fn advance(&mut self, from: i64, to: i64) -> Result<bool, StoreError> {
+        let set = sqlx::query(SET_VERSION_IF)
+            .bind(self.tenant)
+            .bind(self.ns)
+            .bind(to)
+            .bind(from)
+            .fetch_optional(&mut **self.tx)
+            .await
+            .map_err(db)?;
+        Ok(set.is_some())
+    }
+
+    async fn live_data(&mut self) -> Result<Map<String, Value>, StoreError> {
+        let rows: Vec<(String, Value)> = sqlx::query_as(
+            "SELECT key, value FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
+               AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) ORDER BY key",
+        )
+        .bind(self.tenant)
+        .bind(self.ns)
+        .fetch_all(&mut **self.tx)
+        .await
+        .map_err(db)?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
 /// The Postgres statements of an `atomic`: rows are locked `FOR UPDATE` in key order; keys
 /// found absent are written create-only (see [`ATOMIC_WRITE`]).
 struct PgAtomic<'t, 'c> {
@@ -953,115 +1069,24 @@ impl Store for PgStore {
         if_match: u64,
         ops: &[PatchOp],
     ) -> Result<Snapshot, StoreError> {
-        let ns = ns.as_str();
-        let keys: Vec<&str> = ops.iter().map(|op| op.key().as_str()).collect();
         let mut tx = self.pool.begin().await.map_err(db)?;
-        lock_keys(&mut tx, tenant, ns, &keys).await?;
-        let (version, live, expired) = namespace_state(&mut tx, tenant, ns).await?;
-        let current = if live == 0 {
-            0
-        } else {
-            (version + expired) as u64
-        };
-        if current != if_match {
-            return Err(precondition_failed(current).into());
-        }
-        let dels: Vec<&str> = ops
-            .iter()
-            .filter(|op| matches!(op, PatchOp::Del { .. }))
-            .map(|op| op.key().as_str())
-            .collect();
-        let deleted: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 AND key = ANY($3) RETURNING key",
-        )
-        .bind(tenant)
-        .bind(ns)
-        .bind(&dels)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let sets: Vec<ManyItem<'_>> = ops
-            .iter()
-            .filter_map(|op| match op {
-                PatchOp::Set { key, value } => Some(ManyItem {
-                    key: key.as_str(),
-                    value,
-                    metadata: None,
-                    ttl: None,
-                }),
-                PatchOp::Del { .. } => None,
-            })
-            .collect();
-        let set_rows = upsert_many(&mut tx, tenant, ns, sets, &[]).await?;
-        let (set_keys, set_revisions): (Vec<&str>, Vec<Option<i64>>) = set_rows
-            .iter()
-            .map(|(k, w)| (k.as_str(), Some(w.revision as i64)))
-            .unzip();
-        // Audited in the order applied: deletions, then sets.
-        let deleted: Vec<&str> = deleted.iter().map(String::as_str).collect();
-        audit_many(
-            &mut tx,
+        let mut statements = PgPatch {
+            tx: &mut tx,
             tenant,
+            ns: ns.as_str(),
             actor,
-            ns,
-            "del",
-            &deleted,
-            &vec![None; deleted.len()],
-            version + 1,
-        )
-        .await?;
-        let first_set = version + 1 + deleted.len() as i64;
-        audit_many(
-            &mut tx,
-            tenant,
-            actor,
-            ns,
-            "set",
-            &set_keys,
-            &set_revisions,
-            first_set,
-        )
-        .await?;
-        let (_, _, expired_after) = namespace_state(&mut tx, tenant, ns).await?;
-        let new_version = version + ops.len() as i64 + (expired - expired_after);
-        let set = sqlx::query(SET_VERSION_IF)
-            .bind(tenant)
-            .bind(ns)
-            .bind(new_version)
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        if set.is_none() {
-            // Another write to the namespace committed since the ETag was checked.
-            drop(tx);
-            let Snapshot { etag, .. } = self
-                .snapshot(
-                    tenant,
-                    &Namespace::new(ns).map_err(|e| backend(StorageError::from(e)))?,
-                )
-                .await?;
-            return Err(precondition_failed(etag).into());
-        }
-        let rows: Vec<(String, Value)> = sqlx::query_as(
-            "SELECT key, value FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
-               AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) ORDER BY key",
-        )
-        .bind(tenant)
-        .bind(ns)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        let etag = if rows.is_empty() {
-            0
-        } else {
-            (new_version + expired_after) as u64
         };
-        Ok(Snapshot {
-            etag,
-            data: rows.into_iter().collect(),
-        })
+        match patch::run(&mut statements, if_match, ops).await? {
+            Ok(snapshot) => {
+                tx.commit().await.map_err(db)?;
+                Ok(snapshot)
+            }
+            Err(patch::Moved) => {
+                drop(tx);
+                let Snapshot { etag, .. } = self.snapshot(tenant, ns).await?;
+                Err(precondition_failed(etag).into())
+            }
+        }
     }
 
     fn backend(&self) -> &'static str {
@@ -1292,9 +1317,9 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
-        let etag = rows
-            .first()
-            .map_or(0, |(_, _, version, expired)| (version + expired) as u64);
+        let etag = rows.first().map_or(0, |(_, _, version, expired)| {
+            patch::etag(*version, true, *expired)
+        });
         Ok(Snapshot {
             etag,
             data: rows.into_iter().map(|(k, v, _, _)| (k, v)).collect(),

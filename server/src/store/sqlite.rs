@@ -17,15 +17,15 @@
 //!   with its connection).
 
 use super::atomic::{self, AtomicTx, Expiry, Locked, Put};
+use super::patch::{self, NamespaceState, PatchTx};
 use super::transfer::{
     self, Counts, ExportFilter, ExportTx, ImportTx, InstallLine, Line, NamespaceLine, Part,
     QuotaLine, RecordLine, SchemaLine, Sink,
 };
 use super::{
-    backend, change_page, db, in_request_order, install_of_another_tenant, keyed,
-    precondition_failed, record_size, Actor, AuditEntry, ChangeRow, ChangesQuery, ListQuery,
-    NamespaceUsage, Principal, QuotaRow, Quotas, Retention, SchemaLookup, Store, StoreError,
-    Upserted,
+    backend, change_page, db, in_request_order, install_of_another_tenant, keyed, record_size,
+    Actor, AuditEntry, ChangeRow, ChangesQuery, ListQuery, NamespaceUsage, Principal, QuotaRow,
+    Quotas, Retention, SchemaLookup, Store, StoreError, Upserted,
 };
 use alga_storage_core::{
     json_contains, AtomicRequest, AtomicResponse, BulkItemError, BulkPutRequest, BulkPutResponse,
@@ -128,6 +128,16 @@ struct Write<'a> {
     value: &'a Value,
     metadata: Option<&'a Metadata>,
     ttl: Option<TtlSeconds>,
+}
+
+/// One audit row's subject: a record's change when it names a namespace and a key.
+struct Change<'a> {
+    ns: Option<&'a str>,
+    key: Option<&'a str>,
+    operation: &'a str,
+    revision: Option<i64>,
+    /// Its sequence number, when the caller numbers the changes itself.
+    seq: Option<i64>,
 }
 
 /// The columns of one record as [`UPSERT`] writes it.
@@ -468,24 +478,43 @@ impl SqliteStore {
         revision: Option<i64>,
         now: i64,
     ) -> Result<(), StoreError> {
-        // A record's change (namespace and key) takes the namespace's next sequence number:
-        // after its version and after the changes this transaction already wrote (the one
-        // writer connection makes that the latest); the version advances past it at the end.
+        let change = Change {
+            ns,
+            key,
+            operation,
+            revision,
+            seq: None,
+        };
+        Self::audit_change(conn, tenant, actor, &change, now).await
+    }
+
+    /// Writes one audit row; a record's change (namespace and key) takes `seq` as its sequence
+    /// number, or else the namespace's next one: after its version and after the changes this
+    /// transaction already wrote (the one writer connection makes that the latest); the
+    /// version advances past it at the end.
+    async fn audit_change(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        actor: Actor<'_>,
+        change: &Change<'_>,
+        now: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface, at, ns_seq) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?3 IS NOT NULL AND ?4 IS NOT NULL THEN 1 + max( \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?3 IS NOT NULL AND ?4 IS NOT NULL THEN coalesce(?9, 1 + max( \
                coalesce((SELECT version FROM ext_storage_namespaces WHERE tenant_id = ?1 AND namespace = ?3), 0), \
                coalesce((SELECT max(ns_seq) FROM ext_storage_audit WHERE tenant_id = ?1 AND namespace = ?3 \
-                 AND ns_seq IS NOT NULL), 0)) END)",
+                 AND ns_seq IS NOT NULL), 0))) END)",
         )
         .bind(tenant)
         .bind(actor.principal)
-        .bind(ns)
-        .bind(key)
-        .bind(operation)
-        .bind(revision)
+        .bind(change.ns)
+        .bind(change.key)
+        .bind(change.operation)
+        .bind(change.revision)
         .bind(actor.surface)
         .bind(now)
+        .bind(change.seq)
         .execute(conn)
         .await
         .map_err(db)?;
@@ -632,6 +661,99 @@ impl AtomicTx for SqliteAtomic<'_> {
 
 type RecordRow = (String, i64, String, String, Option<i64>, i64, i64);
 
+/// The SQLite statements of a snapshot patch, on the one writer connection (so nothing to
+/// lock, and the version cannot move between the check and the end).
+struct SqlitePatch<'t> {
+    conn: &'t mut SqliteConnection,
+    tenant: &'t str,
+    ns: &'t str,
+    actor: Actor<'t>,
+    now: i64,
+}
+
+#[async_trait]
+impl PatchTx for SqlitePatch<'_> {
+    async fn lock(&mut self, _keys: &[&str]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn state(&mut self) -> Result<NamespaceState, StoreError> {
+        let (version, live, expired) =
+            SqliteStore::state(self.conn, self.tenant, self.ns, self.now).await?;
+        Ok(NamespaceState {
+            version,
+            live,
+            expired,
+        })
+    }
+
+    async fn delete(&mut self, keys: &[&str], first_seq: i64) -> Result<i64, StoreError> {
+        let mut deleted = 0;
+        for key in keys {
+            let done = sqlx::query(
+                "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3",
+            )
+            .bind(self.tenant)
+            .bind(self.ns)
+            .bind(key)
+            .execute(&mut *self.conn)
+            .await
+            .map_err(db)?;
+            if done.rows_affected() > 0 {
+                let change = Change {
+                    ns: Some(self.ns),
+                    key: Some(key),
+                    operation: "del",
+                    revision: None,
+                    seq: Some(first_seq + deleted),
+                };
+                SqliteStore::audit_change(self.conn, self.tenant, self.actor, &change, self.now)
+                    .await?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn set(&mut self, sets: &[(&str, &Value)], first_seq: i64) -> Result<(), StoreError> {
+        for (i, (key, value)) in sets.iter().enumerate() {
+            let live = SqliteStore::current(self.conn, self.tenant, self.ns, key)
+                .await?
+                .filter(|c| c.live(self.now));
+            let (revision, created_at) =
+                live.map_or((1, self.now), |c| (c.revision + 1, c.created_at));
+            let row = RowWrite {
+                key,
+                value,
+                metadata: None,
+                revision,
+                ttl_expires_at: None,
+                created_at,
+            };
+            SqliteStore::write_row(self.conn, self.tenant, self.ns, &row, self.now).await?;
+            let change = Change {
+                ns: Some(self.ns),
+                key: Some(key),
+                operation: "set",
+                revision: Some(revision),
+                seq: Some(first_seq + i as i64),
+            };
+            SqliteStore::audit_change(self.conn, self.tenant, self.actor, &change, self.now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn advance(&mut self, from: i64, to: i64) -> Result<bool, StoreError> {
+        SqliteStore::bump(self.conn, self.tenant, self.ns, to - from).await?;
+        Ok(true)
+    }
+
+    async fn live_data(&mut self) -> Result<Map<String, Value>, StoreError> {
+        SqliteStore::live_data(self.conn, self.tenant, self.ns, self.now).await
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn export_snapshot(&self) -> Result<Box<dyn ExportTx + '_>, StoreError> {
@@ -755,52 +877,21 @@ impl Store for SqliteStore {
         if_match: u64,
         ops: &[PatchOp],
     ) -> Result<Snapshot, StoreError> {
-        let (tenant_id, ns, now) = (tenant_text(tenant), namespace.as_str(), now_micros());
+        let tenant_id = tenant_text(tenant);
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let (version, live, expired) = Self::state(&mut tx, &tenant_id, ns, now).await?;
-        let current = if live == 0 {
-            0
-        } else {
-            (version + expired) as u64
+        let mut statements = SqlitePatch {
+            conn: &mut tx,
+            tenant: &tenant_id,
+            ns: namespace.as_str(),
+            actor,
+            now: now_micros(),
         };
-        if current != if_match {
-            return Err(precondition_failed(current).into());
-        }
-        // Deletions first, so a patch that frees room for its own sets fits its quota.
-        let (dels, sets): (Vec<&PatchOp>, Vec<&PatchOp>) =
-            ops.iter().partition(|op| matches!(op, PatchOp::Del { .. }));
-        for op in dels.into_iter().chain(sets) {
-            match op {
-                PatchOp::Set { key, value } => {
-                    let live = Self::current(&mut tx, &tenant_id, ns, key.as_str())
-                        .await?
-                        .filter(|c| c.live(now));
-                    let write = Write {
-                        operation: "set",
-                        key,
-                        value,
-                        metadata: None,
-                        ttl: None,
-                    };
-                    Self::upsert(&mut tx, &tenant_id, actor, ns, &write, live, now).await?;
-                }
-                PatchOp::Del { key } => {
-                    Self::delete_key(&mut tx, &tenant_id, actor, ns, key.as_str(), "del", now)
-                        .await?;
-                }
-            }
-        }
-        let (_, _, expired_after) = Self::state(&mut tx, &tenant_id, ns, now).await?;
-        let changes = ops.len() as i64 + (expired - expired_after);
-        Self::bump(&mut tx, &tenant_id, ns, changes).await?;
-        let data = Self::live_data(&mut tx, &tenant_id, ns, now).await?;
+        // The one writer connection: no other write can move the version meanwhile.
+        let snapshot = patch::run(&mut statements, if_match, ops)
+            .await?
+            .map_err(|patch::Moved| backend(StorageError::internal()))?;
         tx.commit().await.map_err(db)?;
-        let etag = if data.is_empty() {
-            0
-        } else {
-            (version + changes + expired_after) as u64
-        };
-        Ok(Snapshot { etag, data })
+        Ok(snapshot)
     }
 
     fn backend(&self) -> &'static str {
@@ -1027,11 +1118,7 @@ impl Store for SqliteStore {
         let (version, _, expired) = Self::state(&mut tx, &tenant_id, ns, now).await?;
         let data = Self::live_data(&mut tx, &tenant_id, ns, now).await?;
         tx.commit().await.map_err(db)?;
-        let etag = if data.is_empty() {
-            0
-        } else {
-            (version + expired) as u64
-        };
+        let etag = patch::etag(version, !data.is_empty(), expired);
         Ok(Snapshot { etag, data })
     }
 

@@ -115,7 +115,8 @@ async fn every_mutation_on_every_surface_is_in_the_feed_in_order() {
         .patch_current(
             &t,
             GRANT,
-            json!([{"op": "del", "key": "d"}, {"op": "set", "key": "p", "value": 1}]),
+            // Sets not in key order: changes come deletions first, then in request order.
+            json!([{"op": "set", "key": "q", "value": 1}, {"op": "del", "key": "d"}, {"op": "set", "key": "p", "value": 1}]),
         )
         .await;
     assert_eq!(patch.status, 200, "{}", patch.body);
@@ -150,6 +151,7 @@ async fn every_mutation_on_every_surface_is_in_the_feed_in_order() {
         ("c", "delete", Value::Null, false),
         ("r", "put", json!(1), false),
         ("d", "delete", Value::Null, false),
+        ("q", "put", json!(1), false),
         ("p", "put", json!(1), false),
         ("b", "delete", Value::Null, true),
         ("z", "put", json!(1), false),
