@@ -558,9 +558,10 @@ impl SqliteStore {
     }
 }
 
-/// The SQLite statements of an `atomic`. The store's one writer connection holds the file's
-/// write lock for the whole transaction, so nothing changes between `lock` and `write`.
-struct SqliteAtomic<'c> {
+/// The SQLite statements of a multi-record write (`atomic`, a snapshot patch). The store's one
+/// writer connection holds the file's write lock for the whole transaction, so nothing changes
+/// between reading a record and writing it.
+struct SqliteWrite<'c> {
     conn: &'c mut SqliteConnection,
     tenant: &'c str,
     ns: &'c str,
@@ -569,7 +570,7 @@ struct SqliteAtomic<'c> {
 }
 
 #[async_trait]
-impl AtomicTx for SqliteAtomic<'_> {
+impl AtomicTx for SqliteWrite<'_> {
     async fn guard(&mut self, _keys: &[&str]) -> Result<(), StoreError> {
         // The one writer connection already runs every write transaction alone.
         Ok(())
@@ -661,18 +662,10 @@ impl AtomicTx for SqliteAtomic<'_> {
 
 type RecordRow = (String, i64, String, String, Option<i64>, i64, i64);
 
-/// The SQLite statements of a snapshot patch, on the one writer connection (so nothing to
-/// lock, and the version cannot move between the check and the end).
-struct SqlitePatch<'t> {
-    conn: &'t mut SqliteConnection,
-    tenant: &'t str,
-    ns: &'t str,
-    actor: Actor<'t>,
-    now: i64,
-}
-
 #[async_trait]
-impl PatchTx for SqlitePatch<'_> {
+impl PatchTx for SqliteWrite<'_> {
+    // The one writer connection: nothing to lock, and the version cannot move between the
+    // check and the end.
     async fn lock(&mut self, _keys: &[&str]) -> Result<(), StoreError> {
         Ok(())
     }
@@ -879,7 +872,7 @@ impl Store for SqliteStore {
     ) -> Result<Snapshot, StoreError> {
         let tenant_id = tenant_text(tenant);
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let mut statements = SqlitePatch {
+        let mut statements = SqliteWrite {
             conn: &mut tx,
             tenant: &tenant_id,
             ns: namespace.as_str(),
@@ -1067,7 +1060,7 @@ impl Store for SqliteStore {
     ) -> Result<AtomicResponse, StoreError> {
         let tenant_id = tenant_text(tenant);
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let mut statements = SqliteAtomic {
+        let mut statements = SqliteWrite {
             conn: &mut tx,
             tenant: &tenant_id,
             ns: req.namespace.as_str(),
