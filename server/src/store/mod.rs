@@ -50,6 +50,32 @@ pub(crate) fn install_of_another_tenant(field: &str) -> StoreError {
     StorageError::validation(field, "this install id belongs to another tenant").into()
 }
 
+/// The rule of a guarded write: `ifRevision` holds when it equals the record's live revision
+/// (`0` when there is none: the write creates it); else the write is refused, naming the live
+/// revision (`REVISION_MISMATCH`).
+pub(crate) fn guard_holds(
+    guard: Option<alga_storage_core::Revision>,
+    live_revision: u64,
+) -> Result<(), u64> {
+    match guard {
+        Some(g) if g.get() != live_revision => Err(live_revision),
+        _ => Ok(()),
+    }
+}
+
+/// The rule of a delete: without a guard it always succeeds (deleting nothing is fine); with
+/// `ifRevision` it deletes only a live record at that revision, and is refused with
+/// `NOT_FOUND` when there is no live record, else `REVISION_MISMATCH` naming its revision.
+pub(crate) fn delete_allowed(
+    guard: Option<alga_storage_core::Revision>,
+    live_revision: u64,
+) -> Result<(), StorageError> {
+    match guard {
+        Some(_) if live_revision == 0 => Err(StorageError::not_found()),
+        _ => guard_holds(guard, live_revision).map_err(StorageError::revision_mismatch),
+    }
+}
+
 /// Wraps a backend failure.
 pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(e))
@@ -780,4 +806,40 @@ pub trait Store: Send + Sync + 'static {
         after: i64,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+#[cfg(test)]
+mod rule_tests {
+    use super::*;
+    use alga_storage_core::Revision;
+
+    fn rev(n: u64) -> Option<Revision> {
+        Some(Revision::new(n as i64).unwrap())
+    }
+
+    #[test]
+    fn a_guard_holds_only_at_the_live_revision() {
+        assert_eq!(guard_holds(None, 3), Ok(()));
+        assert_eq!(guard_holds(rev(3), 3), Ok(()));
+        assert_eq!(guard_holds(rev(0), 0), Ok(()));
+        assert_eq!(guard_holds(rev(2), 3), Err(3));
+        assert_eq!(guard_holds(rev(0), 3), Err(3));
+    }
+
+    #[test]
+    fn a_guarded_delete_of_nothing_is_not_found_else_a_mismatch() {
+        assert!(delete_allowed(None, 0).is_ok());
+        assert!(delete_allowed(rev(3), 3).is_ok());
+        assert_eq!(
+            delete_allowed(rev(1), 0).unwrap_err().code(),
+            ErrorCode::NotFound
+        );
+        assert_eq!(
+            delete_allowed(rev(0), 0).unwrap_err().code(),
+            ErrorCode::NotFound
+        );
+        let e = delete_allowed(rev(1), 4).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::RevisionMismatch);
+        assert_eq!(e.details().unwrap()["currentRevision"], 4);
+    }
 }

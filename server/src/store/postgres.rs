@@ -16,10 +16,10 @@ use super::transfer::{
     QuotaLine, RecordLine, SchemaLine, Sink,
 };
 use super::{
-    backend, change_page, db, in_request_order, install_of_another_tenant, keyed,
-    precondition_failed, record_size, Actor, AuditEntry, ChangeRow, ChangesQuery, ListQuery,
-    NamespaceUsage, Principal, QuotaRow, Quotas, Retention, SchemaLookup, Store, StoreError,
-    Upserted,
+    backend, change_page, db, delete_allowed, guard_holds, in_request_order,
+    install_of_another_tenant, keyed, precondition_failed, record_size, Actor, AuditEntry,
+    ChangeRow, ChangesQuery, ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, Retention,
+    SchemaLookup, Store, StoreError, Upserted,
 };
 use alga_storage_core::{
     AtomicRequest, AtomicResponse, BulkItemError, BulkPutRequest, BulkPutResponse,
@@ -987,9 +987,10 @@ impl Store for PgStore {
             .iter()
             .enumerate()
             .filter_map(|(i, item)| {
-                let guard = item.if_revision?.get();
                 let rev = revision_of(item.key.as_str());
-                (guard != rev).then(|| mismatch(i, item.key.as_str(), rev))
+                guard_holds(item.if_revision, rev)
+                    .err()
+                    .map(|rev| mismatch(i, item.key.as_str(), rev))
             })
             .collect();
         if !failures.is_empty() {
@@ -1291,23 +1292,28 @@ impl Store for PgStore {
                 .map_err(db)?;
             return Ok(());
         };
-        let deleted = sqlx::query(GUARDED_DELETE)
-            .bind(tenant)
-            .bind(ns)
-            .bind(key)
-            .bind(guard.get() as i64)
-            .bind(actor.principal)
-            .bind(actor.surface)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        if deleted.is_some() {
-            return Ok(());
+        // The statement deletes only what the rule allows; when it deleted nothing, the rule
+        // says why from the live revision (which may have just become the guard's: then the
+        // delete is tried again, a few times).
+        let mut current = 0;
+        for _ in 0..4 {
+            let deleted = sqlx::query(GUARDED_DELETE)
+                .bind(tenant)
+                .bind(ns)
+                .bind(key)
+                .bind(guard.get() as i64)
+                .bind(actor.principal)
+                .bind(actor.surface)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+            if deleted.is_some() {
+                return Ok(());
+            }
+            current = self.live_revision(tenant, ns, key).await?;
+            delete_allowed(Some(guard), current)?;
         }
-        match self.live_revision(tenant, ns, key).await? {
-            0 => Err(StorageError::not_found().into()),
-            current => Err(StorageError::revision_mismatch(current).into()),
-        }
+        Err(StorageError::revision_mismatch(current).into())
     }
 
     async fn snapshot(&self, tenant: Uuid, ns: &Namespace) -> Result<Snapshot, StoreError> {

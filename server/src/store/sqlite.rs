@@ -23,9 +23,10 @@ use super::transfer::{
     QuotaLine, RecordLine, SchemaLine, Sink,
 };
 use super::{
-    backend, change_page, db, in_request_order, install_of_another_tenant, keyed, record_size,
-    Actor, AuditEntry, ChangeRow, ChangesQuery, ListQuery, NamespaceUsage, Principal, QuotaRow,
-    Quotas, Retention, SchemaLookup, Store, StoreError, Upserted,
+    backend, change_page, db, delete_allowed, guard_holds, in_request_order,
+    install_of_another_tenant, keyed, record_size, Actor, AuditEntry, ChangeRow, ChangesQuery,
+    ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, Retention, SchemaLookup, Store,
+    StoreError, Upserted,
 };
 use alga_storage_core::{
     json_contains, AtomicRequest, AtomicResponse, BulkItemError, BulkPutRequest, BulkPutResponse,
@@ -396,8 +397,7 @@ impl SqliteStore {
     ) -> (Option<Current>, Result<(), u64>) {
         let live = current.filter(|c| c.live(now));
         let live_revision = live.map_or(0, |c| c.revision as u64);
-        let holds = guard.is_none_or(|g| g.get() == live_revision);
-        (live, if holds { Ok(()) } else { Err(live_revision) })
+        (live, guard_holds(guard, live_revision))
     }
 
     /// Writes one record whole ([`UPSERT`]); its revision, expiry and creation time are the
@@ -1090,11 +1090,10 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin().await.map_err(db)?;
         let swept = Self::sweep(&mut tx, &tenant_id, ns, now, &[key]).await?;
         let current = Self::current(&mut tx, &tenant_id, ns, key).await?;
-        let outcome = match (req.if_revision, Self::check(current, req.if_revision, now)) {
-            (Some(_), (None, _)) => Err(StorageError::not_found()),
-            (Some(_), (Some(_), Err(current))) => Err(StorageError::revision_mismatch(current)),
-            _ => Ok(()),
-        };
+        let live_revision = current
+            .filter(|c| c.live(now))
+            .map_or(0, |c| c.revision as u64);
+        let outcome = delete_allowed(req.if_revision, live_revision);
         let mut changes = swept;
         if let (Ok(()), Some(c)) = (&outcome, current) {
             Self::delete_key(&mut tx, &tenant_id, actor, ns, key, "delete", now).await?;
