@@ -11,6 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub mod atomic;
+pub(crate) mod bulk;
 pub mod feed;
 pub(crate) mod patch;
 pub mod postgres;
@@ -48,6 +49,19 @@ pub fn precondition_failed(current: u64) -> StorageError {
 /// across tenants), for an upsert and an import alike.
 pub(crate) fn install_of_another_tenant(field: &str) -> StoreError {
     StorageError::validation(field, "this install id belongs to another tenant").into()
+}
+
+/// The housekeeping fields of a written record.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Written {
+    /// Its new revision.
+    pub revision: u64,
+    /// When it expires.
+    pub ttl_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it was created.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When it was written.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The rule of a guarded write: `ifRevision` holds when it equals the record's live revision

@@ -8,6 +8,7 @@
 //! and never write; the background sweeper removes the rest.
 
 use super::atomic::{self, AtomicTx, Expiry, Locked, Put};
+use super::bulk::{self, BulkTx};
 use super::feed::{self, Feed};
 use super::patch::{self, NamespaceState, PatchTx};
 use super::principals::{PrincipalCache, CHANNEL};
@@ -16,19 +17,17 @@ use super::transfer::{
     QuotaLine, RecordLine, SchemaLine, Sink,
 };
 use super::{
-    backend, change_page, db, delete_allowed, guard_holds, in_request_order,
-    install_of_another_tenant, keyed, precondition_failed, record_size, Actor, AuditEntry,
-    ChangeRow, ChangesQuery, ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, Retention,
-    SchemaLookup, Store, StoreError, Upserted,
+    backend, change_page, db, delete_allowed, in_request_order, install_of_another_tenant, keyed,
+    precondition_failed, record_size, Actor, AuditEntry, ChangeRow, ChangesQuery, ListQuery,
+    NamespaceUsage, Principal, QuotaRow, Quotas, Retention, SchemaLookup, Store, StoreError,
+    Upserted, Written,
 };
 use alga_storage_core::{
-    AtomicRequest, AtomicResponse, BulkItemError, BulkPutRequest, BulkPutResponse,
-    BulkPutResultItem, DeleteRequest, GetManyRequest, GetManyResponse, GetRequest, Grant,
-    InstallId, Key, ListItem, Metadata, Namespace, PatchOp, PutRequest, PutResponse, Record,
-    Snapshot, StorageError,
+    AtomicRequest, AtomicResponse, BulkPutItem, BulkPutRequest, BulkPutResponse, DeleteRequest,
+    GetManyRequest, GetManyResponse, GetRequest, Grant, InstallId, Key, ListItem, Metadata,
+    Namespace, PatchOp, PutRequest, PutResponse, Record, Snapshot, StorageError,
 };
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::types::Json;
@@ -93,7 +92,9 @@ macro_rules! audit {
     };
 }
 
-const LIVE: &str = "(ttl_expires_at IS NULL OR ttl_expires_at > now())";
+/// The live revision of key `$3` (no row when there is none).
+const LIVE_REVISION: &str = "SELECT revision FROM ext_storage_records WHERE tenant_id = $1 \
+     AND namespace = $2 AND key = $3 AND (ttl_expires_at IS NULL OR ttl_expires_at > now())";
 
 /// Unconditional or create-only (`$7 = 0`) upsert. An expired row counts as absent: it is
 /// replaced and starts again at revision 1.
@@ -335,11 +336,7 @@ impl PgStore {
     }
 
     async fn live_revision(&self, tenant: Uuid, ns: &str, key: &str) -> Result<u64, StoreError> {
-        let sql = format!(
-            "SELECT revision FROM ext_storage_records WHERE tenant_id = $1 AND namespace = $2 \
-             AND key = $3 AND {LIVE}"
-        );
-        let rev: Option<i64> = sqlx::query_scalar(&sql)
+        let rev: Option<i64> = sqlx::query_scalar(LIVE_REVISION)
             .bind(tenant)
             .bind(ns)
             .bind(key)
@@ -389,15 +386,6 @@ fn metadata_value(metadata: Option<&Metadata>) -> Value {
     Value::Object(metadata.cloned().unwrap_or_default())
 }
 
-/// The housekeeping columns every write returns.
-#[derive(Clone, Copy)]
-struct Written {
-    revision: u64,
-    ttl_expires_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
 fn written(row: &PgRow) -> Result<Written, StoreError> {
     Ok(Written {
         revision: row.try_get::<i64, _>("revision").map_err(db)? as u64,
@@ -405,10 +393,6 @@ fn written(row: &PgRow) -> Result<Written, StoreError> {
         created_at: row.try_get("created_at").map_err(db)?,
         updated_at: row.try_get("updated_at").map_err(db)?,
     })
-}
-
-fn mismatch(index: usize, key: &str, current: u64) -> BulkItemError {
-    BulkItemError::new(index, key, &StorageError::revision_mismatch(current))
 }
 
 /// One record of a multi-key write.
@@ -546,9 +530,10 @@ async fn namespace_state(
         .map_err(db)
 }
 
-/// The Postgres statements of a snapshot patch: the rows of its keys are locked `FOR UPDATE`
-/// in key order; the version moves only from the value the ETag was checked against.
-struct PgPatch<'t, 'c> {
+/// The Postgres statements of a multi-record write (a snapshot patch, `bulkPut`): the rows of
+/// its keys are locked `FOR UPDATE` in key order; a patch moves the version only from the value
+/// its ETag was checked against.
+struct PgWrite<'t, 'c> {
     tx: &'t mut Tx<'c>,
     tenant: Uuid,
     ns: &'t str,
@@ -556,7 +541,7 @@ struct PgPatch<'t, 'c> {
 }
 
 #[async_trait]
-impl PatchTx for PgPatch<'_, '_> {
+impl PatchTx for PgWrite<'_, '_> {
     async fn lock(&mut self, keys: &[&str]) -> Result<(), StoreError> {
         lock_keys(self.tx, self.tenant, self.ns, keys).await?;
         Ok(())
@@ -658,6 +643,65 @@ impl PatchTx for PgPatch<'_, '_> {
         .await
         .map_err(db)?;
         Ok(rows.into_iter().collect())
+    }
+}
+
+#[async_trait]
+impl BulkTx for PgWrite<'_, '_> {
+    async fn lock(&mut self, keys: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+        lock_keys(self.tx, self.tenant, self.ns, keys).await
+    }
+
+    async fn write(
+        &mut self,
+        items: &[BulkPutItem],
+        create_only: &[&str],
+    ) -> Result<HashMap<String, Written>, StoreError> {
+        let items: Vec<ManyItem<'_>> = items
+            .iter()
+            .map(|i| ManyItem {
+                key: i.key.as_str(),
+                value: &i.value,
+                metadata: i.metadata.as_ref(),
+                ttl: i.ttl_seconds,
+            })
+            .collect();
+        upsert_many(self.tx, self.tenant, self.ns, items, create_only).await
+    }
+
+    async fn live_revision(&mut self, key: &str) -> Result<u64, StoreError> {
+        let rev: Option<i64> = sqlx::query_scalar(LIVE_REVISION)
+            .bind(self.tenant)
+            .bind(self.ns)
+            .bind(key)
+            .fetch_optional(&mut **self.tx)
+            .await
+            .map_err(db)?;
+        Ok(rev.map_or(0, |r| r as u64))
+    }
+
+    async fn finish(&mut self, changes: i64, keys: &[&str]) -> Result<i64, StoreError> {
+        sweep_and_bump(self.tx, self.tenant, self.ns, changes, keys).await
+    }
+
+    async fn audit(
+        &mut self,
+        keys: &[&str],
+        revisions: &[u64],
+        first_seq: i64,
+    ) -> Result<(), StoreError> {
+        let revisions: Vec<Option<i64>> = revisions.iter().map(|r| Some(*r as i64)).collect();
+        audit_many(
+            self.tx,
+            self.tenant,
+            self.actor,
+            self.ns,
+            "bulkPut",
+            keys,
+            &revisions,
+            first_seq,
+        )
+        .await
     }
 }
 
@@ -977,89 +1021,16 @@ impl Store for PgStore {
         actor: Actor<'_>,
         req: &BulkPutRequest,
     ) -> Result<BulkPutResponse, StoreError> {
-        let ns = req.namespace.as_str();
-        let keys: Vec<&str> = req.items.iter().map(|i| i.key.as_str()).collect();
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let current = lock_keys(&mut tx, tenant, ns, &keys).await?;
-        let revision_of = |key: &str| current.get(key).copied().unwrap_or(0);
-        let failures: Vec<BulkItemError> = req
-            .items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| {
-                let rev = revision_of(item.key.as_str());
-                guard_holds(item.if_revision, rev)
-                    .err()
-                    .map(|rev| mismatch(i, item.key.as_str(), rev))
-            })
-            .collect();
-        if !failures.is_empty() {
-            return Err(StorageError::bulk_partial_failure(failures).into());
-        }
-        let create_only: Vec<&str> = req
-            .items
-            .iter()
-            .filter(|i| i.if_revision.is_some_and(|r| r.get() == 0))
-            .map(|i| i.key.as_str())
-            .collect();
-        let writes: Vec<ManyItem<'_>> = req
-            .items
-            .iter()
-            .map(|i| ManyItem {
-                key: i.key.as_str(),
-                value: &i.value,
-                metadata: i.metadata.as_ref(),
-                ttl: i.ttl_seconds,
-            })
-            .collect();
-        let by_key = upsert_many(&mut tx, tenant, ns, writes, &create_only).await?;
-        if by_key.len() != req.items.len() {
-            // A create-only key was created by someone else after the lock: report it.
-            drop(tx);
-            let mut failures = Vec::new();
-            for (i, item) in req.items.iter().enumerate() {
-                if !by_key.contains_key(item.key.as_str()) {
-                    let rev = self.live_revision(tenant, ns, item.key.as_str()).await?;
-                    failures.push(mismatch(i, item.key.as_str(), rev));
-                }
-            }
-            return Err(StorageError::bulk_partial_failure(failures).into());
-        }
-        let revisions: Vec<Option<i64>> = keys
-            .iter()
-            .map(|k| Some(by_key[*k].revision as i64))
-            .collect();
-        // Each item changed a row; each that replaced an expired row also removed an expiry.
-        let expired_replaced = current.values().filter(|r| **r == 0).count();
-        let version = sweep_and_bump(
-            &mut tx,
+        let mut statements = PgWrite {
+            tx: &mut tx,
             tenant,
-            ns,
-            (keys.len() + expired_replaced) as i64,
-            &keys,
-        )
-        .await?;
-        let first_seq = version - keys.len() as i64 + 1;
-        audit_many(
-            &mut tx, tenant, actor, ns, "bulkPut", &keys, &revisions, first_seq,
-        )
-        .await?;
+            ns: req.namespace.as_str(),
+            actor,
+        };
+        let answer = bulk::run(&mut statements, req).await?;
         tx.commit().await.map_err(db)?;
-        let items = req
-            .items
-            .iter()
-            .map(|item| {
-                let w = by_key[item.key.as_str()];
-                BulkPutResultItem {
-                    key: item.key.clone(),
-                    revision: w.revision,
-                    ttl_expires_at: w.ttl_expires_at,
-                    created_at: Some(w.created_at),
-                    updated_at: Some(w.updated_at),
-                }
-            })
-            .collect();
-        Ok(BulkPutResponse { items })
+        Ok(answer)
     }
 
     async fn patch_once(
@@ -1071,7 +1042,7 @@ impl Store for PgStore {
         ops: &[PatchOp],
     ) -> Result<Snapshot, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let mut statements = PgPatch {
+        let mut statements = PgWrite {
             tx: &mut tx,
             tenant,
             ns: ns.as_str(),

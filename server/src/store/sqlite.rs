@@ -17,6 +17,7 @@
 //!   with its connection).
 
 use super::atomic::{self, AtomicTx, Expiry, Locked, Put};
+use super::bulk::{self, BulkTx};
 use super::patch::{self, NamespaceState, PatchTx};
 use super::transfer::{
     self, Counts, ExportFilter, ExportTx, ImportTx, InstallLine, Line, NamespaceLine, Part,
@@ -26,13 +27,13 @@ use super::{
     backend, change_page, db, delete_allowed, guard_holds, in_request_order,
     install_of_another_tenant, keyed, record_size, Actor, AuditEntry, ChangeRow, ChangesQuery,
     ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, Retention, SchemaLookup, Store,
-    StoreError, Upserted,
+    StoreError, Upserted, Written,
 };
 use alga_storage_core::{
-    json_contains, AtomicRequest, AtomicResponse, BulkItemError, BulkPutRequest, BulkPutResponse,
-    BulkPutResultItem, DeleteRequest, GetManyRequest, GetManyResponse, GetRequest, Grant,
-    InstallId, Key, ListItem, Metadata, Namespace, PatchOp, PutRequest, PutResponse, Record,
-    Revision, Snapshot, StorageError, TtlSeconds,
+    json_contains, AtomicRequest, AtomicResponse, BulkPutItem, BulkPutRequest, BulkPutResponse,
+    DeleteRequest, GetManyRequest, GetManyResponse, GetRequest, Grant, InstallId, Key, ListItem,
+    Metadata, Namespace, PatchOp, PutRequest, PutResponse, Record, Revision, Snapshot,
+    StorageError, TtlSeconds,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -110,15 +111,6 @@ impl Current {
     fn live(self, now: i64) -> bool {
         self.ttl_expires_at.is_none_or(|t| t > now)
     }
-}
-
-/// The housekeeping fields of a written record.
-#[derive(Debug, Clone, Copy)]
-struct Written {
-    revision: u64,
-    ttl_expires_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
 }
 
 /// One record to write.
@@ -663,6 +655,104 @@ impl AtomicTx for SqliteWrite<'_> {
 type RecordRow = (String, i64, String, String, Option<i64>, i64, i64);
 
 #[async_trait]
+impl BulkTx for SqliteWrite<'_> {
+    // The one writer connection: nothing to lock, and no row can appear between the lock and
+    // the write.
+    async fn lock(&mut self, keys: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+        let mut found = HashMap::with_capacity(keys.len());
+        for key in keys {
+            if let Some(c) = SqliteStore::current(self.conn, self.tenant, self.ns, key).await? {
+                let live = if c.live(self.now) {
+                    c.revision as u64
+                } else {
+                    0
+                };
+                found.insert((*key).to_owned(), live);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn write(
+        &mut self,
+        items: &[BulkPutItem],
+        _create_only: &[&str],
+    ) -> Result<HashMap<String, Written>, StoreError> {
+        let mut written = HashMap::with_capacity(items.len());
+        for item in items {
+            let key = item.key.as_str();
+            let live = SqliteStore::current(self.conn, self.tenant, self.ns, key)
+                .await?
+                .filter(|c| c.live(self.now));
+            let (revision, created_at) =
+                live.map_or((1, self.now), |c| (c.revision + 1, c.created_at));
+            let ttl_expires_at = item
+                .ttl_seconds
+                .map(|t| self.now + i64::from(t.get()) * 1_000_000);
+            let row = RowWrite {
+                key,
+                value: &item.value,
+                metadata: item.metadata.as_ref(),
+                revision,
+                ttl_expires_at,
+                created_at,
+            };
+            SqliteStore::write_row(self.conn, self.tenant, self.ns, &row, self.now).await?;
+            written.insert(
+                key.to_owned(),
+                Written {
+                    revision: revision as u64,
+                    ttl_expires_at: ttl_expires_at.map(time),
+                    created_at: time(created_at),
+                    updated_at: time(self.now),
+                },
+            );
+        }
+        Ok(written)
+    }
+
+    async fn live_revision(&mut self, key: &str) -> Result<u64, StoreError> {
+        let current = SqliteStore::current(self.conn, self.tenant, self.ns, key).await?;
+        Ok(current
+            .filter(|c| c.live(self.now))
+            .map_or(0, |c| c.revision as u64))
+    }
+
+    async fn finish(&mut self, changes: i64, keys: &[&str]) -> Result<i64, StoreError> {
+        let swept = SqliteStore::sweep(self.conn, self.tenant, self.ns, self.now, keys).await?;
+        SqliteStore::bump(self.conn, self.tenant, self.ns, swept + changes).await?;
+        sqlx::query_scalar(
+            "SELECT coalesce((SELECT version FROM ext_storage_namespaces WHERE tenant_id = ?1 AND namespace = ?2), 0)",
+        )
+        .bind(self.tenant)
+        .bind(self.ns)
+        .fetch_one(&mut *self.conn)
+        .await
+        .map_err(db)
+    }
+
+    async fn audit(
+        &mut self,
+        keys: &[&str],
+        revisions: &[u64],
+        first_seq: i64,
+    ) -> Result<(), StoreError> {
+        for (i, (key, revision)) in keys.iter().zip(revisions).enumerate() {
+            let change = Change {
+                ns: Some(self.ns),
+                key: Some(key),
+                operation: "bulkPut",
+                revision: Some(*revision as i64),
+                seq: Some(first_seq + i as i64),
+            };
+            SqliteStore::audit_change(self.conn, self.tenant, self.actor, &change, self.now)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl PatchTx for SqliteWrite<'_> {
     // The one writer connection: nothing to lock, and the version cannot move between the
     // check and the end.
@@ -808,58 +898,18 @@ impl Store for SqliteStore {
         actor: Actor<'_>,
         req: &BulkPutRequest,
     ) -> Result<BulkPutResponse, StoreError> {
-        let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
-        let keys: Vec<&str> = req.items.iter().map(|i| i.key.as_str()).collect();
+        let tenant_id = tenant_text(tenant);
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let swept = Self::sweep(&mut tx, &tenant_id, ns, now, &keys).await?;
-        let mut lives = Vec::with_capacity(req.items.len());
-        let mut replaced_expired = 0;
-        let mut failures = Vec::new();
-        for (index, item) in req.items.iter().enumerate() {
-            let current = Self::current(&mut tx, &tenant_id, ns, item.key.as_str()).await?;
-            let (live, guard) = Self::check(current, item.if_revision, now);
-            replaced_expired += i64::from(current.is_some() && live.is_none());
-            if let Err(current) = guard {
-                failures.push(BulkItemError::new(
-                    index,
-                    item.key.as_str(),
-                    &StorageError::revision_mismatch(current),
-                ));
-            }
-            lives.push(live);
-        }
-        if !failures.is_empty() {
-            Self::bump(&mut tx, &tenant_id, ns, swept).await?;
-            tx.commit().await.map_err(db)?;
-            return Err(StorageError::bulk_partial_failure(failures).into());
-        }
-        let mut items = Vec::with_capacity(req.items.len());
-        for (item, live) in req.items.iter().zip(lives) {
-            let write = Write {
-                operation: "bulkPut",
-                key: &item.key,
-                value: &item.value,
-                metadata: item.metadata.as_ref(),
-                ttl: item.ttl_seconds,
-            };
-            let w = Self::upsert(&mut tx, &tenant_id, actor, ns, &write, live, now).await?;
-            items.push(BulkPutResultItem {
-                key: item.key.clone(),
-                revision: w.revision,
-                ttl_expires_at: w.ttl_expires_at,
-                created_at: Some(w.created_at),
-                updated_at: Some(w.updated_at),
-            });
-        }
-        Self::bump(
-            &mut tx,
-            &tenant_id,
-            ns,
-            swept + req.items.len() as i64 + replaced_expired,
-        )
-        .await?;
+        let mut statements = SqliteWrite {
+            conn: &mut tx,
+            tenant: &tenant_id,
+            ns: req.namespace.as_str(),
+            actor,
+            now: now_micros(),
+        };
+        let answer = bulk::run(&mut statements, req).await?;
         tx.commit().await.map_err(db)?;
-        Ok(BulkPutResponse { items })
+        Ok(answer)
     }
 
     async fn patch_once(
