@@ -513,6 +513,25 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Deletes one record; answers whether there was one.
+    async fn remove(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        ns: &str,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3",
+        )
+        .bind(tenant)
+        .bind(ns)
+        .bind(key)
+        .execute(conn)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Deletes one record and, if there was one, writes its audit row.
     async fn delete_key(
         conn: &mut SqliteConnection,
@@ -523,16 +542,7 @@ impl SqliteStore {
         operation: &'static str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3",
-        )
-        .bind(tenant)
-        .bind(ns)
-        .bind(key)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-        let deleted = done.rows_affected() > 0;
+        let deleted = Self::remove(conn, tenant, ns, key).await?;
         if deleted {
             Self::audit_row(
                 conn,
@@ -615,15 +625,7 @@ impl AtomicTx for SqliteWrite<'_> {
     }
 
     async fn delete(&mut self, key: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3",
-        )
-        .bind(self.tenant)
-        .bind(self.ns)
-        .bind(key)
-        .execute(&mut *self.conn)
-        .await
-        .map_err(db)?;
+        SqliteStore::remove(self.conn, self.tenant, self.ns, key).await?;
         Ok(())
     }
 
@@ -773,16 +775,7 @@ impl PatchTx for SqliteWrite<'_> {
     async fn delete(&mut self, keys: &[&str], first_seq: i64) -> Result<i64, StoreError> {
         let mut deleted = 0;
         for key in keys {
-            let done = sqlx::query(
-                "DELETE FROM ext_storage_records WHERE tenant_id = ?1 AND namespace = ?2 AND key = ?3",
-            )
-            .bind(self.tenant)
-            .bind(self.ns)
-            .bind(key)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(db)?;
-            if done.rows_affected() > 0 {
+            if SqliteStore::remove(self.conn, self.tenant, self.ns, key).await? {
                 let change = Change {
                     ns: Some(self.ns),
                     key: Some(key),
