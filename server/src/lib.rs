@@ -174,12 +174,22 @@ pub async fn serve(
                         body,
                     ))
                 });
-                // Each request runs in a task of its own, to completion: a client that goes
-                // away mid-request (a timeout, a closed tab) must not cancel a handler halfway
+                // A write runs in a task of its own, to completion: a client that goes away
+                // mid-request (a timeout, a closed tab) must not cancel a handler halfway
                 // through a transaction, with its row locks held until the connection is
-                // cleaned up. Only the answer is dropped.
-                let handling = tokio::spawn(app.clone().oneshot(request));
+                // cleaned up; only the answer is dropped. A read (GET, HEAD) writes nothing, so
+                // it stays in the connection's task: the hop cost a 1-client get 15-25 % (0.45-
+                // 0.56 of pgbench with it, 0.62-0.69 without, in alternating runs).
+                let reads = matches!(
+                    *request.method(),
+                    axum::http::Method::GET | axum::http::Method::HEAD
+                );
+                let app = app.clone();
                 async move {
+                    if reads {
+                        return app.oneshot(request).await;
+                    }
+                    let handling = tokio::spawn(app.oneshot(request));
                     Ok::<_, std::convert::Infallible>(match handling.await {
                         Ok(Ok(response)) => response,
                         Ok(Err(never)) => match never {},
