@@ -18,8 +18,7 @@ use super::extract::{bearer_claims, recognise};
 use super::{observe, AppState};
 use crate::error::ApiError;
 use crate::governance::Surface;
-use crate::store::feed::Event;
-use crate::store::feed::Subscription;
+use crate::store::feed::{Event, Subscription};
 use crate::store::ChangesQuery;
 use alga_storage_core::{
     ensure_capability, Access, Change, ChangesRequest, Namespace, Sequence, StorageError,

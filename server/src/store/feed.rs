@@ -7,8 +7,9 @@
 //! [`CHANNEL`], at most one per [`ANNOUNCE_WINDOW`], off the request path), and every [`POLL`]
 //! as a safety net, so a lost notification delays a change, never loses it. A watcher
 //! subscribes first, then catches up from the log, then follows the broadcast, skipping what it
-//! already sent: nothing is missed or sent twice. The broadcast holds at most [`TOPIC_CAPACITY`] changes: a watcher that falls
-//! further behind is cut off (it resumes from the log with its last id).
+//! already sent: nothing is missed or sent twice. The broadcast holds at most
+//! [`TOPIC_CAPACITY`] changes: a watcher that falls further behind is cut off (it resumes from
+//! the log with its last id).
 
 use super::{ChangesQuery, Store};
 use alga_storage_core::{Change, StorageError};
@@ -379,14 +380,14 @@ async fn follow(feed: Weak<Feed>, store: Weak<dyn Store>, topic: Arc<Topic>, key
             }
         }
         drop(store);
-        let read_at = tokio::time::Instant::now();
+        let read_done = tokio::time::Instant::now();
         let _ = tokio::time::timeout(POLL, topic.wake.notified()).await;
         // Under a stream of writes, what commits meanwhile is read and sent together.
         let watchers = u32::try_from(topic.events.receiver_count()).unwrap_or(u32::MAX);
         let interval = READ_INTERVAL_PER_WATCHER
             .saturating_mul(watchers)
             .min(MAX_READ_INTERVAL);
-        tokio::time::sleep_until(read_at + interval).await;
+        tokio::time::sleep_until(read_done + interval).await;
     }
 }
 

@@ -571,6 +571,19 @@ struct SqliteWrite<'c> {
     now: i64,
 }
 
+impl<'c> SqliteWrite<'c> {
+    /// The statements of one write transaction of namespace `ns`, at the current time.
+    fn new(conn: &'c mut SqliteConnection, tenant: &'c str, ns: &'c str, actor: Actor<'c>) -> Self {
+        SqliteWrite {
+            conn,
+            tenant,
+            ns,
+            actor,
+            now: now_micros(),
+        }
+    }
+}
+
 #[async_trait]
 impl AtomicTx for SqliteWrite<'_> {
     async fn guard(&mut self, _keys: &[&str]) -> Result<(), StoreError> {
@@ -893,13 +906,7 @@ impl Store for SqliteStore {
     ) -> Result<BulkPutResponse, StoreError> {
         let tenant_id = tenant_text(tenant);
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let mut statements = SqliteWrite {
-            conn: &mut tx,
-            tenant: &tenant_id,
-            ns: req.namespace.as_str(),
-            actor,
-            now: now_micros(),
-        };
+        let mut statements = SqliteWrite::new(&mut tx, &tenant_id, req.namespace.as_str(), actor);
         let answer = bulk::run(&mut statements, req).await?;
         tx.commit().await.map_err(db)?;
         Ok(answer)
@@ -915,13 +922,7 @@ impl Store for SqliteStore {
     ) -> Result<Snapshot, StoreError> {
         let tenant_id = tenant_text(tenant);
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let mut statements = SqliteWrite {
-            conn: &mut tx,
-            tenant: &tenant_id,
-            ns: namespace.as_str(),
-            actor,
-            now: now_micros(),
-        };
+        let mut statements = SqliteWrite::new(&mut tx, &tenant_id, namespace.as_str(), actor);
         // The one writer connection: no other write can move the version meanwhile.
         let snapshot = patch::run(&mut statements, if_match, ops)
             .await?
@@ -1103,13 +1104,7 @@ impl Store for SqliteStore {
     ) -> Result<AtomicResponse, StoreError> {
         let tenant_id = tenant_text(tenant);
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let mut statements = SqliteWrite {
-            conn: &mut tx,
-            tenant: &tenant_id,
-            ns: req.namespace.as_str(),
-            actor,
-            now: now_micros(),
-        };
+        let mut statements = SqliteWrite::new(&mut tx, &tenant_id, req.namespace.as_str(), actor);
         match atomic::run(&mut statements, req, accept).await? {
             Ok(answer) => {
                 tx.commit().await.map_err(db)?;
