@@ -21,6 +21,7 @@ mod atomic;
 pub mod bytes;
 mod capability;
 mod changes;
+mod construct;
 mod error;
 pub mod limits;
 mod names;
@@ -34,6 +35,7 @@ pub use atomic::{
 };
 pub use capability::{ensure_capability, validate_grants, Access, Grant};
 pub use changes::{Change, ChangeOp, ChangesRequest, ChangesResponse, LogBounds, Sequence};
+pub use construct::{BulkPutInput, ListInput, OperationInput, PatchInput, WriteInput};
 pub use error::{BulkItemError, ErrorCode, ErrorKind, StorageError, TransportCause};
 pub use names::{
     optional_whole_number, Cursor, InstallId, InvalidValue, Key, Limit, Namespace, Revision,

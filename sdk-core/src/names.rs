@@ -44,6 +44,26 @@ impl From<InvalidValue> for crate::StorageError {
 #[serde(into = "i64")]
 pub struct WholeNumber(i64);
 
+impl WholeNumber {
+    /// A number as a JavaScript engine holds it, taken as the JSON it writes for it
+    /// (`JSON.stringify`): a whole number of magnitude below 2^63 is written as digits, which
+    /// the server reads as an integer; a fraction, `NaN`, an infinity or a larger number is
+    /// not one (`None`).
+    ///
+    /// ```
+    /// use alga_storage_core::WholeNumber;
+    /// assert_eq!(WholeNumber::from_js_number(3600.0).map(i64::from), Some(3600));
+    /// assert_eq!(WholeNumber::from_js_number(-(2f64.powi(63))).map(i64::from), Some(i64::MIN));
+    /// assert!(WholeNumber::from_js_number(1.5).is_none());
+    /// assert!(WholeNumber::from_js_number(2f64.powi(63)).is_none());
+    /// assert!(WholeNumber::from_js_number(f64::NAN).is_none());
+    /// ```
+    pub fn from_js_number(n: f64) -> Option<WholeNumber> {
+        const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+        (n.fract() == 0.0 && (-LIMIT..LIMIT).contains(&n)).then_some(WholeNumber(n as i64))
+    }
+}
+
 impl From<WholeNumber> for i64 {
     fn from(value: WholeNumber) -> i64 {
         value.0

@@ -438,10 +438,11 @@ impl StorageRequest {
     }
 }
 
-/// A request of the contract built from its fields (a JSON object: the envelope's fields
-/// without `operation`) and validated exactly as the server validates it, every error naming
-/// its field. The SDKs build their requests with it, so a call the server would refuse is
-/// refused before it is sent, with the server's error.
+/// A request of the contract parsed from its fields (a JSON object: the runner envelope's
+/// fields without `operation`) and validated, every error naming its field: how the server
+/// reads an envelope. (The SDKs hold plain values, not JSON: they build the same requests with
+/// the validating constructors, `PutRequest::new` and the like, which a test holds equal to
+/// this parser.)
 ///
 /// ```
 /// use alga_storage_core::{FromFields, PutRequest};

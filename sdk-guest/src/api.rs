@@ -3,13 +3,14 @@
 use crate::wire;
 use crate::Result;
 use alga_storage_core::{
-    AtomicCheck, AtomicOperation, AtomicRequest, AtomicResponse, BulkPutResponse, ChangesRequest,
-    ChangesResponse, ErrorCode, FromFields, GetManyRequest, Key, ListItem, ListResponse,
-    PutResponse, Record, Revision, StorageError,
+    AtomicRequest, AtomicResponse, BulkPutInput, BulkPutRequest, BulkPutResponse, ChangesRequest,
+    ChangesResponse, DeleteRequest, ErrorCode, GetManyRequest, GetRequest, ListInput, ListItem,
+    ListRequest, ListResponse, Metadata, OperationInput, PutRequest, PutResponse, Record,
+    StorageError, WriteInput,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 
@@ -67,21 +68,48 @@ impl WriteOptions {
         self
     }
 
-    fn apply(&self, fields: &mut Map<String, Value>) -> Result<()> {
+    /// The options as sdk-core's constructors take them; errors name `{prefix}field`.
+    fn input(&self, prefix: &str) -> Result<WriteInput> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        if let Some(m) = &self.metadata {
-            fields.insert("metadata".into(), m.clone());
-        }
-        if let Some(t) = self.ttl_seconds {
-            fields.insert("ttlSeconds".into(), t.into());
-        }
-        if let Some(r) = self.if_revision {
-            fields.insert("ifRevision".into(), r.into());
-        }
-        Ok(())
+        Ok(WriteInput {
+            metadata: self
+                .metadata
+                .clone()
+                .map(|m| object(&format!("{prefix}metadata"), m))
+                .transpose()?,
+            ttl_seconds: self
+                .ttl_seconds
+                .map(|t| whole(&format!("{prefix}ttlSeconds"), t))
+                .transpose()?,
+            if_revision: self
+                .if_revision
+                .map(|r| whole(&format!("{prefix}ifRevision"), r))
+                .transpose()?,
+        })
     }
+}
+
+/// A `u64` as the whole number sdk-core's constructors check (the contract's numbers are
+/// signed 64-bit); one past `i64::MAX` is refused here, naming `field`, never clamped.
+fn whole(field: &str, n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| {
+        StorageError::validation(field, format!("must be at most {}, got {n}", i64::MAX))
+    })
+}
+
+/// A serialized metadata value as the JSON object it must be.
+fn object(field: &str, value: Value) -> Result<Metadata> {
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(StorageError::validation(field, "must be a JSON object")),
+    }
+}
+
+/// `value` as JSON (a `Serialize` that fails, e.g. a map with non-string keys, names `field`).
+fn json<V: Serialize + ?Sized>(field: &str, value: &V) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| StorageError::validation(field, e.to_string()))
 }
 
 /// A `put` being prepared: see [`Namespace::write`].
@@ -121,11 +149,13 @@ impl Write<'_> {
 
     /// Validate and write.
     pub fn send(self) -> Result<PutResponse> {
-        let mut fields = Map::new();
-        fields.insert("key".into(), self.key.into());
-        fields.insert("value".into(), self.value?);
-        self.options.apply(&mut fields)?;
-        wire::put(self.ns.request(fields)?)
+        let options = self.options.input("")?;
+        wire::put(PutRequest::new(
+            self.ns.name(),
+            self.key,
+            self.value?,
+            options,
+        )?)
     }
 }
 
@@ -134,7 +164,7 @@ impl Write<'_> {
 #[must_use = "a list does nothing until `page` or `iter` is called"]
 pub struct List<'a, T = Value> {
     ns: &'a Namespace,
-    fields: Map<String, Value>,
+    input: ListInput,
     error: Option<StorageError>,
     _value: PhantomData<fn() -> T>,
 }
@@ -142,41 +172,39 @@ pub struct List<'a, T = Value> {
 impl<'a, T: DeserializeOwned> List<'a, T> {
     /// Only keys that start with `prefix` (literally: `%` and `_` are ordinary characters).
     pub fn prefix(mut self, prefix: &str) -> Self {
-        self.fields.insert("keyPrefix".into(), prefix.into());
+        self.input.key_prefix = Some(prefix.to_owned());
         self
     }
 
     /// Page size (1-100, default 25).
     pub fn limit(mut self, limit: u32) -> Self {
-        self.fields.insert("limit".into(), limit.into());
+        self.input.limit = Some(limit.into());
         self
     }
 
     /// Start after the page that returned this cursor.
     pub fn cursor(mut self, cursor: &str) -> Self {
-        self.fields.insert("cursor".into(), cursor.into());
+        self.input.cursor = Some(cursor.to_owned());
         self
     }
 
     /// Include each record's value (typed as `T`).
     pub fn values(mut self) -> Self {
-        self.fields.insert("includeValues".into(), true.into());
+        self.input.include_values = true;
         self
     }
 
     /// Include each record's metadata.
     pub fn with_metadata(mut self) -> Self {
-        self.fields.insert("includeMetadata".into(), true.into());
+        self.input.include_metadata = true;
         self
     }
 
     /// Only records whose metadata contains `filter` (JSON containment).
     pub fn metadata<M: Serialize + ?Sized>(mut self, filter: &M) -> Self {
-        match serde_json::to_value(filter) {
-            Ok(f) => {
-                self.fields.insert("metadata".into(), f);
-            }
-            Err(e) => self.error = Some(StorageError::validation("metadata", e.to_string())),
+        match json("metadata", filter).and_then(|f| object("metadata", f)) {
+            Ok(f) => self.input.metadata = Some(f),
+            Err(e) => self.error = Some(e),
         }
         self
     }
@@ -186,7 +214,7 @@ impl<'a, T: DeserializeOwned> List<'a, T> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        wire::list(self.ns.request(self.fields.clone())?)
+        wire::list(ListRequest::new(self.ns.name(), self.input.clone())?)
     }
 
     /// Walk every matching record, page after page, following the cursors. An error ends the
@@ -233,7 +261,7 @@ impl<T: DeserializeOwned> Iterator for ListIter<'_, T> {
                     self.buffered.extend(page.items);
                     match page.next_cursor {
                         Some(cursor) => {
-                            self.list.fields.insert("cursor".into(), cursor.0.into());
+                            self.list.input.cursor = Some(cursor.0);
                         }
                         None => self.done = true,
                     }
@@ -252,7 +280,7 @@ impl<T: DeserializeOwned> Iterator for ListIter<'_, T> {
 #[must_use = "a bulk write does nothing until `send` is called"]
 pub struct BulkPut<'a> {
     ns: &'a Namespace,
-    items: Vec<Value>,
+    items: Vec<BulkPutInput>,
     error: Option<StorageError>,
 }
 
@@ -269,23 +297,20 @@ impl BulkPut<'_> {
         value: &V,
         options: WriteOptions,
     ) -> Self {
-        let index = self.items.len();
-        let mut fields = Map::new();
-        fields.insert("key".into(), key.into());
-        match serde_json::to_value(value) {
-            Ok(v) => {
-                fields.insert("value".into(), v);
-            }
+        let at = format!("items[{}].", self.items.len());
+        let item = json(&format!("{at}value"), value).and_then(|value| {
+            Ok(BulkPutInput {
+                key: key.to_owned(),
+                value,
+                options: options.input(&at)?,
+            })
+        });
+        match item {
+            Ok(item) => self.items.push(item),
             Err(e) => {
-                self.error.get_or_insert_with(|| {
-                    StorageError::validation(format!("items[{index}].value"), e.to_string())
-                });
+                self.error.get_or_insert(e);
             }
         }
-        if let Err(e) = options.apply(&mut fields) {
-            self.error.get_or_insert(e);
-        }
-        self.items.push(Value::Object(fields));
         self
     }
 
@@ -295,9 +320,7 @@ impl BulkPut<'_> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let mut fields = Map::new();
-        fields.insert("items".into(), Value::Array(self.items));
-        wire::bulk_put(self.ns.request(fields)?)
+        wire::bulk_put(BulkPutRequest::new(self.ns.name(), self.items)?)
     }
 }
 
@@ -307,45 +330,28 @@ impl BulkPut<'_> {
 #[must_use = "an atomic write does nothing until `commit` is called"]
 pub struct Atomic<'a> {
     ns: &'a Namespace,
-    checks: Vec<AtomicCheck>,
-    operations: Vec<AtomicOperation>,
+    checks: Vec<(String, i64)>,
+    operations: Vec<OperationInput>,
     error: Option<StorageError>,
 }
 
 impl Atomic<'_> {
-    fn key(&mut self, field: String, key: &str) -> Option<Key> {
-        match Key::new(key) {
-            Ok(key) => Some(key),
-            Err(e) => {
-                self.error
-                    .get_or_insert_with(|| StorageError::validation(field, e.reason));
-                None
-            }
-        }
+    fn fail(mut self, error: StorageError) -> Self {
+        self.error.get_or_insert(error);
+        self
     }
 
     /// Only if `key` is at `revision` now (`0`: only if it does not exist); else the whole
     /// write fails with `REVISION_MISMATCH`, `details.failedChecks` naming each failed check.
     pub fn check(mut self, key: &str, revision: u64) -> Self {
-        let index = self.checks.len();
-        let key = self.key(format!("checks[{index}].key"), key);
         // A guard is never dropped: a revision out of range fails the whole write.
-        let revision = i64::try_from(revision)
-            .map_err(|_| format!("{revision} is past the largest revision"))
-            .and_then(|r| Revision::new(r).map_err(|e| e.reason));
-        match revision {
+        match whole(&format!("checks[{}].revision", self.checks.len()), revision) {
             Ok(revision) => {
-                if let Some(key) = key {
-                    self.checks.push(AtomicCheck { key, revision });
-                }
+                self.checks.push((key.to_owned(), revision));
+                self
             }
-            Err(reason) => {
-                self.error.get_or_insert_with(|| {
-                    StorageError::validation(format!("checks[{index}].revision"), reason)
-                });
-            }
+            Err(e) => self.fail(e),
         }
-        self
     }
 
     /// Create or replace `key` with `value`.
@@ -361,67 +367,39 @@ impl Atomic<'_> {
         value: &V,
         options: WriteOptions,
     ) -> Self {
-        let at = format!("operations[{}]", self.operations.len());
-        let Some(key) = self.key(format!("{at}.key"), key) else {
-            return self;
-        };
-        let mut fields = Map::new();
-        fields.insert("op".into(), "put".into());
-        fields.insert("key".into(), key.as_str().into());
-        match serde_json::to_value(value) {
-            Ok(v) => {
-                fields.insert("value".into(), v);
+        let at = format!("operations[{}].", self.operations.len());
+        let put = json(&format!("{at}value"), value).and_then(|value| {
+            Ok(OperationInput::Put {
+                key: key.to_owned(),
+                value,
+                options: options.input(&at)?,
+            })
+        });
+        match put {
+            Ok(put) => {
+                self.operations.push(put);
+                self
             }
-            Err(e) => {
-                self.error.get_or_insert_with(|| {
-                    StorageError::validation(format!("{at}.value"), e.to_string())
-                });
-                return self;
-            }
+            Err(e) => self.fail(e),
         }
-        if options.if_revision.is_some() {
-            self.error.get_or_insert_with(|| {
-                StorageError::validation(
-                    format!("{at}.ifRevision"),
-                    "an atomic write is guarded by its checks",
-                )
-            });
-            return self;
-        }
-        if let Err(e) = options.apply(&mut fields) {
-            self.error.get_or_insert(e);
-            return self;
-        }
-        match serde_json::from_value::<AtomicOperation>(Value::Object(fields)) {
-            Ok(op) => self.operations.push(op),
-            Err(e) => {
-                self.error
-                    .get_or_insert_with(|| StorageError::validation(at, e.to_string()));
-            }
-        }
-        self
     }
 
     /// Delete `key` (a missing record is no error).
     pub fn delete(mut self, key: &str) -> Self {
-        let at = format!("operations[{}].key", self.operations.len());
-        if let Some(key) = self.key(at, key) {
-            self.operations.push(AtomicOperation::Delete { key });
-        }
+        self.operations.push(OperationInput::Delete {
+            key: key.to_owned(),
+        });
         self
     }
 
     /// Add `delta` to the integer value of `key` (a missing record counts as 0 and is
     /// created); the result says the new value.
     pub fn increment(mut self, key: &str, delta: i64) -> Self {
-        let at = format!("operations[{}].key", self.operations.len());
-        if let Some(key) = self.key(at, key) {
-            self.operations.push(AtomicOperation::Increment {
-                key,
-                delta: delta.into(),
-                ttl_seconds: None,
-            });
-        }
+        self.operations.push(OperationInput::Increment {
+            key: key.to_owned(),
+            delta,
+            ttl_seconds: None,
+        });
         self
     }
 
@@ -430,13 +408,11 @@ impl Atomic<'_> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let request = AtomicRequest {
-            namespace: self.ns.name.clone(),
-            checks: self.checks,
-            operations: self.operations,
-        };
-        request.validate()?;
-        wire::atomic(request)
+        wire::atomic(AtomicRequest::new(
+            self.ns.name(),
+            self.checks,
+            self.operations,
+        )?)
     }
 }
 
@@ -491,8 +467,7 @@ impl Namespace {
         Write {
             ns: self,
             key: key.to_owned(),
-            value: serde_json::to_value(value)
-                .map_err(|e| StorageError::validation("value", e.to_string())),
+            value: json("value", value),
             options: WriteOptions::new(),
         }
     }
@@ -533,12 +508,8 @@ impl Namespace {
         key: &str,
         revision: Option<u64>,
     ) -> Result<Option<Record<T>>> {
-        let mut fields = Map::new();
-        fields.insert("key".into(), key.into());
-        if let Some(r) = revision {
-            fields.insert("ifRevision".into(), r.into());
-        }
-        match wire::get(self.request(fields)?) {
+        let revision = revision.map(|r| whole("ifRevision", r)).transpose()?;
+        match wire::get(GetRequest::new(self.name(), key, revision)?) {
             Ok(record) => Ok(Some(record)),
             Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -566,12 +537,8 @@ impl Namespace {
     }
 
     fn delete_fields(&self, key: &str, revision: Option<u64>) -> Result<()> {
-        let mut fields = Map::new();
-        fields.insert("key".into(), key.into());
-        if let Some(r) = revision {
-            fields.insert("ifRevision".into(), r.into());
-        }
-        wire::delete(self.request(fields)?)
+        let revision = revision.map(|r| whole("ifRevision", r)).transpose()?;
+        wire::delete(DeleteRequest::new(self.name(), key, revision)?)
     }
 
     /// A listing of this namespace in key order (code-point order), one page at a time or as
@@ -589,7 +556,7 @@ impl Namespace {
     pub fn list<T: DeserializeOwned>(&self) -> List<'_, T> {
         List {
             ns: self,
-            fields: Map::new(),
+            input: ListInput::default(),
             error: None,
             _value: PhantomData,
         }
@@ -606,18 +573,7 @@ impl Namespace {
     /// # Ok(()) }
     /// ```
     pub fn get_many<T: DeserializeOwned>(&self, keys: &[&str]) -> Result<Vec<Option<Record<T>>>> {
-        let keys = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                Key::new(*k).map_err(|e| StorageError::validation(format!("keys[{i}]"), e.reason))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let request = GetManyRequest {
-            namespace: self.name.clone(),
-            keys,
-        };
-        request.validate()?;
+        let request = GetManyRequest::new(self.name(), keys.iter().copied())?;
         Ok(wire::get_many(request)?.items)
     }
 
@@ -643,16 +599,13 @@ impl Namespace {
         limit: Option<u8>,
         key_prefix: Option<&str>,
     ) -> Result<ChangesResponse> {
-        let mut fields = Map::new();
-        fields.insert("namespace".into(), self.name.as_str().into());
-        fields.insert("after".into(), after.into());
-        if let Some(limit) = limit {
-            fields.insert("limit".into(), limit.into());
-        }
-        if let Some(prefix) = key_prefix {
-            fields.insert("keyPrefix".into(), prefix.into());
-        }
-        wire::changes(ChangesRequest::from_fields(fields)?)
+        let request = ChangesRequest::new(
+            self.name(),
+            Some(whole("after", after)?),
+            limit.map(i64::from),
+            key_prefix.map(str::to_owned),
+        )?;
+        wire::changes(request)
     }
 
     /// An atomic write: checks, then puts, deletes and increments, all or nothing.
@@ -716,14 +669,6 @@ impl Namespace {
             items: Vec::new(),
             error: None,
         }
-    }
-
-    /// The request of a call in this namespace, built and validated by sdk-core exactly as the
-    /// server validates it ([`FromFields`]), so a request the server would refuse is refused
-    /// here with the same error.
-    fn request<T: FromFields>(&self, mut fields: Map<String, Value>) -> Result<T> {
-        fields.insert("namespace".into(), self.name.as_str().into());
-        T::from_fields(fields)
     }
 }
 

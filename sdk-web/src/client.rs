@@ -1,16 +1,18 @@
 //! `StorageClient`: the JavaScript API over the browser REST and snapshot routes.
 //!
-//! Every method validates its arguments first, exactly as the server would (it builds the
-//! request with sdk-core's [`FromFields`], as the server does), so a bad call rejects
-//! before any request with the server's own error.
+//! Every method validates its arguments first, exactly as the server would: it builds the
+//! request with sdk-core's validating constructors (`PutRequest::new`, …), so a bad call
+//! rejects before any request with the server's own error. This module only reads the
+//! JavaScript arguments ([`crate::input`]) and sends the request.
 
 use crate::error::to_js;
+use crate::input::{self, Fields};
 use crate::json;
 use crate::transport::{Answer, Connection, Outgoing, RequestOptions, Token, DEFAULT_TIMEOUT_MS};
 use alga_storage_core::{
-    parse_etag, parse_json, validate_patch, AtomicRequest, BulkPutRequest, ChangesRequest, Cursor,
-    DeleteRequest, ErrorCode, FromFields, GetManyRequest, GetRequest, Key, ListRequest, Namespace,
-    PatchOp, PutBody, PutRequest, StorageError,
+    parse_etag, AtomicRequest, BulkPutInput, BulkPutRequest, ChangesRequest, Cursor, DeleteRequest,
+    ErrorCode, GetManyRequest, GetRequest, Key, ListInput, ListRequest, Namespace, OperationInput,
+    PatchInput, PatchOp, PutBody, PutRequest, StorageError,
 };
 use gloo_net::http::Method;
 use serde_json::{json, Map, Value};
@@ -138,25 +140,6 @@ const LIST_FIELDS: &[&str] = &[
     "metadata",
 ];
 
-/// The entries of an options object (`undefined`/`null` = none).
-fn entries(value: &JsValue, what: &str) -> Result<Vec<(String, JsValue)>, StorageError> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(Vec::new());
-    }
-    if !value.is_object() || js_sys::Array::is_array(value) || value.is_function() {
-        return Err(StorageError::validation(what, "must be an object"));
-    }
-    let object: &js_sys::Object = value.unchecked_ref();
-    Ok(js_sys::Object::keys(object)
-        .iter()
-        .filter_map(|k| {
-            let name = k.as_string()?;
-            let v = js_sys::Reflect::get(value, &k).ok()?;
-            Some((name, v))
-        })
-        .collect())
-}
-
 fn milliseconds(value: &JsValue, field: &str) -> Result<Option<u32>, StorageError> {
     if value.is_undefined() {
         return Ok(None);
@@ -189,7 +172,7 @@ impl ClientOptions {
             ));
         }
         let (mut base_url, mut token, mut timeout_ms, mut app_id) = (None, None, None, None);
-        for (name, v) in entries(value, "options")? {
+        for (name, v) in input::entries(value, "options")? {
             match name.as_str() {
                 "baseUrl" => base_url = Some(non_empty_string(&v, "baseUrl")?),
                 "token" if v.is_function() => token = Some(v),
@@ -214,17 +197,21 @@ impl ClientOptions {
     }
 }
 
-/// A call's own options: envelope fields, signal/timeout, and `appId` for patches.
-#[derive(Default)]
+/// A call's own options: the request's fields (read by the call), signal/timeout, and `appId`
+/// for patches.
 struct CallOptions {
-    fields: Map<String, Value>,
+    fields: Fields,
     request: RequestOptions,
     app_id: Option<String>,
 }
 
 fn call_options(value: &JsValue, wire: &[&str], app_id: bool) -> Result<CallOptions, StorageError> {
-    let mut options = CallOptions::default();
-    for (name, v) in entries(value, "options")? {
+    let mut options = CallOptions {
+        fields: Fields(Vec::new()),
+        request: RequestOptions::default(),
+        app_id: None,
+    };
+    for (name, v) in input::entries(value, "options")? {
         match name.as_str() {
             "signal" if v.is_undefined() || v.is_null() => {}
             "signal" => {
@@ -236,12 +223,7 @@ fn call_options(value: &JsValue, wire: &[&str], app_id: bool) -> Result<CallOpti
             "timeoutMs" => options.request.timeout_ms = milliseconds(&v, "timeoutMs")?,
             "appId" if app_id && v.is_undefined() => {}
             "appId" if app_id => options.app_id = Some(non_empty_string(&v, "appId")?),
-            _ if v.is_undefined() => {}
-            field if wire.contains(&field) => {
-                options
-                    .fields
-                    .insert(name.clone(), json::from_js_field(&v, field)?);
-            }
+            field if wire.contains(&field) => options.fields.0.push((name, v)),
             _ => {
                 let mut expected: Vec<&str> = wire.to_vec();
                 if app_id {
@@ -258,18 +240,12 @@ fn call_options(value: &JsValue, wire: &[&str], app_id: bool) -> Result<CallOpti
     Ok(options)
 }
 
-/// The request of a call from its arguments and options, built and validated by sdk-core as
-/// the server validates it ([`FromFields`]).
-fn request<T: FromFields>(
-    args: &[(&str, &JsValue)],
-    mut fields: Map<String, Value>,
-) -> Result<T, StorageError> {
-    for (name, value) in args {
-        if !value.is_undefined() {
-            fields.insert((*name).into(), json::from_js_field(value, name)?);
-        }
-    }
-    T::from_fields(fields)
+/// The key (`"key"`) and the namespace (`"namespace"`) arguments of a record call.
+fn record_args(namespace: &JsValue, key: &JsValue) -> Result<(String, String), StorageError> {
+    Ok((
+        input::string(namespace, "namespace")?,
+        input::string(key, "key")?,
+    ))
 }
 
 fn segment(s: &str) -> String {
@@ -386,30 +362,25 @@ fn snapshot_result(answer: &Answer, created: Option<bool>) -> Result<JsValue, St
 pub struct AtomicWrite {
     connection: Rc<Connection>,
     namespace: JsValue,
-    checks: Vec<Value>,
-    operations: Vec<Value>,
+    checks: Vec<(String, i64)>,
+    operations: Vec<OperationInput>,
     error: Option<StorageError>,
 }
 
 impl AtomicWrite {
-    fn field(&mut self, value: &JsValue, field: String) -> Value {
-        json::from_js_field(value, &field).unwrap_or_else(|e| {
-            self.error.get_or_insert(e);
-            Value::Null
-        })
+    /// Keeps the first error: `commit()` rejects with it.
+    fn push(mut self, operation: Result<OperationInput, StorageError>) -> AtomicWrite {
+        match operation {
+            Ok(op) => self.operations.push(op),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
     }
 
-    fn operation(mut self, op: &str, key: JsValue, extra: Vec<(&str, Value)>) -> AtomicWrite {
-        let at = format!("operations[{}]", self.operations.len());
-        let mut fields = Map::new();
-        fields.insert("op".into(), op.into());
-        let key = self.field(&key, format!("{at}.key"));
-        fields.insert("key".into(), key);
-        for (name, value) in extra {
-            fields.insert(name.into(), value);
-        }
-        self.operations.push(Value::Object(fields));
-        self
+    fn key(&self, key: &JsValue) -> Result<String, StorageError> {
+        input::string(key, &format!("operations[{}].key", self.operations.len()))
     }
 
     /// Sends the write; with `value_of_first`, resolves to the first result's `value` (an
@@ -420,13 +391,8 @@ impl AtomicWrite {
                 return Err(e);
             }
             let options = call_options(&options.into(), &[], false)?;
-            let mut fields = options.fields;
-            if !self.checks.is_empty() {
-                fields.insert("checks".into(), Value::Array(self.checks));
-            }
-            fields.insert("operations".into(), Value::Array(self.operations));
-            let args = [("namespace", &self.namespace)];
-            let request: AtomicRequest = request(&args, fields)?;
+            let namespace = input::string(&self.namespace, "namespace")?;
+            let request = AtomicRequest::new(&namespace, self.checks, self.operations)?;
             let body = json!({ "checks": request.checks, "operations": request.operations });
             let answer = post(
                 &self.connection,
@@ -458,52 +424,42 @@ impl AtomicWrite {
         #[wasm_bindgen(unchecked_param_type = "number")] revision: JsValue,
     ) -> AtomicWrite {
         let at = format!("checks[{}]", self.checks.len());
-        let key = self.field(&key, format!("{at}.key"));
-        let revision = self.field(&revision, format!("{at}.revision"));
-        self.checks
-            .push(json!({ "key": key, "revision": revision }));
+        let check = input::string(&key, &format!("{at}.key"))
+            .and_then(|k| Ok((k, input::whole(&revision, &format!("{at}.revision"))?)));
+        match check {
+            Ok(check) => self.checks.push(check),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
         self
     }
 
     /// Creates or replaces `key` with `value`; options `{ metadata?, ttlSeconds? }`.
     pub fn put(
-        mut self,
+        self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "JsonValue")] value: JsValue,
         options: Option<AtomicPutOptionsArg>,
     ) -> AtomicWrite {
-        let at = format!("operations[{}]", self.operations.len());
-        let value = self.field(&value, format!("{at}.value"));
-        let mut extra = vec![("value", value)];
-        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        if !options.is_undefined() && !options.is_null() {
-            match self.field(&options, format!("{at}.options")) {
-                Value::Object(map) => {
-                    for (name, v) in map {
-                        let name: &str = match name.as_str() {
-                            "metadata" => "metadata",
-                            "ttlSeconds" => "ttlSeconds",
-                            _ => {
-                                self.error.get_or_insert_with(|| {
-                                    StorageError::validation(
-                                        format!("{at}.{name}"),
-                                        "unknown option; expected metadata, ttlSeconds",
-                                    )
-                                });
-                                continue;
-                            }
-                        };
-                        extra.push((name, v));
-                    }
-                }
-                _ => {
-                    self.error.get_or_insert_with(|| {
-                        StorageError::validation(format!("{at}.options"), "must be an object")
-                    });
-                }
-            }
-        }
-        self.operation("put", key, extra)
+        let at = format!("operations[{}].", self.operations.len());
+        let put = (|| {
+            let key = self.key(&key)?;
+            let value = json::from_js_field(&value, &format!("{at}value"))?;
+            let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+            let mut fields = Fields::of(
+                &options,
+                &format!("{at}options"),
+                &at,
+                &["metadata", "ttlSeconds"],
+            )?;
+            Ok(OperationInput::Put {
+                key,
+                value,
+                options: fields.write_input(&at)?,
+            })
+        })();
+        self.push(put)
     }
 
     /// Deletes `key` (a missing record is no error).
@@ -511,19 +467,26 @@ impl AtomicWrite {
         self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> AtomicWrite {
-        self.operation("delete", key, Vec::new())
+        let delete = self.key(&key).map(|key| OperationInput::Delete { key });
+        self.push(delete)
     }
 
     /// Adds `delta` (a whole number) to the integer value of `key`; a missing record counts
     /// as 0. The result of the operation carries the new value.
     pub fn increment(
-        mut self,
+        self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number")] delta: JsValue,
     ) -> AtomicWrite {
         let at = format!("operations[{}].delta", self.operations.len());
-        let delta = self.field(&delta, at);
-        self.operation("increment", key, vec![("delta", delta)])
+        let increment = self.key(&key).and_then(|key| {
+            Ok(OperationInput::Increment {
+                key,
+                delta: input::whole(&delta, &at)?,
+                ttl_seconds: None,
+            })
+        });
+        self.push(increment)
     }
 
     /// Sends the write: every check holds and every operation applies, or nothing does.
@@ -584,9 +547,11 @@ impl StorageClient {
     ) -> js_sys::Promise {
         let connection = self.connection.clone();
         promise(async move {
-            let options = call_options(&options.into(), PUT_FIELDS, false)?;
-            let args = [("namespace", &namespace), ("key", &key), ("value", &value)];
-            let request: PutRequest = request(&args, options.fields)?;
+            let mut options = call_options(&options.into(), PUT_FIELDS, false)?;
+            let (namespace, key) = record_args(&namespace, &key)?;
+            let value = json::from_js_field(&value, "value")?;
+            let write = options.fields.write_input("")?;
+            let request = PutRequest::new(&namespace, key, value, write)?;
             let path = record_path(&request.namespace, &request.key)?;
             let body = PutBody {
                 value: request.value,
@@ -620,9 +585,10 @@ impl StorageClient {
     ) -> js_sys::Promise {
         let connection = self.connection.clone();
         promise(async move {
-            let options = call_options(&options.into(), GUARD_FIELDS, false)?;
-            let args = [("namespace", &namespace), ("key", &key)];
-            let request: GetRequest = request(&args, options.fields)?;
+            let mut options = call_options(&options.into(), GUARD_FIELDS, false)?;
+            let (namespace, key) = record_args(&namespace, &key)?;
+            let guard = options.fields.write_input("")?.if_revision;
+            let request = GetRequest::new(&namespace, key, guard)?;
             let answer = connection
                 .send(Outgoing {
                     method: Method::GET,
@@ -652,9 +618,10 @@ impl StorageClient {
     ) -> js_sys::Promise {
         let connection = self.connection.clone();
         promise(async move {
-            let options = call_options(&options.into(), GUARD_FIELDS, false)?;
-            let args = [("namespace", &namespace), ("key", &key)];
-            let request: DeleteRequest = request(&args, options.fields)?;
+            let mut options = call_options(&options.into(), GUARD_FIELDS, false)?;
+            let (namespace, key) = record_args(&namespace, &key)?;
+            let guard = options.fields.write_input("")?.if_revision;
+            let request = DeleteRequest::new(&namespace, key, guard)?;
             connection
                 .send(Outgoing {
                     method: Method::DELETE,
@@ -682,8 +649,13 @@ impl StorageClient {
         let connection = self.connection.clone();
         promise(async move {
             let options = call_options(&options.into(), &[], false)?;
-            let args = [("namespace", &namespace), ("items", &items)];
-            let request: BulkPutRequest = request(&args, options.fields)?;
+            let namespace = input::string(&namespace, "namespace")?;
+            let items = input::array(&items, "items")?
+                .iter()
+                .enumerate()
+                .map(|(i, item)| bulk_item(&format!("items[{i}]"), item))
+                .collect::<Result<Vec<_>, _>>()?;
+            let request = BulkPutRequest::new(&namespace, items)?;
             let body = json!({ "items": request.items });
             post(&connection, &request.namespace, "", body, &options.request).await
         })
@@ -704,8 +676,13 @@ impl StorageClient {
         let connection = self.connection.clone();
         promise(async move {
             let options = call_options(&options.into(), &[], false)?;
-            let args = [("namespace", &namespace), ("keys", &keys)];
-            let request: GetManyRequest = request(&args, options.fields)?;
+            let namespace = input::string(&namespace, "namespace")?;
+            let keys = input::array(&keys, "keys")?
+                .iter()
+                .enumerate()
+                .map(|(i, key)| input::string(key, &format!("keys[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let request = GetManyRequest::new(&namespace, keys)?;
             let body = json!({ "keys": request.keys });
             let answer = post(
                 &connection,
@@ -772,8 +749,8 @@ impl StorageClient {
     ) -> js_sys::Promise {
         let connection = self.connection.clone();
         promise(async move {
-            let options = call_options(&options.into(), CHANGES_FIELDS, false)?;
-            let request: ChangesRequest = request(&[("namespace", &namespace)], options.fields)?;
+            let mut options = call_options(&options.into(), CHANGES_FIELDS, false)?;
+            let request = changes_request(&namespace, &mut options.fields)?;
             let mut query = vec![("after", request.after.get().to_string())];
             if let Some(limit) = request.limit {
                 query.push(("limit", limit.get().to_string()));
@@ -825,18 +802,13 @@ impl StorageClient {
                 ));
             }
             let mut fields = options.fields;
-            let include_values = match fields.remove("includeValues") {
-                None | Some(Value::Bool(false)) => false,
-                Some(Value::Bool(true)) => true,
-                Some(_) => {
-                    return Err(StorageError::validation(
-                        "includeValues",
-                        "must be true or false",
-                    ))
-                }
-            };
-            let after = fields.contains_key("after");
-            let request: ChangesRequest = request(&[("namespace", &namespace)], fields)?;
+            let include_values = fields
+                .take("includeValues")
+                .map(|v| input::flag(&v, "includeValues"))
+                .transpose()?
+                .unwrap_or(false);
+            let after = fields.0.iter().any(|(name, _)| name == "after");
+            let request = changes_request(&namespace, &mut fields)?;
             let mut query = Vec::new();
             if let Some(prefix) = &request.key_prefix {
                 query.push(("keyPrefix", prefix.clone()));
@@ -941,9 +913,13 @@ impl StorageClient {
         promise(async move {
             let options = call_options(&options.into(), &[], true)?;
             let namespace = snapshot_namespace(&namespace)?;
-            let ops_text = json::stringify(&ops, "ops")?;
-            let parsed: Vec<PatchOp> = parse_json(ops_text.as_bytes())?;
-            validate_patch(&parsed)?;
+            let ops = input::array(&ops, "body")?
+                .iter()
+                .enumerate()
+                .map(|(i, op)| patch_input(&format!("[{i}]"), op))
+                .collect::<Result<Vec<_>, _>>()?;
+            let ops = PatchOp::list(ops)?;
+            let ops_text = serde_json::to_string(&ops).map_err(|_| StorageError::internal())?;
             let etag = etag
                 .as_string()
                 .ok_or_else(|| StorageError::validation("etag", "must be a string"))?;
@@ -986,9 +962,91 @@ fn list_request(
     namespace: &JsValue,
     options: &JsValue,
 ) -> Result<(ListRequest, RequestOptions), StorageError> {
-    let options = call_options(options, LIST_FIELDS, false)?;
-    let list: ListRequest = request(&[("namespace", namespace)], options.fields)?;
-    Ok((list, options.request))
+    let mut options = call_options(options, LIST_FIELDS, false)?;
+    let namespace = input::string(namespace, "namespace")?;
+    let fields = &mut options.fields;
+    let text = |v: JsValue, name: &str| input::string(&v, name);
+    let list = ListInput {
+        key_prefix: fields
+            .take("keyPrefix")
+            .map(|v| text(v, "keyPrefix"))
+            .transpose()?,
+        limit: fields
+            .take("limit")
+            .map(|v| input::whole(&v, "limit"))
+            .transpose()?,
+        cursor: fields
+            .take("cursor")
+            .filter(|v| !v.is_null())
+            .map(|v| text(v, "cursor"))
+            .transpose()?,
+        include_values: flag(fields, "includeValues")?,
+        include_metadata: flag(fields, "includeMetadata")?,
+        metadata: fields
+            .take("metadata")
+            .map(|v| input::object(&v, "metadata"))
+            .transpose()?,
+    };
+    Ok((ListRequest::new(&namespace, list)?, options.request))
+}
+
+/// A flag option (absent: `false`).
+fn flag(fields: &mut Fields, name: &str) -> Result<bool, StorageError> {
+    Ok(fields
+        .take(name)
+        .map(|v| input::flag(&v, name))
+        .transpose()?
+        .unwrap_or(false))
+}
+
+/// The request of `changes` or `watch`: the namespace, `after`, `limit` and `keyPrefix`.
+fn changes_request(
+    namespace: &JsValue,
+    fields: &mut Fields,
+) -> Result<ChangesRequest, StorageError> {
+    let namespace = input::string(namespace, "namespace")?;
+    let after = fields
+        .take("after")
+        .map(|v| input::whole(&v, "after"))
+        .transpose()?;
+    let limit = fields
+        .take("limit")
+        .map(|v| input::whole(&v, "limit"))
+        .transpose()?;
+    let prefix = fields
+        .take("keyPrefix")
+        .map(|v| input::string(&v, "keyPrefix"))
+        .transpose()?;
+    ChangesRequest::new(&namespace, after, limit, prefix)
+}
+
+/// One item of a `bulkPut` (`at` = `items[i]`).
+fn bulk_item(at: &str, item: &JsValue) -> Result<BulkPutInput, StorageError> {
+    let prefix = format!("{at}.");
+    let allowed = ["key", "value", "metadata", "ttlSeconds", "ifRevision"];
+    let mut fields = Fields::of(item, at, &prefix, &allowed)?;
+    Ok(BulkPutInput {
+        key: input::string(&fields.required("key", &prefix)?, &format!("{prefix}key"))?,
+        value: json::from_js_field(
+            &fields.required("value", &prefix)?,
+            &format!("{prefix}value"),
+        )?,
+        options: fields.write_input(&prefix)?,
+    })
+}
+
+/// One operation of a snapshot patch (`at` = `[i]`).
+fn patch_input(at: &str, op: &JsValue) -> Result<PatchInput, StorageError> {
+    let prefix = format!("{at}.");
+    let mut fields = Fields::of(op, at, &prefix, &["op", "key", "value"])?;
+    Ok(PatchInput {
+        op: input::string(&fields.required("op", &prefix)?, &format!("{prefix}op"))?,
+        key: input::string(&fields.required("key", &prefix)?, &format!("{prefix}key"))?,
+        value: fields
+            .take("value")
+            .map(|v| json::from_js_field(&v, &format!("{prefix}value")))
+            .transpose()?,
+    })
 }
 
 async fn list_page(

@@ -18,15 +18,16 @@
 //! }
 //! ```
 //!
-//! Every call validates its input in the browser with the server's own rules (the same
-//! `StorageRequest::from_json` the server runs), so a bad call rejects with the server's error
-//! before any request. Values are plain JavaScript values, converted with the browser's own
+//! Every call validates its input in the browser with the server's own rules (sdk-core's
+//! validating constructors, `PutRequest::new` and the like), so a bad call rejects with the
+//! server's error before any request. Values are plain JavaScript values, converted with the browser's own
 //! `JSON.stringify` / `JSON.parse`. Every failure rejects with a `StorageError` carrying `code`,
 //! `status`, `message` and `details`.
 #![deny(missing_docs)]
 
 mod client;
 pub mod error;
+pub mod input;
 pub mod json;
 pub mod transport;
 pub mod watch;
