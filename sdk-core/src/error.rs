@@ -72,6 +72,11 @@ impl ErrorCode {
         }
     }
 
+    /// The code of a wire name (`"NOT_FOUND"` → [`ErrorCode::NotFound`]); `None` for another.
+    pub fn from_name(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     /// The wire name, e.g. `"REVISION_MISMATCH"`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -133,6 +138,17 @@ pub enum TransportCause {
 }
 
 impl TransportCause {
+    /// The cause `details.cause` spells `name`, if any.
+    pub fn from_name(name: &str) -> Option<TransportCause> {
+        [
+            TransportCause::Network,
+            TransportCause::Timeout,
+            TransportCause::Aborted,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
+    }
+
     /// The cause as `details.cause` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -266,6 +282,18 @@ impl StorageError {
         .with_details(json!({ "field": field, "limit": limit, "actual": actual }))
     }
 
+    /// `VALIDATION_FAILED`: `field` nests arrays and objects deeper than
+    /// [`MAX_VALUE_DEPTH`](crate::limits::MAX_VALUE_DEPTH).
+    pub fn too_deep(field: impl Into<String>) -> Self {
+        StorageError::validation(
+            field,
+            format!(
+                "must nest arrays and objects at most {} deep",
+                crate::limits::MAX_VALUE_DEPTH
+            ),
+        )
+    }
+
     /// `REVISION_MISMATCH` with the current revision (`0` when the record does not exist).
     pub fn revision_mismatch(current_revision: u64) -> Self {
         StorageError::new(
@@ -365,8 +393,7 @@ impl StorageError {
         if !self.is_transport() {
             return None;
         }
-        let cause = self.details.as_ref()?.get("cause")?.clone();
-        serde_json::from_value(cause).ok()
+        TransportCause::from_name(self.details.as_ref()?.get("cause")?.as_str()?)
     }
 
     /// Whether this error is a transport failure (see [`StorageError::transport`]).
@@ -432,7 +459,7 @@ impl StorageError {
             let cause = details
                 .as_ref()
                 .and_then(|d| d.get("cause"))
-                .and_then(|c| serde_json::from_value(c.clone()).ok())
+                .and_then(|c| TransportCause::from_name(c.as_str()?))
                 .unwrap_or(TransportCause::Network);
             let mut err = StorageError::transport(cause, message);
             if let (Some(Value::Object(extra)), Some(Value::Object(mine))) =
@@ -444,13 +471,12 @@ impl StorageError {
             }
             return err;
         }
-        let code = serde_json::from_value::<ErrorCode>(Value::String(code.to_owned()))
-            .unwrap_or_else(|_| kind.default_code());
+        let code = ErrorCode::from_name(code).unwrap_or_else(|| kind.default_code());
         let status = match code {
             ErrorCode::BulkPartialFailure => details
                 .as_ref()
                 .and_then(|d| d.pointer("/items/0/code"))
-                .and_then(|c| serde_json::from_value::<ErrorCode>(c.clone()).ok())
+                .and_then(|c| ErrorCode::from_name(c.as_str()?))
                 .map_or(400, ErrorCode::http_status),
             other => other.http_status(),
         };
@@ -466,25 +492,35 @@ impl StorageError {
     /// A body that is not an envelope becomes `INTERNAL_ERROR` (5xx) or a code derived from the
     /// status, so a client always gets a typed error.
     pub fn from_envelope(status: u16, body: &[u8]) -> Self {
-        #[derive(Deserialize)]
-        struct Envelope {
-            error: Inner,
-        }
-        #[derive(Deserialize)]
-        struct Inner {
-            code: ErrorCode,
-            message: String,
-            #[serde(default)]
-            details: Option<Value>,
-        }
-        match serde_json::from_slice::<Envelope>(body) {
-            Ok(Envelope { error }) => StorageError {
-                code: error.code,
-                message: error.message,
-                details: error.details,
+        StorageError::from_envelope_json(status, serde_json::from_slice(body).ok().as_ref())
+    }
+
+    /// [`StorageError::from_envelope`] of a body already parsed as JSON (`None`: not JSON).
+    ///
+    /// ```
+    /// use alga_storage_core::{ErrorCode, StorageError};
+    /// let body = serde_json::json!({"error": {"code": "NOT_FOUND", "message": "no record"}});
+    /// let e = StorageError::from_envelope_json(404, Some(&body));
+    /// assert_eq!((e.code(), e.message()), (ErrorCode::NotFound, "no record"));
+    /// assert_eq!(StorageError::from_envelope_json(412, None).code(), ErrorCode::PreconditionFailed);
+    /// ```
+    pub fn from_envelope_json(status: u16, body: Option<&Value>) -> Self {
+        let error = body.and_then(|b| b.get("error"));
+        let code = error
+            .and_then(|e| e.get("code")?.as_str())
+            .and_then(ErrorCode::from_name);
+        let message = error.and_then(|e| e.get("message")?.as_str());
+        match (code, message) {
+            (Some(code), Some(message)) => StorageError {
+                code,
+                message: message.to_owned(),
+                details: error
+                    .and_then(|e| e.get("details"))
+                    .filter(|d| !d.is_null())
+                    .cloned(),
                 status,
             },
-            Err(_) => {
+            _ => {
                 let code = ErrorCode::ALL
                     .into_iter()
                     .find(|c| c.http_status() == status && *c != ErrorCode::BulkPartialFailure)

@@ -8,6 +8,9 @@ pub const MAX_KEY_CHARS: usize = 128;
 pub const MAX_INSTALL_ID_CHARS: usize = 128;
 /// Largest serialized `value` of one record, in bytes (64 KiB).
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// Deepest nesting of arrays and objects in a value or a metadata object (`[[1]]` nests 2
+/// deep), the same on every surface.
+pub const MAX_VALUE_DEPTH: usize = 100;
 /// Largest serialized `metadata` of one record, in bytes (4 KiB).
 pub const MAX_METADATA_BYTES: usize = 4 * 1024;
 /// Shortest allowed time to live, in seconds.

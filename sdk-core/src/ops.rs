@@ -660,6 +660,9 @@ pub(crate) fn check_value(prefix: &str, value: &Value) -> Result<usize, StorageE
             "strings must not contain U+0000",
         ));
     }
+    if depth(value) > MAX_VALUE_DEPTH {
+        return Err(StorageError::too_deep(format!("{prefix}value")));
+    }
     Ok(value_size)
 }
 
@@ -686,8 +689,20 @@ pub(crate) fn check_record(
                 "strings must not contain U+0000",
             ));
         }
+        if 1 + metadata.values().map(depth).max().unwrap_or(0) > MAX_VALUE_DEPTH {
+            return Err(StorageError::too_deep(format!("{prefix}metadata")));
+        }
     }
     Ok(value_size + metadata_size)
+}
+
+/// How deep arrays and objects nest in `value` (a scalar: 0, `[]`: 1, `[[1]]`: 2).
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 fn has_nul(value: &Value) -> bool {

@@ -299,3 +299,32 @@ fn etags_parse_quoted_unquoted_and_weak() {
     assert!(parse_etag("\"-1\"").is_err());
     assert!(parse_etag("*").is_err());
 }
+
+/// `n` arrays, one inside the other.
+fn nested(n: usize) -> Value {
+    (0..n).fold(json!(1), |inner, _| json!([inner]))
+}
+
+#[test]
+fn values_and_metadata_nest_at_most_100_deep() {
+    assert!(put(nested(MAX_VALUE_DEPTH)).validate().is_ok());
+    let e = put(nested(MAX_VALUE_DEPTH + 1)).validate().unwrap_err();
+    assert_eq!(e.code(), ErrorCode::ValidationFailed);
+    assert_eq!(e.details().unwrap()["field"], "value");
+    let mut with_metadata = put(json!(1));
+    let metadata = |n| json!({ "m": nested(n) }).as_object().unwrap().clone();
+    with_metadata.metadata = Some(metadata(MAX_VALUE_DEPTH - 1));
+    assert!(with_metadata.validate().is_ok());
+    with_metadata.metadata = Some(metadata(MAX_VALUE_DEPTH));
+    let e = with_metadata.validate().unwrap_err();
+    assert_eq!(e.details().unwrap()["field"], "metadata");
+    // Every surface: a patch's values and an atomic put's value too.
+    let patch = [PatchOp::Set {
+        key: Key::new("k").unwrap(),
+        value: nested(MAX_VALUE_DEPTH + 1),
+    }];
+    assert_eq!(
+        validate_patch(&patch).unwrap_err().details().unwrap()["field"],
+        "[0].value"
+    );
+}

@@ -2,7 +2,6 @@
 //! subclass carrying the contract's `code`, the HTTP `status`, the `message` and the `details`.
 
 use alga_storage_core::{ErrorCode, StorageError};
-use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -85,7 +84,7 @@ pub fn from_js(value: &JsValue) -> Option<StorageError> {
         return None;
     }
     let get = |name: &str| js_sys::Reflect::get(value, &JsValue::from_str(name)).ok();
-    let code: ErrorCode = serde_json::from_value(Value::String(get("code")?.as_string()?)).ok()?;
+    let code = ErrorCode::from_name(&get("code")?.as_string()?)?;
     let status = get("status")?.as_f64()? as u16;
     let message = get("message")?.as_string()?;
     let details = get("details")

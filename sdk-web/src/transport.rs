@@ -113,9 +113,9 @@ impl Connection {
             if (200..300).contains(&answer.status) {
                 return Ok(answer);
             }
-            return Err(StorageError::from_envelope(
+            return Err(StorageError::from_envelope_json(
                 answer.status,
-                answer.body.as_bytes(),
+                crate::json::parse_value(&answer.body).as_ref(),
             ));
         }
     }

@@ -160,8 +160,7 @@ impl WatchState {
                 self.pending.borrow_mut().push_back(change);
             }
             "reset" => {
-                let reset: serde_json::Value =
-                    serde_json::from_str(&event.data).map_err(|_| StorageError::internal())?;
+                let reset = json::parse_value(&event.data).ok_or_else(StorageError::internal)?;
                 // A slow reader is cut off right after: it resumes from its last id.
                 if let Some(next) = reset["nextAfter"].as_u64() {
                     self.last_id.set(Some(next));
@@ -171,15 +170,15 @@ impl WatchState {
                 }
             }
             "error" => {
-                let code = serde_json::from_str::<serde_json::Value>(&event.data)
-                    .ok()
-                    .and_then(|v| {
-                        serde_json::from_value::<ErrorCode>(v["error"]["code"].clone()).ok()
-                    })
+                let body = json::parse_value(&event.data);
+                let code = body
+                    .as_ref()
+                    .and_then(|v| v["error"]["code"].as_str())
+                    .and_then(ErrorCode::from_name)
                     .unwrap_or(ErrorCode::InternalError);
-                return Err(StorageError::from_envelope(
+                return Err(StorageError::from_envelope_json(
                     code.http_status(),
-                    event.data.as_bytes(),
+                    body.as_ref(),
                 ));
             }
             _ => {}

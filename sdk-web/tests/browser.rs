@@ -240,10 +240,18 @@ async fn the_conformance_corpus_passes_through_the_browser_sdk() {
     );
 }
 
+/// `n` arrays, one inside the other.
+fn nested(n: usize) -> Value {
+    (0..n).fold(json!(1), |inner, _| json!([inner]))
+}
+
 #[wasm_bindgen_test]
 async fn values_are_plain_javascript_values() {
     let c = client(&["vals"]).await;
     let values = [
+        // Whole numbers past 2^53 travel as the digits JSON.stringify writes for them.
+        json!({"big": 1152921504606846976_u64, "bigger": 10000000000000000000_u64, "huge": 1e21, "small": 0.1, "neg": -9007199254740992_i64}),
+        nested(100),
         json!({"text": "héllo ✓", "tags": ["a", "b"], "n": 1.5, "big": 9007199254740991_i64, "neg": -3, "ok": true, "none": null}),
         json!([1, [2, [3]], {"deep": {"er": []}}]),
         json!("just a string"),
@@ -670,6 +678,31 @@ async fn bad_input_is_refused_in_the_browser_before_any_request() {
             "value",
         ),
         (
+            "value with a lone surrogate",
+            c.put(
+                s("notes"),
+                s("k"),
+                js_sys::JsString::from_char_code1(0xD800).into(),
+                None,
+            ),
+            "value",
+        ),
+        (
+            "value nested 101 deep",
+            c.put(s("notes"), s("k"), js(nested(101)), None),
+            "value",
+        ),
+        (
+            "metadata nested 101 deep",
+            c.put(
+                s("notes"),
+                s("k"),
+                js(json!(1)),
+                opts(json!({"metadata": {"m": nested(100)}})),
+            ),
+            "metadata",
+        ),
+        (
             "negative ttl",
             c.put(
                 s("notes"),
@@ -773,9 +806,13 @@ async fn bad_input_is_refused_in_the_browser_before_any_request() {
     assert_eq!((e.code(), e.status()), (ErrorCode::PayloadTooLarge, 413));
     // The same rules as the server: the browser's error is the server's error.
     let server = client(&["notes"]).await;
-    for (ns, key) in [("Notes", "k"), ("notes", "a/b")] {
-        let local = fails(c.put(s(ns), s(key), js(json!(1)), None)).await;
-        let remote = fails(server.put(s(ns), s(key), js(json!(1)), None)).await;
+    for (ns, key, value) in [
+        ("Notes", "k", json!(1)),
+        ("notes", "a/b", json!(1)),
+        ("notes", "k", nested(101)),
+    ] {
+        let local = fails(c.put(s(ns), s(key), js(value.clone()), None)).await;
+        let remote = fails(server.put(s(ns), s(key), js(value), None)).await;
         assert_eq!(local, remote);
     }
     // Bad client options throw at once.

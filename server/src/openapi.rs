@@ -111,7 +111,7 @@ fn components() -> Value {
         },
         "schemas": {
             "JsonValue": {
-                "description": "Any JSON value (at most 64 KiB serialized) with no U+0000 in any string or member name.",
+                "description": "Any JSON value (at most 64 KiB serialized, arrays and objects nested at most 100 deep) with no U+0000 in any string or member name.",
                 "anyOf": [
                     schema("JsonText"),
                     { "type": ["number", "boolean", "null"] },
