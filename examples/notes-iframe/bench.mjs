@@ -31,7 +31,8 @@ await admin("PUT", `/installs/${install}`, {
 });
 const { token } = await admin("POST", `/installs/${install}/tokens`, { ttlSeconds: 600 });
 
-const pkg = join(here, "node_modules/alga-storage-web");
+// PKG=dir serves another build of the package (e.g. target/web-pkg/pkg) to compare two builds.
+const pkg = process.env.PKG ?? join(here, "node_modules/alga-storage-web");
 const server = createServer(async (req, res) => {
   if (req.url === "/") {
     res.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>bench</title>");
