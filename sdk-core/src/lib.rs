@@ -42,10 +42,10 @@ pub use names::{
     TtlSeconds, WholeNumber,
 };
 pub use ops::{
-    canonical_json, json_contains, json_size, not_null, parse_json, BulkPutBody, BulkPutItem,
-    BulkPutRequest, BulkPutResponse, BulkPutResultItem, DeleteRequest, FromFields, GetRequest,
-    ListItem, ListRequest, ListResponse, Metadata, PutBody, PutRequest, PutResponse, Record,
-    StorageRequest, OPERATIONS,
+    canonical_json, check_record, json_contains, json_size, not_null, parse_json, BulkPutBody,
+    BulkPutItem, BulkPutRequest, BulkPutResponse, BulkPutResultItem, DeleteRequest, FromFields,
+    GetRequest, ListItem, ListRequest, ListResponse, Metadata, PutBody, PutRequest, PutResponse,
+    Record, StorageRequest, OPERATIONS,
 };
 pub use snapshot::{parse_etag, validate_patch, PatchOp, Snapshot, ETAG_PATTERN};
 

@@ -666,8 +666,17 @@ pub(crate) fn check_value(prefix: &str, value: &Value) -> Result<usize, StorageE
     Ok(value_size)
 }
 
-/// Checks one record's value and metadata (see [`check_value`]). Returns their total size.
-pub(crate) fn check_record(
+/// Checks one record's value and metadata against the contract's limits, as every write does:
+/// sizes, no U+0000, nesting depth. Errors name `{prefix}value` / `{prefix}metadata`. Returns
+/// their total size.
+///
+/// ```
+/// use alga_storage_core::check_record;
+/// assert!(check_record("", &serde_json::json!({"a": 1}), None).is_ok());
+/// let e = check_record("items[0].", &serde_json::json!("a\u{0}"), None).unwrap_err();
+/// assert_eq!(e.details().unwrap()["field"], "items[0].value");
+/// ```
+pub fn check_record(
     prefix: &str,
     value: &Value,
     metadata: Option<&Metadata>,

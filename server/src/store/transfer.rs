@@ -9,7 +9,7 @@
 //! versions, then an `end` line. A file without its `end` line is truncated, and refused as such.
 
 use super::{Store, StoreError};
-use alga_storage_core::{Grant, InstallId, Key, Metadata, Namespace};
+use alga_storage_core::{canonical_json, check_record, Grant, InstallId, Key, Metadata, Namespace};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,8 +24,9 @@ pub const FORMAT: &str = "alga-storage-export";
 pub const FORMAT_VERSION: u32 = 1;
 /// Lines an import writes in one transaction.
 pub const BATCH: usize = 1000;
-/// The longest line an import reads (a record's value is at most 256 KiB of JSON; escaping can
-/// make its line longer, never this long).
+/// The longest line an import reads (a record's value is at most 64 KiB of JSON and its
+/// metadata 4 KiB, as every write checks, and an import checks them too: a longer line is no
+/// record of ours).
 pub const MAX_LINE: usize = 8 << 20;
 
 /// One line of an export.
@@ -174,6 +175,24 @@ pub struct RecordLine {
 }
 
 impl RecordLine {
+    /// Holds the record to the rules every write holds it to (value and metadata limits, no
+    /// U+0000, nesting depth, a negative zero stored as 0, a revision from 1): a file edited by
+    /// hand cannot store what no write could, nor store it differently on each backend.
+    fn admit(&mut self) -> Result<(), String> {
+        let what = format!("record {}/{}", self.namespace, self.key);
+        canonical_json(&mut self.value);
+        self.metadata.values_mut().for_each(canonical_json);
+        check_record("", &self.value, Some(&self.metadata))
+            .map_err(|e| format!("{what}: {}", e.message()))?;
+        if self.revision < 1 {
+            return Err(format!(
+                "{what}: revision must be at least 1, got {}",
+                self.revision
+            ));
+        }
+        Ok(())
+    }
+
     /// The size the quotas count for it.
     pub fn size(&self) -> i64 {
         super::record_size(self.key.as_str(), &self.value, Some(&self.metadata))
@@ -751,13 +770,15 @@ impl LineReader {
             if text.is_empty() {
                 continue;
             }
-            return match serde_json::from_slice::<Line>(text) {
-                Ok(line) => Ok(Some(Numbered {
-                    number: self.number,
-                    line,
-                })),
-                Err(e) => Err((self.number, format!("not an export line: {e}"))),
-            };
+            let mut line = serde_json::from_slice::<Line>(text)
+                .map_err(|e| (self.number, format!("not an export line: {e}")))?;
+            if let Line::Record(record) = &mut line {
+                record.admit().map_err(|reason| (self.number, reason))?;
+            }
+            return Ok(Some(Numbered {
+                number: self.number,
+                line,
+            }));
         }
     }
 }

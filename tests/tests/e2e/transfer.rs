@@ -544,6 +544,30 @@ async fn imports_stop_at_the_bad_line_and_honour_the_conflict_policy() {
         "{}",
         bad.stderr
     );
+    // A record no write could store (a hand-edited file): refused with the write's reason, on
+    // both backends alike (SQLite would keep a U+0000 that Postgres' jsonb cannot).
+    let too_big = format!(r#""value":"{}""#, "x".repeat(70_000));
+    for (edit, reason) in [
+        (r#""value":"nul\u0000""#, "strings must not contain U+0000"),
+        (too_big.as_str(), "exceeds the limit of 65536 bytes"),
+    ] {
+        let mut edited: Vec<String> = all.iter().map(|l| (*l).to_owned()).collect();
+        let value_at = edited[1500].find("\"value\":").unwrap();
+        let value_end = edited[1500][value_at..].find('}').unwrap() + value_at + 1;
+        edited[1500].replace_range(value_at..value_end, edit);
+        let fresh = fresh_database(s.backend, &dir).await;
+        let refused = cli(
+            &fresh,
+            &["import"],
+            Some((edited.join("\n") + "\n").as_bytes()),
+        );
+        assert!(!refused.ok, "{}", edited[1500]);
+        assert!(
+            refused.stderr.contains("line 1501: ") && refused.stderr.contains(reason),
+            "{}",
+            refused.stderr
+        );
+    }
     // Not an export at all.
     let not = cli(&fresh, &["import"], Some(b"{\"hello\":1}\n"));
     assert!(!not.ok);
