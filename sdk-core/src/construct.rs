@@ -167,6 +167,21 @@ impl PutRequest {
     }
 }
 
+/// The namespace, key and guard of a single-record read or delete.
+type Guarded = (Namespace, Key, Option<Revision>);
+
+fn guarded(
+    namespace_name: &str,
+    record_key: String,
+    guard: Option<i64>,
+) -> Result<Guarded, StorageError> {
+    Ok((
+        namespace(namespace_name)?,
+        key("key", record_key)?,
+        revision(|| "ifRevision".into(), guard)?,
+    ))
+}
+
 impl GetRequest {
     /// A `get` (with a revision guard, if given), validated as the server validates it.
     pub fn new(
@@ -174,10 +189,12 @@ impl GetRequest {
         record_key: impl Into<String>,
         if_revision: Option<i64>,
     ) -> Result<Self, StorageError> {
+        let (namespace, key, if_revision) =
+            guarded(namespace_name, record_key.into(), if_revision)?;
         Ok(GetRequest {
-            namespace: namespace(namespace_name)?,
-            key: key("key", record_key.into())?,
-            if_revision: revision(|| "ifRevision".into(), if_revision)?,
+            namespace,
+            key,
+            if_revision,
         })
     }
 }
@@ -189,10 +206,12 @@ impl DeleteRequest {
         record_key: impl Into<String>,
         if_revision: Option<i64>,
     ) -> Result<Self, StorageError> {
+        let (namespace, key, if_revision) =
+            guarded(namespace_name, record_key.into(), if_revision)?;
         Ok(DeleteRequest {
-            namespace: namespace(namespace_name)?,
-            key: key("key", record_key.into())?,
-            if_revision: revision(|| "ifRevision".into(), if_revision)?,
+            namespace,
+            key,
+            if_revision,
         })
     }
 }
