@@ -79,11 +79,40 @@ try {
           times[name] += performance.now() - start;
         }
       }
+      // A put of a bigger value (300 fields, ~20 KB of JSON): the value read and checked in
+      // the browser, against a raw fetch PUT of the same body.
+      const big = Object.fromEntries(
+        Array.from({ length: 300 }, (_, i) => [`field${i}`, { n: i, text: "y".repeat(50), on: i % 2 === 0 }]),
+      );
+      const putSdk = async () => client.put("bench", "big", big);
+      const putFetch = async () =>
+        (await fetch(url.replace(/k$/, "big"), {
+          method: "PUT",
+          headers: { ...headers, "content-type": "application/json" },
+          body: JSON.stringify({ value: big }),
+        })).json();
+      const puts = { sdk: 0, fetch: 0 };
+      const m = Math.max(10, n / 5);
+      for (let i = 0; i < 10; i++) { await putSdk(); await putFetch(); }
+      for (let r = 0; r < rounds; r++) {
+        for (const [name, call] of [["sdk", putSdk], ["fetch", putFetch]]) {
+          const start = performance.now();
+          for (let i = 0; i < m / rounds; i++) await call();
+          puts[name] += performance.now() - start;
+        }
+      }
       // Validation alone: a call rejected in the browser before any request.
       const start = performance.now();
       for (let i = 0; i < n; i++) await client.get("Bad NS", "k").catch(() => {});
       const rejectUs = ((performance.now() - start) / n) * 1000;
-      return { initMs, sdkUs: (times.sdk / n) * 1000, fetchUs: (times.fetch / n) * 1000, rejectUs };
+      return {
+        initMs,
+        sdkUs: (times.sdk / n) * 1000,
+        fetchUs: (times.fetch / n) * 1000,
+        putSdkUs: (puts.sdk / m) * 1000,
+        putFetchUs: (puts.fetch / m) * 1000,
+        rejectUs,
+      };
     },
     { storageUrl, token, n },
   );
@@ -92,6 +121,8 @@ try {
   console.log(`  init (fetch + compile the wasm):   ${result.initMs.toFixed(1)} ms`);
   console.log(`  fetch() + res.json():            ${f(result.fetchUs)} µs/call`);
   console.log(`  StorageClient.get():             ${f(result.sdkUs)} µs/call (x${(result.sdkUs / result.fetchUs).toFixed(2)})`);
+  console.log(`  fetch() PUT of a 20 KB value:    ${f(result.putFetchUs)} µs/call`);
+  console.log(`  StorageClient.put() of it:       ${f(result.putSdkUs)} µs/call (x${(result.putSdkUs / result.putFetchUs).toFixed(2)})`);
   console.log(`  rejected in the browser:         ${f(result.rejectUs)} µs/call (no request)`);
 } finally {
   await browser.close();
