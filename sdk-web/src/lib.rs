@@ -32,6 +32,11 @@ pub mod json;
 pub mod transport;
 pub mod watch;
 
+// Talc instead of dlmalloc: a smaller module (see sdk-web/Cargo.toml).
+#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 pub use alga_storage_core as core;
 pub use client::{
     AtomicWrite, ClientOptions, ListIterator, NamespaceSnapshot, PatchResult, StorageClient,

@@ -250,6 +250,8 @@ async fn values_are_plain_javascript_values() {
     let c = client(&["vals"]).await;
     let values = [
         // Whole numbers past 2^53 travel as the digits JSON.stringify writes for them.
+        // A surrogate pair is a character; the text of an escape is only text.
+        json!({"emoji": "😀", "escaped": "\\ud800 and \\\\ud800 are text"}),
         json!({"big": 1152921504606846976_u64, "bigger": 10000000000000000000_u64, "huge": 1e21, "small": 0.1, "neg": -9007199254740992_i64}),
         nested(100),
         json!({"text": "héllo ✓", "tags": ["a", "b"], "n": 1.5, "big": 9007199254740991_i64, "neg": -3, "ok": true, "none": null}),
