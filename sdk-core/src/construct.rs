@@ -167,54 +167,34 @@ impl PutRequest {
     }
 }
 
-/// The namespace, key and guard of a single-record read or delete.
-type Guarded = (Namespace, Key, Option<Revision>);
-
-fn guarded(
-    namespace_name: &str,
-    record_key: String,
-    guard: Option<i64>,
-) -> Result<Guarded, StorageError> {
-    Ok((
-        namespace(namespace_name)?,
-        key("key", record_key)?,
-        revision(|| "ifRevision".into(), guard)?,
-    ))
+/// `new` for a single-record request of namespace, key and guard (`get`, `delete`).
+macro_rules! guarded_request {
+    ($request:ident, $doc:literal) => {
+        impl $request {
+            #[doc = $doc]
+            pub fn new(
+                namespace_name: &str,
+                record_key: impl Into<String>,
+                if_revision: Option<i64>,
+            ) -> Result<Self, StorageError> {
+                Ok($request {
+                    namespace: namespace(namespace_name)?,
+                    key: key("key", record_key.into())?,
+                    if_revision: revision(|| "ifRevision".into(), if_revision)?,
+                })
+            }
+        }
+    };
 }
 
-impl GetRequest {
-    /// A `get` (with a revision guard, if given), validated as the server validates it.
-    pub fn new(
-        namespace_name: &str,
-        record_key: impl Into<String>,
-        if_revision: Option<i64>,
-    ) -> Result<Self, StorageError> {
-        let (namespace, key, if_revision) =
-            guarded(namespace_name, record_key.into(), if_revision)?;
-        Ok(GetRequest {
-            namespace,
-            key,
-            if_revision,
-        })
-    }
-}
-
-impl DeleteRequest {
-    /// A `delete` (with a revision guard, if given), validated as the server validates it.
-    pub fn new(
-        namespace_name: &str,
-        record_key: impl Into<String>,
-        if_revision: Option<i64>,
-    ) -> Result<Self, StorageError> {
-        let (namespace, key, if_revision) =
-            guarded(namespace_name, record_key.into(), if_revision)?;
-        Ok(DeleteRequest {
-            namespace,
-            key,
-            if_revision,
-        })
-    }
-}
+guarded_request!(
+    GetRequest,
+    "A `get` (with a revision guard, if given), validated as the server validates it."
+);
+guarded_request!(
+    DeleteRequest,
+    "A `delete` (with a revision guard, if given), validated as the server validates it."
+);
 
 impl ListRequest {
     /// A `list` page, validated as the server validates it.
