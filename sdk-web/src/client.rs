@@ -311,25 +311,99 @@ fn revision_header(revision: Option<alga_storage_core::Revision>) -> Vec<(&'stat
         .unwrap_or_default()
 }
 
-/// `POST /api/ext-storage/{namespace}{method}` with a JSON body; the answer, parsed.
-async fn post(
-    connection: &Connection,
-    namespace: &Namespace,
-    method: &str,
-    body: Value,
-    options: &RequestOptions,
-) -> Result<JsValue, StorageError> {
-    let answer = connection
-        .send(Outgoing {
-            method: Method::POST,
-            path: format!("/api/ext-storage/{}{method}", segment(namespace.as_str())),
-            body: Some(body.to_string()),
+/// What a call sends, and how its answer becomes the value its promise resolves to. Each method
+/// prepares one synchronously (reading and checking its arguments); one shared future sends
+/// every call ([`send_call`]), so the module holds one state machine for all of them.
+struct Call {
+    method: Method,
+    path: String,
+    body: Option<String>,
+    headers: Vec<(&'static str, String)>,
+    options: RequestOptions,
+    reply: Reply,
+}
+
+/// How an answer becomes the promise's value.
+#[derive(Clone, Copy)]
+enum Reply {
+    /// The answer's JSON.
+    Json,
+    /// The answer's JSON, or `null` for NOT_FOUND.
+    OrNull,
+    /// `undefined`.
+    Nothing,
+    /// One field of the answer's JSON.
+    Field(&'static str),
+    /// `results[0].value` (an increment's new value).
+    FirstValue,
+    /// `{ etag, data }`, with `created` for a patch.
+    Snapshot { patch: bool },
+}
+
+impl Call {
+    fn new(method: Method, path: String, options: RequestOptions, reply: Reply) -> Call {
+        Call {
+            method,
+            path,
+            body: None,
             headers: Vec::new(),
             options,
+            reply,
+        }
+    }
+
+    /// `POST /api/ext-storage/{namespace}{suffix}` with a JSON body.
+    fn post(
+        namespace: &Namespace,
+        suffix: &str,
+        body: &Value,
+        options: RequestOptions,
+        reply: Reply,
+    ) -> Call {
+        let path = format!("/api/ext-storage/{}{suffix}", segment(namespace.as_str()));
+        Call {
+            body: Some(body.to_string()),
+            ..Call::new(Method::POST, path, options, reply)
+        }
+    }
+}
+
+/// The promise of a prepared call: a preparation that failed rejects it, and nothing is sent.
+fn send_call(connection: &Rc<Connection>, call: Result<Call, StorageError>) -> js_sys::Promise {
+    let connection = connection.clone();
+    promise(async move { exchange(&connection, call?).await })
+}
+
+async fn exchange(connection: &Connection, call: Call) -> Result<JsValue, StorageError> {
+    let answer = connection
+        .send(Outgoing {
+            method: call.method,
+            path: call.path,
+            body: call.body,
+            headers: call.headers,
+            options: &call.options,
             stream: false,
         })
-        .await?;
-    json::parse(&answer.body)
+        .await;
+    let answer = match (answer, call.reply) {
+        (Err(e), Reply::OrNull) if e.code() == ErrorCode::NotFound => return Ok(JsValue::NULL),
+        (answer, _) => answer?,
+    };
+    let field = |value: &JsValue, name: JsValue| {
+        js_sys::Reflect::get(value, &name).map_err(|_| StorageError::internal())
+    };
+    match call.reply {
+        Reply::Json | Reply::OrNull => json::parse(&answer.body),
+        Reply::Nothing => Ok(JsValue::UNDEFINED),
+        Reply::Field(name) => field(&json::parse(&answer.body)?, name.into()),
+        Reply::FirstValue => {
+            let results = field(&json::parse(&answer.body)?, "results".into())?;
+            field(&field(&results, 0.into())?, "value".into())
+        }
+        Reply::Snapshot { patch } => {
+            snapshot_result(&answer, patch.then_some(answer.status == 201))
+        }
+    }
 }
 
 pub(crate) fn promise<F>(future: F) -> js_sys::Promise
@@ -393,7 +467,8 @@ impl AtomicWrite {
     /// Sends the write; with `value_of_first`, resolves to the first result's `value` (an
     /// increment's new value) instead of the whole answer.
     fn send(self, options: Option<RequestOptionsArg>, value_of_first: bool) -> js_sys::Promise {
-        promise(async move {
+        let connection = self.connection.clone();
+        let call = (|| {
             if let Some(e) = self.error {
                 return Err(e);
             }
@@ -401,23 +476,20 @@ impl AtomicWrite {
             let namespace = input::string(&self.namespace, "namespace")?;
             let request = AtomicRequest::new(&namespace, self.checks, self.operations)?;
             let body = json!({ "checks": request.checks, "operations": request.operations });
-            let answer = post(
-                &self.connection,
+            let reply = if value_of_first {
+                Reply::FirstValue
+            } else {
+                Reply::Json
+            };
+            Ok(Call::post(
                 &request.namespace,
                 ":atomic",
-                body,
-                &options.request,
-            )
-            .await?;
-            if !value_of_first {
-                return Ok(answer);
-            }
-            let results = js_sys::Reflect::get(&answer, &"results".into())
-                .map_err(|_| StorageError::internal())?;
-            let first =
-                js_sys::Reflect::get(&results, &0.into()).map_err(|_| StorageError::internal())?;
-            js_sys::Reflect::get(&first, &"value".into()).map_err(|_| StorageError::internal())
-        })
+                &body,
+                options.request,
+                reply,
+            ))
+        })();
+        send_call(&connection, call)
     }
 }
 
@@ -552,8 +624,7 @@ impl StorageClient {
         #[wasm_bindgen(unchecked_param_type = "JsonValue")] value: JsValue,
         options: Option<PutOptionsArg>,
     ) -> js_sys::Promise {
-        let connection = self.connection.clone();
-        promise(async move {
+        let call = (|| {
             let mut options = call_options(&options.into(), PUT_FIELDS, false)?;
             let (namespace, key) = record_args(&namespace, &key)?;
             let value = json::from_js_field(&value, "value")?;
@@ -567,18 +638,12 @@ impl StorageClient {
                 if_revision: request.if_revision,
             };
             let body = serde_json::to_string(&body).map_err(|_| StorageError::internal())?;
-            let answer = connection
-                .send(Outgoing {
-                    method: Method::PUT,
-                    path,
-                    body: Some(body),
-                    headers: Vec::new(),
-                    options: &options.request,
-                    stream: false,
-                })
-                .await?;
-            json::parse(&answer.body)
-        })
+            Ok(Call {
+                body: Some(body),
+                ..Call::new(Method::PUT, path, options.request, Reply::Json)
+            })
+        })();
+        send_call(&self.connection, call)
     }
 
     /// Reads a record: `null` if there is none (or it expired). With `ifRevision` a record at
@@ -590,28 +655,18 @@ impl StorageClient {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         options: Option<GetOptionsArg>,
     ) -> js_sys::Promise {
-        let connection = self.connection.clone();
-        promise(async move {
+        let call = (|| {
             let mut options = call_options(&options.into(), GUARD_FIELDS, false)?;
             let (namespace, key) = record_args(&namespace, &key)?;
             let guard = options.fields.write_input("")?.if_revision;
             let request = GetRequest::new(&namespace, key, guard)?;
-            let answer = connection
-                .send(Outgoing {
-                    method: Method::GET,
-                    path: record_path(&request.namespace, &request.key)?,
-                    body: None,
-                    headers: revision_header(request.if_revision),
-                    options: &options.request,
-                    stream: false,
-                })
-                .await;
-            match answer {
-                Ok(answer) => json::parse(&answer.body),
-                Err(e) if e.code() == ErrorCode::NotFound => Ok(JsValue::NULL),
-                Err(e) => Err(e),
-            }
-        })
+            let path = record_path(&request.namespace, &request.key)?;
+            Ok(Call {
+                headers: revision_header(request.if_revision),
+                ..Call::new(Method::GET, path, options.request, Reply::OrNull)
+            })
+        })();
+        send_call(&self.connection, call)
     }
 
     /// Deletes a record. Without a guard it resolves even if there was none; with `ifRevision`
@@ -623,24 +678,18 @@ impl StorageClient {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         options: Option<DeleteOptionsArg>,
     ) -> js_sys::Promise {
-        let connection = self.connection.clone();
-        promise(async move {
+        let call = (|| {
             let mut options = call_options(&options.into(), GUARD_FIELDS, false)?;
             let (namespace, key) = record_args(&namespace, &key)?;
             let guard = options.fields.write_input("")?.if_revision;
             let request = DeleteRequest::new(&namespace, key, guard)?;
-            connection
-                .send(Outgoing {
-                    method: Method::DELETE,
-                    path: record_path(&request.namespace, &request.key)?,
-                    body: None,
-                    headers: revision_header(request.if_revision),
-                    options: &options.request,
-                    stream: false,
-                })
-                .await?;
-            Ok(JsValue::UNDEFINED)
-        })
+            let path = record_path(&request.namespace, &request.key)?;
+            Ok(Call {
+                headers: revision_header(request.if_revision),
+                ..Call::new(Method::DELETE, path, options.request, Reply::Nothing)
+            })
+        })();
+        send_call(&self.connection, call)
     }
 
     /// Writes up to 20 records of one namespace, all or nothing. If any item fails (a guard,
@@ -653,8 +702,7 @@ impl StorageClient {
         #[wasm_bindgen(unchecked_param_type = "BulkPutItem[]")] items: JsValue,
         options: Option<RequestOptionsArg>,
     ) -> js_sys::Promise {
-        let connection = self.connection.clone();
-        promise(async move {
+        let call = (|| {
             let options = call_options(&options.into(), &[], false)?;
             let namespace = input::string(&namespace, "namespace")?;
             let items = input::array(&items, "items")?
@@ -664,8 +712,15 @@ impl StorageClient {
                 .collect::<Result<Vec<_>, _>>()?;
             let request = BulkPutRequest::new(&namespace, items)?;
             let body = json!({ "items": request.items });
-            post(&connection, &request.namespace, "", body, &options.request).await
-        })
+            Ok(Call::post(
+                &request.namespace,
+                "",
+                &body,
+                options.request,
+                Reply::Json,
+            ))
+        })();
+        send_call(&self.connection, call)
     }
 
     /// Reads up to 100 records of one namespace at one point in time and resolves to one entry
@@ -680,8 +735,7 @@ impl StorageClient {
         #[wasm_bindgen(unchecked_param_type = "string[]")] keys: JsValue,
         options: Option<RequestOptionsArg>,
     ) -> js_sys::Promise {
-        let connection = self.connection.clone();
-        promise(async move {
+        let call = (|| {
             let options = call_options(&options.into(), &[], false)?;
             let namespace = input::string(&namespace, "namespace")?;
             let keys = input::array(&keys, "keys")?
@@ -691,16 +745,16 @@ impl StorageClient {
                 .collect::<Result<Vec<_>, _>>()?;
             let request = GetManyRequest::new(&namespace, keys)?;
             let body = json!({ "keys": request.keys });
-            let answer = post(
-                &connection,
+            let reply = Reply::Field("items");
+            Ok(Call::post(
                 &request.namespace,
                 ":getMany",
-                body,
-                &options.request,
-            )
-            .await?;
-            js_sys::Reflect::get(&answer, &"items".into()).map_err(|_| StorageError::internal())
-        })
+                &body,
+                options.request,
+                reply,
+            ))
+        })();
+        send_call(&self.connection, call)
     }
 
     /// Starts an atomic write on a namespace: add checks, puts, deletes and increments, then
@@ -754,8 +808,7 @@ impl StorageClient {
         #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
         options: Option<ChangesOptionsArg>,
     ) -> js_sys::Promise {
-        let connection = self.connection.clone();
-        promise(async move {
+        let call = (|| {
             let mut options = call_options(&options.into(), CHANGES_FIELDS, false)?;
             let request = changes_request(&namespace, &mut options.fields)?;
             let mut query = vec![("after", request.after.get().to_string())];
@@ -772,18 +825,9 @@ impl StorageClient {
                 ),
                 &query,
             );
-            let answer = connection
-                .send(Outgoing {
-                    method: Method::GET,
-                    path,
-                    body: None,
-                    headers: Vec::new(),
-                    options: &options.request,
-                    stream: false,
-                })
-                .await?;
-            json::parse(&answer.body)
-        })
+            Ok(Call::new(Method::GET, path, options.request, Reply::Json))
+        })();
+        send_call(&self.connection, call)
     }
 
     /// Follows a namespace's changes as they happen, from any tab, handler or instance:
@@ -851,12 +895,10 @@ impl StorageClient {
         #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
         options: Option<ListOptionsArg>,
     ) -> js_sys::Promise {
-        let connection = self.connection.clone();
-        promise(async move {
-            let (request, options) = list_request(&namespace, &options.into())?;
-            let body = list_page(&connection, &request, &options).await?;
-            json::parse(&body)
-        })
+        let call = list_request(&namespace, &options.into()).map(|(request, options)| {
+            Call::new(Method::GET, list_path(&request), options, Reply::Json)
+        });
+        send_call(&self.connection, call)
     }
 
     /// Walks every matching record, page after page (`limit` is the page size):
@@ -887,22 +929,14 @@ impl StorageClient {
         #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
         options: Option<RequestOptionsArg>,
     ) -> js_sys::Promise {
-        let connection = self.connection.clone();
-        promise(async move {
+        let call = (|| {
             let options = call_options(&options.into(), &[], false)?;
             let namespace = snapshot_namespace(&namespace)?;
-            let answer = connection
-                .send(Outgoing {
-                    method: Method::GET,
-                    path: format!("/api/storage?ns={}", segment(namespace.as_str())),
-                    body: None,
-                    headers: Vec::new(),
-                    options: &options.request,
-                    stream: false,
-                })
-                .await?;
-            snapshot_result(&answer, None)
-        })
+            let path = format!("/api/storage?ns={}", segment(namespace.as_str()));
+            let reply = Reply::Snapshot { patch: false };
+            Ok(Call::new(Method::GET, path, options.request, reply))
+        })();
+        send_call(&self.connection, call)
     }
 
     /// Applies `set`/`del` operations to a namespace atomically, if it is still at `etag` (from
@@ -916,8 +950,7 @@ impl StorageClient {
         #[wasm_bindgen(unchecked_param_type = "string")] etag: JsValue,
         options: Option<PatchOptionsArg>,
     ) -> js_sys::Promise {
-        let connection = self.connection.clone();
-        promise(async move {
+        let call = (|| {
             let options = call_options(&options.into(), &[], true)?;
             let namespace = snapshot_namespace(&namespace)?;
             let ops = input::array(&ops, "body")?
@@ -933,28 +966,25 @@ impl StorageClient {
             let version = parse_etag(&etag)?;
             let app_id = options
                 .app_id
-                .or_else(|| connection.app_id.clone())
+                .or_else(|| self.connection.app_id.clone())
                 .ok_or_else(|| {
                     StorageError::validation(
                         "appId",
                         "a patch needs an app id: set appId on the client or the call",
                     )
                 })?;
-            let answer = connection
-                .send(Outgoing {
-                    method: Method::PATCH,
-                    path: format!("/api/storage?ns={}", segment(namespace.as_str())),
-                    body: Some(ops_text),
-                    headers: vec![
-                        ("if-match", format!("\"{version}\"")),
-                        ("x-thesara-app-id", app_id),
-                    ],
-                    options: &options.request,
-                    stream: false,
-                })
-                .await?;
-            snapshot_result(&answer, Some(answer.status == 201))
-        })
+            let path = format!("/api/storage?ns={}", segment(namespace.as_str()));
+            let reply = Reply::Snapshot { patch: true };
+            Ok(Call {
+                body: Some(ops_text),
+                headers: vec![
+                    ("if-match", format!("\"{version}\"")),
+                    ("x-thesara-app-id", app_id),
+                ],
+                ..Call::new(Method::PATCH, path, options.request, reply)
+            })
+        })();
+        send_call(&self.connection, call)
     }
 }
 
