@@ -558,8 +558,9 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
     Ok(())
 }
 
-/// CPU seconds (user + system) the server's and the clients' runtime threads have used so far
-/// (Linux; by thread name), or zeros.
+/// CPU seconds (user + system) the server's threads (its runtime and, on SQLite, sqlx's
+/// connection threads) and the clients' runtime threads have used so far (Linux; by thread
+/// name), or zeros.
 fn cpu_seconds() -> (f64, f64) {
     let tick = 100.0; // USER_HZ on Linux
     let mut totals = (0.0, 0.0);
@@ -581,7 +582,9 @@ fn cpu_seconds() -> (f64, f64) {
                 .get(12)
                 .and_then(|s| s.parse::<f64>().ok())
                 .unwrap_or(0.0);
-        if comm.starts_with("bench-server") {
+        // sqlx runs each SQLite connection on a thread of its own ("sqlx-sqlite-worker-N"): the
+        // embedded database's work is the server's.
+        if comm.starts_with("bench-server") || comm.starts_with("sqlx-sqlite") {
             totals.0 += used / tick;
         } else if comm.starts_with("bench-client") {
             totals.1 += used / tick;
