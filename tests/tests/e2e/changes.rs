@@ -372,6 +372,76 @@ async fn a_watch_replays_then_follows_with_values_and_prefix() {
     assert!(e.data.get("value").is_none(), "{}", e.data);
 }
 
+/// Watchers of one namespace with and without values, one joining while writes stream in and
+/// leaving again: each gets exactly what it asked for, in order.
+#[tokio::test]
+async fn watchers_get_values_exactly_when_they_ask_whoever_else_watches() {
+    let (s, t) = setup().await;
+    let s = std::sync::Arc::new(s);
+    let path = |q: &str| format!("/{GRANT}:watch?{q}");
+    let mut plain = Watch::open(&s.base, &t.token, &path("after=0"), None)
+        .await
+        .unwrap();
+    put(&s, &t, "a", json!({"value": "one"})).await;
+    let e = plain.next(Duration::from_secs(5)).await.expect("a");
+    assert_eq!(e.data["key"], "a");
+    assert!(e.data.get("value").is_none(), "{}", e.data);
+    // Many writes while a watcher with values joins, so topic reads are in flight when it does.
+    let writer = {
+        let (s, t) = (s.clone(), t.clone());
+        tokio::spawn(async move {
+            for i in 0..60 {
+                put(&s, &t, &format!("w{i:02}"), json!({ "value": i })).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut valued = Watch::open(&s.base, &t.token, &path("after=1&includeValues=true"), None)
+        .await
+        .unwrap();
+    writer.await.unwrap();
+    for i in 0..60 {
+        let e = valued
+            .next(Duration::from_secs(5))
+            .await
+            .expect("with value");
+        assert_eq!(e.data["key"], format!("w{i:02}"));
+        assert_eq!(e.data["value"], i, "{}", e.data);
+        let e = plain.next(Duration::from_secs(5)).await.expect("without");
+        assert_eq!(e.data["key"], format!("w{i:02}"));
+        assert!(e.data.get("value").is_none(), "{}", e.data);
+    }
+    // The watcher with values leaves: the other goes on without them.
+    drop(valued);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    put(&s, &t, "z", json!({"value": "last"})).await;
+    let e = plain.next(Duration::from_secs(5)).await.expect("z");
+    assert_eq!(e.data["key"], "z");
+    assert!(e.data.get("value").is_none(), "{}", e.data);
+    // A new watcher with values, alone on a fresh topic, gets them.
+    drop(plain);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut alone = Watch::open(
+        &s.base,
+        &t.token,
+        &path("after=61&includeValues=true"),
+        None,
+    )
+    .await
+    .unwrap();
+    let e = alone
+        .next(Duration::from_secs(5))
+        .await
+        .expect("z replayed");
+    assert_eq!(
+        (e.data["key"].clone(), e.data["value"].clone()),
+        (json!("z"), json!("last"))
+    );
+    put(&s, &t, "y", json!({"value": "live"})).await;
+    let e = alone.next(Duration::from_secs(5)).await.expect("y");
+    assert_eq!(e.data["value"], "live", "{}", e.data);
+}
+
 /// p99 of latencies.
 fn p99(mut took: Vec<Duration>) -> Duration {
     took.sort();
