@@ -646,24 +646,12 @@ pub fn json_size<T: Serialize + ?Sized>(value: &T) -> usize {
 /// Checks one value: its size, and no U+0000 in any string (a NUL cannot be stored by every
 /// backend, so the contract refuses it everywhere). Returns its size.
 pub(crate) fn check_value(prefix: &str, value: &Value) -> Result<usize, StorageError> {
-    let value_size = json_size(value);
-    if value_size > MAX_VALUE_BYTES {
-        return Err(StorageError::too_large(
-            format!("{prefix}value"),
-            MAX_VALUE_BYTES,
-            value_size,
-        ));
-    }
-    if has_nul(value) {
-        return Err(StorageError::validation(
-            format!("{prefix}value"),
-            "strings must not contain U+0000",
-        ));
-    }
-    if depth(value) > MAX_VALUE_DEPTH {
-        return Err(StorageError::too_deep(format!("{prefix}value")));
-    }
-    Ok(value_size)
+    check_json(
+        format!("{prefix}value"),
+        value,
+        MAX_VALUE_BYTES,
+        Shape::of(value),
+    )
 }
 
 /// Checks one record's value and metadata against the contract's limits, as every write does:
@@ -682,44 +670,83 @@ pub fn check_record(
     metadata: Option<&Metadata>,
 ) -> Result<usize, StorageError> {
     let value_size = check_value(prefix, value)?;
-    let mut metadata_size = 0;
-    if let Some(metadata) = metadata {
-        metadata_size = json_size(metadata);
-        if metadata_size > MAX_METADATA_BYTES {
-            return Err(StorageError::too_large(
-                format!("{prefix}metadata"),
-                MAX_METADATA_BYTES,
-                metadata_size,
-            ));
-        }
-        if metadata.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
-            return Err(StorageError::validation(
-                format!("{prefix}metadata"),
-                "strings must not contain U+0000",
-            ));
-        }
-        if 1 + metadata.values().map(depth).max().unwrap_or(0) > MAX_VALUE_DEPTH {
-            return Err(StorageError::too_deep(format!("{prefix}metadata")));
-        }
-    }
+    let metadata_size = match metadata {
+        Some(metadata) => check_json(
+            format!("{prefix}metadata"),
+            metadata,
+            MAX_METADATA_BYTES,
+            Shape::of_map(metadata),
+        )?,
+        None => 0,
+    };
     Ok(value_size + metadata_size)
 }
 
-/// How deep arrays and objects nest in `value` (a scalar: 0, `[]`: 1, `[[1]]`: 2).
-fn depth(value: &Value) -> usize {
-    match value {
-        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
-        _ => 0,
+/// One stored JSON document (`field`) within its size `limit`, with no U+0000 and nesting at
+/// most [`MAX_VALUE_DEPTH`] deep, checked in that order. Returns its size.
+fn check_json<T: Serialize + ?Sized>(
+    field: String,
+    json: &T,
+    limit: usize,
+    shape: Shape,
+) -> Result<usize, StorageError> {
+    let size = json_size(json);
+    if size > limit {
+        return Err(StorageError::too_large(field, limit, size));
     }
+    if shape.nul {
+        return Err(StorageError::validation(
+            field,
+            "strings must not contain U+0000",
+        ));
+    }
+    if shape.depth > MAX_VALUE_DEPTH {
+        return Err(StorageError::too_deep(field));
+    }
+    Ok(size)
 }
 
-fn has_nul(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(has_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
+/// What one walk of a JSON document finds: whether a string or member name holds a U+0000,
+/// and how deep arrays and objects nest (a scalar: 0, `[]`: 1, `[[1]]`: 2).
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    nul: bool,
+    depth: usize,
+}
+
+impl Shape {
+    fn of(value: &Value) -> Shape {
+        match value {
+            Value::String(s) => Shape {
+                nul: s.contains('\0'),
+                depth: 0,
+            },
+            Value::Array(items) => Shape::around(items.iter().map(Shape::of)),
+            Value::Object(map) => Shape::of_map(map),
+            _ => Shape::default(),
+        }
+    }
+
+    fn of_map(map: &Metadata) -> Shape {
+        Shape::around(map.iter().map(|(name, value)| {
+            let inner = Shape::of(value);
+            Shape {
+                nul: inner.nul || name.contains('\0'),
+                ..inner
+            }
+        }))
+    }
+
+    /// The shape of an array or object holding `parts`.
+    fn around(parts: impl Iterator<Item = Shape>) -> Shape {
+        let inner = parts.fold(Shape::default(), |a, b| Shape {
+            nul: a.nul || b.nul,
+            depth: a.depth.max(b.depth),
+        });
+        Shape {
+            depth: inner.depth + 1,
+            ..inner
+        }
     }
 }
 
@@ -764,7 +791,7 @@ impl ListRequest {
                     size,
                 ));
             }
-            if filter.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
+            if Shape::of_map(filter).nul {
                 return Err(StorageError::validation(
                     "metadata",
                     "strings must not contain U+0000",
