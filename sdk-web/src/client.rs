@@ -658,7 +658,7 @@ impl StorageClient {
         let call = (|| {
             let mut options = call_options(&options.into(), GUARD_FIELDS, false)?;
             let (namespace, key) = record_args(&namespace, &key)?;
-            let guard = options.fields.write_input("")?.if_revision;
+            let guard = options.fields.guard("")?;
             let request = GetRequest::new(&namespace, key, guard)?;
             let path = record_path(&request.namespace, &request.key)?;
             Ok(Call {
@@ -681,7 +681,7 @@ impl StorageClient {
         let call = (|| {
             let mut options = call_options(&options.into(), GUARD_FIELDS, false)?;
             let (namespace, key) = record_args(&namespace, &key)?;
-            let guard = options.fields.write_input("")?.if_revision;
+            let guard = options.fields.guard("")?;
             let request = DeleteRequest::new(&namespace, key, guard)?;
             let path = record_path(&request.namespace, &request.key)?;
             Ok(Call {
@@ -858,7 +858,7 @@ impl StorageClient {
                 .map(|v| input::flag(&v, "includeValues"))
                 .transpose()?
                 .unwrap_or(false);
-            let after = fields.0.iter().any(|(name, _)| name == "after");
+            let after = fields.has("after");
             let request = changes_request(&namespace, &mut fields)?;
             let mut query = Vec::new();
             if let Some(prefix) = &request.key_prefix {

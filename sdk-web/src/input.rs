@@ -43,8 +43,20 @@ impl Fields {
             .ok_or_else(|| StorageError::validation(format!("{prefix}{name}"), "missing field"))
     }
 
-    /// A write's `metadata`, `ttlSeconds` and `ifRevision` (`null` = unguarded), named
-    /// `{prefix}field`.
+    /// Whether field `name` is there.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _)| n == name)
+    }
+
+    /// The revision guard `ifRevision` (`null` = unguarded), named `{prefix}ifRevision`.
+    pub fn guard(&mut self, prefix: &str) -> Result<Option<i64>, StorageError> {
+        self.take("ifRevision")
+            .filter(|r| !r.is_null())
+            .map(|r| whole(&r, &format!("{prefix}ifRevision")))
+            .transpose()
+    }
+
+    /// A write's `metadata`, `ttlSeconds` and guard, named `{prefix}field`.
     pub fn write_input(&mut self, prefix: &str) -> Result<WriteInput, StorageError> {
         let named = |name: &str| format!("{prefix}{name}");
         Ok(WriteInput {
@@ -56,11 +68,7 @@ impl Fields {
                 .take("ttlSeconds")
                 .map(|t| whole(&t, &named("ttlSeconds")))
                 .transpose()?,
-            if_revision: self
-                .take("ifRevision")
-                .filter(|r| !r.is_null())
-                .map(|r| whole(&r, &named("ifRevision")))
-                .transpose()?,
+            if_revision: self.guard(prefix)?,
         })
     }
 }
