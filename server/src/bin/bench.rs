@@ -18,7 +18,7 @@
 //! ```
 
 use alga_storage_core::{GetRequest, InstallId, Key, Namespace, PutRequest};
-use alga_storage_server::store::{Actor, ListQuery, Store};
+use alga_storage_server::store::{Actor, ListQuery, Store, StoreError};
 use alga_storage_server::{app_state, open_store, router, serve, Config};
 use clap::Parser;
 use hdrhistogram::Histogram;
@@ -169,6 +169,30 @@ impl Op {
 struct Figures {
     ops_per_sec: f64,
     hist: Histogram<u64>,
+    /// Calls answered `UNAVAILABLE` (no connection within the acquire timeout: the server
+    /// shedding load on an overloaded machine, as designed); not counted in `ops_per_sec`.
+    shed: u64,
+}
+
+/// How one benchmark call ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Answered as asked.
+    Done,
+    /// Refused with `UNAVAILABLE` (503): counted and printed, not a failure of the run.
+    Shed,
+    /// Anything else: the run fails.
+    Failed,
+}
+
+impl Outcome {
+    fn of_store<T>(result: Result<T, StoreError>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Done,
+            Err(StoreError::Unavailable(_)) => Outcome::Shed,
+            Err(_) => Outcome::Failed,
+        }
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -472,11 +496,12 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
             }));
             let (server, client) = cpu_seconds();
             println!(
-                "  writes over {SPREAD} namespaces, {clients} clients, {label}: {:.0}/s (p99 {:.1} ms; CPU s: server {:.1}, clients {:.1})",
+                "  writes over {SPREAD} namespaces, {clients} clients, {label}: {:.0}/s (p99 {:.1} ms; CPU s: server {:.1}, clients {:.1}){}",
                 figures.ops_per_sec,
                 figures.hist.value_at_quantile(0.99) as f64 / 1000.0,
                 server - cpu.0,
-                client - cpu.1
+                client - cpu.1,
+                shed_note(&figures)
             );
             figures.ops_per_sec
         };
@@ -657,7 +682,7 @@ async fn retry_increment(
     base: String,
     token: String,
     retries: Arc<std::sync::atomic::AtomicU64>,
-) -> bool {
+) -> Outcome {
     let url = format!("{base}/api/ext-storage/bench/retry-counter");
     // A request that got no answer (the client's timeout) is tried again, as a client would,
     // a few times; it is printed, so a slow server is seen.
@@ -670,7 +695,7 @@ async fn retry_increment(
                 unanswered += 1;
                 continue;
             }
-            Err(_) => return false,
+            Err(_) => return Outcome::Failed,
         };
         let (value, revision) = match res.status().as_u16() {
             503 => {
@@ -680,7 +705,7 @@ async fn retry_increment(
             404 => (0, 0),
             200 => {
                 let Ok(record) = res.json::<serde_json::Value>().await else {
-                    return false;
+                    return Outcome::Failed;
                 };
                 (
                     record["value"].as_i64().unwrap_or(0),
@@ -689,7 +714,7 @@ async fn retry_increment(
             }
             other => {
                 eprintln!("retry loop: the read answered {other}");
-                return false;
+                return Outcome::Failed;
             }
         };
         let put = http
@@ -699,7 +724,7 @@ async fn retry_increment(
             .send()
             .await;
         match put.map(|r| r.status().as_u16()) {
-            Ok(200) => return true,
+            Ok(200) => return Outcome::Done,
             Ok(409) => {
                 retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -710,13 +735,13 @@ async fn retry_increment(
             }
             other => {
                 eprintln!("retry loop: the guarded write answered {other:?}");
-                return false;
+                return Outcome::Failed;
             }
         }
     }
 }
 
-async fn http_call(http: reqwest::Client, base: String, token: String, op: Op, n: u32) -> bool {
+async fn http_call(http: reqwest::Client, base: String, token: String, op: Op, n: u32) -> Outcome {
     let ns = op.namespace(n);
     let url = match op {
         Op::List => format!(
@@ -740,45 +765,52 @@ async fn http_call(http: reqwest::Client, base: String, token: String, op: Op, n
     };
     match req.bearer_auth(token).send().await {
         Ok(res) => {
-            let ok = res.status().is_success();
+            let status = res.status();
             let _ = res.bytes().await;
-            ok
+            match status.as_u16() {
+                _ if status.is_success() => Outcome::Done,
+                503 => Outcome::Shed,
+                _ => Outcome::Failed,
+            }
         }
-        Err(_) => false,
+        Err(_) => Outcome::Failed,
     }
 }
 
-async fn raw_call(store: Arc<dyn Store>, install: InstallId, op: Op, n: u32) -> bool {
-    let Ok(Some(principal)) = store.principal(&install).await else {
-        return false;
+async fn raw_call(store: Arc<dyn Store>, install: InstallId, op: Op, n: u32) -> Outcome {
+    let principal = match store.principal(&install).await {
+        Ok(Some(principal)) => principal,
+        Ok(None) => return Outcome::Failed,
+        Err(e) => return Outcome::of_store(Err::<(), _>(e)),
     };
     let ns = Namespace::new(op.namespace(n)).expect("valid");
     let key = Key::new(format!("k{n:06}")).expect("valid");
     let tenant = principal.tenant;
-    match op {
-        Op::Get => store
-            .get(
-                tenant,
-                &GetRequest {
+    let result: Result<(), StoreError> = async {
+        match op {
+            Op::Get => store
+                .get(
+                    tenant,
+                    &GetRequest {
+                        namespace: ns,
+                        key,
+                        if_revision: None,
+                    },
+                )
+                .await
+                .map(drop),
+            Op::Put | Op::Put16 => {
+                let req = PutRequest {
                     namespace: ns,
                     key,
+                    value: json!({"n": n, "text": "y".repeat(80)}),
+                    metadata: None,
+                    ttl_seconds: None,
                     if_revision: None,
-                },
-            )
-            .await
-            .is_ok(),
-        Op::Put | Op::Put16 => {
-            let req = PutRequest {
-                namespace: ns,
-                key,
-                value: json!({"n": n, "text": "y".repeat(80)}),
-                metadata: None,
-                ttl_seconds: None,
-                if_revision: None,
-            };
-            // The server looks up the namespace's schema before every write.
-            store.schema(tenant, &req.namespace, None).await.is_ok()
-                && store
+                };
+                // The server looks up the namespace's schema before every write.
+                store.schema(tenant, &req.namespace, None).await?;
+                store
                     .put(
                         tenant,
                         Actor {
@@ -788,59 +820,62 @@ async fn raw_call(store: Arc<dyn Store>, install: InstallId, op: Op, n: u32) -> 
                         &req,
                     )
                     .await
-                    .is_ok()
-        }
-        Op::List => {
-            let query = ListQuery {
-                namespace: ns,
-                key_prefix: Some(format!("k{:04}", n / 100)),
-                after: None,
-                metadata: None,
-                fetch: 26,
-                include_values: true,
-                include_metadata: false,
-            };
-            store.list(tenant, &query).await.is_ok()
-        }
-        Op::GetMany => {
-            let records = RECORDS.load(std::sync::atomic::Ordering::Relaxed);
-            let keys = many_keys(n, records)
-                .into_iter()
-                .map(|k| Key::new(k).expect("valid"))
-                .collect();
-            let req = alga_storage_core::GetManyRequest {
-                namespace: ns,
-                keys,
-            };
-            store.get_many(tenant, &req).await.is_ok()
-        }
-        Op::Incr => {
-            let req = alga_storage_core::AtomicRequest {
-                namespace: ns,
-                checks: Vec::new(),
-                operations: vec![alga_storage_core::AtomicOperation::Increment {
-                    key: Key::new("counter").expect("valid"),
-                    delta: 1.into(),
-                    ttl_seconds: None,
-                }],
-            };
-            let actor = Actor {
-                principal: install.as_str(),
-                surface: "rest",
-            };
-            store.schema(tenant, &req.namespace, None).await.is_ok()
-                && store
+                    .map(drop)
+            }
+            Op::List => {
+                let query = ListQuery {
+                    namespace: ns,
+                    key_prefix: Some(format!("k{:04}", n / 100)),
+                    after: None,
+                    metadata: None,
+                    fetch: 26,
+                    include_values: true,
+                    include_metadata: false,
+                };
+                store.list(tenant, &query).await.map(drop)
+            }
+            Op::GetMany => {
+                let records = RECORDS.load(std::sync::atomic::Ordering::Relaxed);
+                let keys = many_keys(n, records)
+                    .into_iter()
+                    .map(|k| Key::new(k).expect("valid"))
+                    .collect();
+                let req = alga_storage_core::GetManyRequest {
+                    namespace: ns,
+                    keys,
+                };
+                store.get_many(tenant, &req).await.map(drop)
+            }
+            Op::Incr => {
+                let req = alga_storage_core::AtomicRequest {
+                    namespace: ns,
+                    checks: Vec::new(),
+                    operations: vec![alga_storage_core::AtomicOperation::Increment {
+                        key: Key::new("counter").expect("valid"),
+                        delta: 1.into(),
+                        ttl_seconds: None,
+                    }],
+                };
+                let actor = Actor {
+                    principal: install.as_str(),
+                    surface: "rest",
+                };
+                store.schema(tenant, &req.namespace, None).await?;
+                store
                     .atomic(tenant, actor, &req, &|_, _| Ok(()))
                     .await
-                    .is_ok()
+                    .map(drop)
+            }
         }
     }
+    .await;
+    Outcome::of_store(result)
 }
 
 async fn drive<F, Fut>(clients: usize, duration: Duration, call: F) -> Figures
 where
     F: Fn(u32) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
+    Fut: std::future::Future<Output = Outcome> + Send,
 {
     let records = RECORDS.load(std::sync::atomic::Ordering::Relaxed);
     // Warm up pools and caches.
@@ -854,30 +889,35 @@ where
             let call = call.clone();
             tokio::spawn(async move {
                 let mut hist = Histogram::<u64>::new(3).expect("valid precision");
-                let mut failures = 0u64;
+                let (mut failures, mut shed) = (0u64, 0u64);
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    if !call(random_key(records)).await {
-                        failures += 1;
+                    match call(random_key(records)).await {
+                        Outcome::Done => {
+                            let _ = hist.record(t.elapsed().as_micros() as u64);
+                        }
+                        Outcome::Shed => shed += 1,
+                        Outcome::Failed => failures += 1,
                     }
-                    let _ = hist.record(t.elapsed().as_micros() as u64);
                 }
-                (hist, failures)
+                (hist, failures, shed)
             })
         })
         .collect();
     let mut hist = Histogram::<u64>::new(3).expect("valid precision");
-    let mut failures = 0;
+    let (mut failures, mut shed) = (0, 0);
     for task in tasks {
-        let (h, f) = task.await.expect("client task");
+        let (h, f, s) = task.await.expect("client task");
         hist.add(h).expect("same precision");
         failures += f;
+        shed += s;
     }
     assert_eq!(failures, 0, "benchmark calls failed");
     let elapsed = start.elapsed().as_secs_f64();
     Figures {
         ops_per_sec: hist.len() as f64 / elapsed,
         hist,
+        shed,
     }
 }
 
@@ -1060,13 +1100,26 @@ async fn wal_of_gets(
 fn print_row(op: Op, clients: usize, via: &str, f: &Figures) {
     let ms = |q: f64| f.hist.value_at_quantile(q) as f64 / 1000.0;
     println!(
-        "{:<5} {:>7} {:<7} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",
+        "{:<5} {:>7} {:<7} {:>10.0} {:>9.2} {:>9.2} {:>9.2}{}",
         op.name(),
         clients,
         via,
         f.ops_per_sec,
         ms(0.50),
         ms(0.95),
-        ms(0.99)
+        ms(0.99),
+        shed_note(f)
     );
+}
+
+/// What a row adds when calls were answered `UNAVAILABLE` (the figures above count only the
+/// calls answered as asked).
+fn shed_note(f: &Figures) -> String {
+    if f.shed == 0 {
+        return String::new();
+    }
+    format!(
+        "  ({} calls answered 503 UNAVAILABLE: the machine was overloaded)",
+        f.shed
+    )
 }
