@@ -401,15 +401,24 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
     {
         for &clients in &args.clients {
             let server = if wrk {
-                let ops = run_wrk(op, clients, args.seconds, &base, &token, args.records)?;
+                let wrk = run_wrk(
+                    op,
+                    clients,
+                    args.seconds,
+                    &base,
+                    &token,
+                    args.records,
+                    false,
+                )?;
                 println!(
-                    "{:<5} {:>7} {:<7} {:>10.0}",
+                    "{:<5} {:>7} {:<7} {:>10.0}{}",
                     op.name(),
                     clients,
                     "server",
-                    ops
+                    wrk.ops_per_sec,
+                    shed_note(wrk.shed)
                 );
-                ops
+                wrk.ops_per_sec
             } else {
                 let figures = client_rt.block_on(drive(clients, duration, {
                     let (http, base, token) = (http.clone(), base.clone(), token.clone());
@@ -501,7 +510,7 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
                 figures.hist.value_at_quantile(0.99) as f64 / 1000.0,
                 server - cpu.0,
                 client - cpu.1,
-                shed_note(&figures)
+                shed_note(figures.shed)
             );
             figures.ops_per_sec
         };
@@ -930,6 +939,14 @@ fn wrk_available() -> bool {
         .is_ok()
 }
 
+/// What one `wrk` run measured.
+struct WrkFigures {
+    /// Requests answered as asked, per second.
+    ops_per_sec: f64,
+    /// Requests answered 503 `UNAVAILABLE` (not counted in `ops_per_sec`).
+    shed: u64,
+}
+
 /// Requests per second the server answers to `clients` connections driven by `wrk` (a client
 /// far lighter than ours, so the figure is the server's), each request as [`http_call`] makes it.
 fn run_wrk(
@@ -939,7 +956,8 @@ fn run_wrk(
     base: &str,
     token: &str,
     records: u32,
-) -> Result<f64, Box<dyn std::error::Error>> {
+    classify: bool,
+) -> Result<WrkFigures, Box<dyn std::error::Error>> {
     let (method, path, body) = match op {
         Op::Get => ("GET", "string.format('/api/ext-storage/bench/k%06d', n)", "nil"),
         Op::Put => (
@@ -964,6 +982,23 @@ fn run_wrk(
             "'{\"operations\":[{\"op\":\"increment\",\"key\":\"counter\",\"delta\":1}]}'",
         ),
     };
+    // Counting answers by status costs wrk a Lua call per answer, so it is asked for only when
+    // a run without it saw answers other than 2xx: then the run is made again, counting.
+    let classifier = if classify {
+        "local threads = {}\n\
+         setup = function(thread) threads[#threads + 1] = thread end\n\
+         init = function() shed = 0; other = 0 end\n\
+         response = function(status)\n\
+           if status == 503 then shed = shed + 1 elseif status >= 300 then other = other + 1 end\n\
+         end\n\
+         done = function()\n\
+           local s, o = 0, 0\n\
+           for _, t in ipairs(threads) do s = s + t:get('shed'); o = o + t:get('other') end\n\
+           io.write(string.format('alga-shed: %d\\nalga-other: %d\\n', s, o))\n\
+         end\n"
+    } else {
+        ""
+    };
     let script = format!(
         "local text = string.rep('y', 80)\n\
          local function many(n)\n\
@@ -975,7 +1010,7 @@ fn run_wrk(
            local n = math.random(0, {last})\n\
            return wrk.format('{method}', {path}, {{['Authorization'] = 'Bearer {token}', \
              ['Content-Type'] = 'application/json'}}, {body})\n\
-         end\n",
+         end\n{classifier}",
         last = records.max(1) - 1,
         many_last = MANY - 1,
         records = records.max(1),
@@ -999,20 +1034,44 @@ fn run_wrk(
         .output()?;
     let _ = std::fs::remove_file(&file);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    if stdout.contains("Non-2xx") || stdout.contains("Socket errors") {
+    if !classify && stdout.contains("Non-2xx") {
+        return run_wrk(op, clients, seconds, base, token, records, true);
+    }
+    let count = |label: &str| -> Option<f64> {
+        stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let Some(rate) = count("Requests/sec:") else {
+        return Err(format!(
+            "wrk gave no rate:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    };
+    let (shed, other) = if classify {
+        let (Some(shed), Some(other)) = (count("alga-shed:"), count("alga-other:")) else {
+            return Err(format!("wrk gave no count of answers:\n{stdout}").into());
+        };
+        (shed, other)
+    } else {
+        (0.0, 0.0)
+    };
+    if other > 0.0 || stdout.contains("Socket errors") {
         return Err(format!("the server refused benchmark requests:\n{stdout}").into());
     }
-    stdout
+    // wrk's rate counts every answer; the figure counts those answered as asked.
+    let total = stdout
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| {
-            format!(
-                "wrk gave no rate:\n{stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into()
-        })
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.parse::<f64>().ok())
+        .filter(|n| *n > 0.0)
+        .ok_or_else(|| format!("wrk gave no request count:\n{stdout}"))?;
+    Ok(WrkFigures {
+        ops_per_sec: rate * (total - shed) / total,
+        shed: shed as u64,
+    })
 }
 
 /// The database itself, driven by pgbench with the same statements.
@@ -1108,18 +1167,15 @@ fn print_row(op: Op, clients: usize, via: &str, f: &Figures) {
         ms(0.50),
         ms(0.95),
         ms(0.99),
-        shed_note(f)
+        shed_note(f.shed)
     );
 }
 
 /// What a row adds when calls were answered `UNAVAILABLE` (the figures above count only the
 /// calls answered as asked).
-fn shed_note(f: &Figures) -> String {
-    if f.shed == 0 {
+fn shed_note(shed: u64) -> String {
+    if shed == 0 {
         return String::new();
     }
-    format!(
-        "  ({} calls answered 503 UNAVAILABLE: the machine was overloaded)",
-        f.shed
-    )
+    format!("  ({shed} calls answered 503 UNAVAILABLE: the machine was overloaded)")
 }
