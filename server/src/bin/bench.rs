@@ -503,13 +503,14 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
                 let (http, base, token) = (http.clone(), base.clone(), token.clone());
                 move |key| http_call(http.clone(), base.clone(), token.clone(), Op::Put16, key)
             }));
-            let (server, client) = cpu_seconds();
+            let (server, client, database) = cpu_seconds();
             println!(
-                "  writes over {SPREAD} namespaces, {clients} clients, {label}: {:.0}/s (p99 {:.1} ms; CPU s: server {:.1}, clients {:.1}){}",
+                "  writes over {SPREAD} namespaces, {clients} clients, {label}: {:.0}/s (p99 {:.1} ms; CPU s: server {:.1}, clients {:.1}, Postgres {:.1}){}",
                 figures.ops_per_sec,
                 figures.hist.value_at_quantile(0.99) as f64 / 1000.0,
                 server - cpu.0,
                 client - cpu.1,
+                database - cpu.2,
                 shed_note(figures.shed)
             );
             figures.ops_per_sec
@@ -538,12 +539,13 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
         ] {
             let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let events = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let chunks = Arc::new(std::sync::atomic::AtomicU64::new(0));
             let readers: Vec<_> = (0..args.watches)
                 .map(|i| {
                     // From the namespace's latest change on (a position past it is a reset).
                     let url = format!("{base}/api/ext-storage/{}after={}", watch_of(i), i64::MAX);
                     let (http, token) = (http.clone(), token.clone());
-                    let (opened, events) = (opened.clone(), events.clone());
+                    let (opened, events, chunks) = (opened.clone(), events.clone(), chunks.clone());
                     client_rt.spawn(async move {
                         let Ok(mut res) = http
                             .get(url)
@@ -564,6 +566,7 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
                                 .filter(|w| w == b"event: change\n")
                                 .count();
                             events.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                            chunks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                     })
                 })
@@ -578,9 +581,10 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
             let with = writes(&format!("{open} watches open {case}"));
             let rss = rss_mib();
             println!(
-                "    {:.2} of the throughput without; {} change events delivered; process RSS {rss_before:.0} -> {rss:.0} MiB",
+                "    {:.2} of the throughput without; {} change events delivered in {} reads; process RSS {rss_before:.0} -> {rss:.0} MiB",
                 with / without,
-                events.load(std::sync::atomic::Ordering::Relaxed)
+                events.load(std::sync::atomic::Ordering::Relaxed),
+                chunks.load(std::sync::atomic::Ordering::Relaxed)
             );
             for reader in readers {
                 reader.abort();
@@ -593,38 +597,49 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
 }
 
 /// CPU seconds (user + system) the server's threads (its runtime and, on SQLite, sqlx's
-/// connection threads) and the clients' runtime threads have used so far (Linux; by thread
-/// name), or zeros.
-fn cpu_seconds() -> (f64, f64) {
-    let tick = 100.0; // USER_HZ on Linux
-    let mut totals = (0.0, 0.0);
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return totals;
-    };
-    for task in tasks.flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        // Fields after the parenthesised name: utime and stime are the 12th and 13th.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-        let used = fields
-            .get(11)
-            .and_then(|u| u.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            + fields
-                .get(12)
-                .and_then(|s| s.parse::<f64>().ok())
-                .unwrap_or(0.0);
-        // sqlx runs each SQLite connection on a thread of its own ("sqlx-sqlite-worker-N"): the
-        // embedded database's work is the server's.
-        if comm.starts_with("bench-server") || comm.starts_with("sqlx-sqlite") {
-            totals.0 += used / tick;
-        } else if comm.starts_with("bench-client") {
-            totals.1 += used / tick;
+/// connection threads), the clients' runtime threads and the local Postgres processes (every
+/// process named `postgres` on this machine: a cluster shared with other work counts that
+/// work too) have used so far (Linux), or zeros.
+fn cpu_seconds() -> (f64, f64, f64) {
+    let mut totals = (0.0, 0.0, 0.0);
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            // sqlx runs each SQLite connection on a thread of its own ("sqlx-sqlite-worker-N"):
+            // the embedded database's work is the server's.
+            if comm.starts_with("bench-server") || comm.starts_with("sqlx-sqlite") {
+                totals.0 += used_seconds(&task.path());
+            } else if comm.starts_with("bench-client") {
+                totals.1 += used_seconds(&task.path());
+            }
+        }
+    }
+    if let Ok(processes) = std::fs::read_dir("/proc") {
+        for process in processes.flatten() {
+            let comm = std::fs::read_to_string(process.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() == "postgres" {
+                totals.2 += used_seconds(&process.path());
+            }
         }
     }
     totals
+}
+
+/// The CPU seconds (user + system) of the process or thread at `/proc` path `path`.
+fn used_seconds(path: &std::path::Path) -> f64 {
+    let tick = 100.0; // USER_HZ on Linux
+    let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+    // Fields after the parenthesised name: utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|u| u.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (field(11) + field(12)) / tick
 }
 
 /// This process's resident memory in MiB (Linux), or 0.
