@@ -529,6 +529,7 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
         let filtered: fn(usize) -> String =
             |i| format!("bench{}:watch?keyPrefix=none-&", i % SPREAD as usize);
         let idle: fn(usize) -> String = |_| "bench:watch?".to_owned();
+        let mut cases = Vec::new();
         for (case, watch_of) in [
             ("of the namespaces written", written),
             (
@@ -586,10 +587,23 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
                 events.load(std::sync::atomic::Ordering::Relaxed),
                 chunks.load(std::sync::atomic::Ordering::Relaxed)
             );
+            cases.push((case, with));
             for reader in readers {
                 reader.abort();
             }
             std::thread::sleep(Duration::from_secs(1));
+        }
+        // The store grows with every pass (records' audit rows, the change log): a last pass
+        // without watches shows how far the rate drifted meanwhile, and each case is also
+        // compared with the mean of the passes before and after it all.
+        let again = writes("no watch open, after the watches");
+        let mean = (without + again) / 2.0;
+        println!(
+            "    without watches before and after: {:.2} of the first; against their mean:",
+            again / without
+        );
+        for (case, with) in cases {
+            println!("    {:.2} with the watches {case}", with / mean);
         }
     }
     server_rt.shutdown_background();
