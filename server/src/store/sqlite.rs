@@ -143,15 +143,134 @@ struct RowWrite<'a> {
     created_at: i64,
 }
 
+/// The statement that writes one record whole, its parameters numbered as given: tenant,
+/// namespace, key, value, metadata, revision, expiry, creation time, now, size.
+macro_rules! upsert_sql {
+    ($t:literal, $ns:literal, $key:literal, $value:literal, $metadata:literal, $revision:literal,
+     $ttl:literal, $created:literal, $now:literal, $size:literal) => {
+        concat!(
+            "INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, \
+               ttl_expires_at, created_at, updated_at, size) VALUES (",
+            $t, ", ", $ns, ", ", $key, ", ", $value, ", ", $metadata, ", ", $revision, ", ",
+            $ttl, ", ", $created, ", ", $now, ", ", $size,
+            ") ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET value = excluded.value, \
+               metadata = excluded.metadata, revision = excluded.revision, size = excluded.size, \
+               ttl_expires_at = excluded.ttl_expires_at, created_at = excluded.created_at, \
+               updated_at = excluded.updated_at"
+        )
+    };
+}
+
+/// The statement that writes one audit row: tenant, principal, namespace, key, operation,
+/// revision, surface, time, then the expression of its sequence number.
+macro_rules! audit_sql {
+    ($t:literal, $principal:literal, $ns:literal, $key:literal, $operation:literal,
+     $revision:literal, $surface:literal, $at:literal, $seq:expr) => {
+        concat!(
+            "INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, \
+               revision, surface, at, ns_seq) VALUES (",
+            $t,
+            ", ",
+            $principal,
+            ", ",
+            $ns,
+            ", ",
+            $key,
+            ", ",
+            $operation,
+            ", ",
+            $revision,
+            ", ",
+            $surface,
+            ", ",
+            $at,
+            ", ",
+            $seq,
+            ")"
+        )
+    };
+}
+
+/// The next sequence number of namespace `ns` of tenant `t`: after its version and after the
+/// changes this transaction already wrote (the one writer connection makes that the latest);
+/// the version advances past it at the end.
+macro_rules! next_seq_sql {
+    ($t:literal, $ns:literal) => {
+        concat!(
+            "1 + max(coalesce((SELECT version FROM ext_storage_namespaces WHERE tenant_id = ",
+            $t,
+            " AND namespace = ",
+            $ns,
+            "), 0), \
+               coalesce((SELECT max(ns_seq) FROM ext_storage_audit WHERE tenant_id = ",
+            $t,
+            " AND namespace = ",
+            $ns,
+            " AND ns_seq IS NOT NULL), 0))"
+        )
+    };
+}
+
+/// The statement that advances a namespace's version: tenant, namespace, by how much.
+macro_rules! bump_sql {
+    ($t:literal, $ns:literal, $by:literal) => {
+        concat!(
+            "INSERT INTO ext_storage_namespaces (tenant_id, namespace, version) VALUES (",
+            $t, ", ", $ns, ", ", $by,
+            ") ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = version + excluded.version"
+        )
+    };
+}
+
 /// Writes one record whole: its revision, expiry and creation time are the caller's.
-const UPSERT: &str =
-    "INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, \
-   ttl_expires_at, created_at, updated_at, size) \
- VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
- ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET value = excluded.value, \
-   metadata = excluded.metadata, revision = excluded.revision, size = excluded.size, \
-   ttl_expires_at = excluded.ttl_expires_at, created_at = excluded.created_at, \
-   updated_at = excluded.updated_at";
+const UPSERT: &str = upsert_sql!("?1", "?2", "?3", "?4", "?5", "?6", "?7", "?8", "?9", "?10");
+
+/// One audit row ([`SqliteStore::audit_change`]): a record's change takes `?9` as its sequence
+/// number, or else the namespace's next one; other rows (installs, schemas) have none.
+const AUDIT: &str = audit_sql!(
+    "?1",
+    "?2",
+    "?3",
+    "?4",
+    "?5",
+    "?6",
+    "?7",
+    "?8",
+    concat!(
+        "CASE WHEN ?3 IS NOT NULL AND ?4 IS NOT NULL THEN coalesce(?9, ",
+        next_seq_sql!("?1", "?3"),
+        ") END"
+    )
+);
+
+/// Advances a namespace's version by `?3`.
+const BUMP: &str = bump_sql!("?1", "?2", "?3");
+
+/// A single put's three statements in one call to the connection's thread (each call is a
+/// round trip to it, and under load a wait for a core): [`UPSERT`], the record's audit row,
+/// the version's advance. Parameters: `?1` tenant, `?2` namespace, `?3` by how much the version
+/// advances, `?4`–`?11` the record (key … size), `?12` principal, `?13` operation, `?14`
+/// surface. sqlx binds a numbered parameter by its number in every statement, but a number a
+/// statement skips takes the next unnumbered argument and stops the binding once past the
+/// last: so the statements come in this order and number their parameters so that each skips
+/// few (a parameter left unbound is NULL, which a NOT NULL column refuses).
+const PUT_STATEMENTS: &str = concat!(
+    upsert_sql!("?1", "?2", "?4", "?5", "?6", "?7", "?8", "?9", "?10", "?11"),
+    "; ",
+    audit_sql!(
+        "?1",
+        "?12",
+        "?2",
+        "?4",
+        "?13",
+        "?7",
+        "?14",
+        "?10",
+        next_seq_sql!("?1", "?2")
+    ),
+    "; ",
+    bump_sql!("?1", "?2", "?3")
+);
 
 /// How long a request waits for the file's write lock (held by another process, say a backup)
 /// or for a connection of the store's own before it is answered 503 `UNAVAILABLE`: together
@@ -301,16 +420,13 @@ impl SqliteStore {
         by: i64,
     ) -> Result<(), StoreError> {
         if by > 0 {
-            sqlx::query(
-                "INSERT INTO ext_storage_namespaces (tenant_id, namespace, version) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (tenant_id, namespace) DO UPDATE SET version = version + excluded.version",
-            )
-            .bind(tenant)
-            .bind(ns)
-            .bind(by)
-            .execute(conn)
-            .await
-            .map_err(db)?;
+            sqlx::query(BUMP)
+                .bind(tenant)
+                .bind(ns)
+                .bind(by)
+                .execute(conn)
+                .await
+                .map_err(db)?;
         }
         Ok(())
     }
@@ -418,8 +534,10 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Writes one record and its audit row.
-    async fn upsert(
+    /// Writes one record, its audit row, and advances the namespace version by `by`, in one
+    /// call to the connection's thread (three statements; each call is a round trip to it).
+    #[allow(clippy::too_many_arguments)]
+    async fn put_statements(
         conn: &mut SqliteConnection,
         tenant: &str,
         actor: Actor<'_>,
@@ -427,29 +545,28 @@ impl SqliteStore {
         w: &Write<'_>,
         live: Option<Current>,
         now: i64,
+        by: i64,
     ) -> Result<Written, StoreError> {
         let (revision, created_at) = live.map_or((1, now), |c| (c.revision + 1, c.created_at));
         let ttl_expires_at = w.ttl.map(|t| now + i64::from(t.get()) * 1_000_000);
-        let row = RowWrite {
-            key: w.key.as_str(),
-            value: w.value,
-            metadata: w.metadata,
-            revision,
-            ttl_expires_at,
-            created_at,
-        };
-        Self::write_row(conn, tenant, ns, &row, now).await?;
-        Self::audit_row(
-            conn,
-            tenant,
-            actor,
-            Some(ns),
-            Some(w.key.as_str()),
-            w.operation,
-            Some(revision),
-            now,
-        )
-        .await?;
+        sqlx::query(PUT_STATEMENTS)
+            .bind(tenant)
+            .bind(ns)
+            .bind(by)
+            .bind(w.key.as_str())
+            .bind(json_text(w.value))
+            .bind(json_text(&w.metadata.cloned().unwrap_or_default()))
+            .bind(revision)
+            .bind(ttl_expires_at)
+            .bind(created_at)
+            .bind(now)
+            .bind(record_size(w.key.as_str(), w.value, w.metadata))
+            .bind(actor.principal)
+            .bind(w.operation)
+            .bind(actor.surface)
+            .execute(conn)
+            .await
+            .map_err(|e| keyed(db(e), w.key.as_str()))?;
         Ok(Written {
             revision: revision as u64,
             ttl_expires_at: ttl_expires_at.map(time),
@@ -491,25 +608,19 @@ impl SqliteStore {
         change: &Change<'_>,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO ext_storage_audit (tenant_id, principal, namespace, key, operation, revision, surface, at, ns_seq) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?3 IS NOT NULL AND ?4 IS NOT NULL THEN coalesce(?9, 1 + max( \
-               coalesce((SELECT version FROM ext_storage_namespaces WHERE tenant_id = ?1 AND namespace = ?3), 0), \
-               coalesce((SELECT max(ns_seq) FROM ext_storage_audit WHERE tenant_id = ?1 AND namespace = ?3 \
-                 AND ns_seq IS NOT NULL), 0))) END)",
-        )
-        .bind(tenant)
-        .bind(actor.principal)
-        .bind(change.ns)
-        .bind(change.key)
-        .bind(change.operation)
-        .bind(change.revision)
-        .bind(actor.surface)
-        .bind(now)
-        .bind(change.seq)
-        .execute(conn)
-        .await
-        .map_err(db)?;
+        sqlx::query(AUDIT)
+            .bind(tenant)
+            .bind(actor.principal)
+            .bind(change.ns)
+            .bind(change.key)
+            .bind(change.operation)
+            .bind(change.revision)
+            .bind(actor.surface)
+            .bind(now)
+            .bind(change.seq)
+            .execute(conn)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
@@ -884,9 +995,18 @@ impl Store for SqliteStore {
             metadata: req.metadata.as_ref(),
             ttl: req.ttl_seconds,
         };
-        let w = Self::upsert(&mut tx, &tenant_id, actor, ns, &write, live, now).await?;
         let replaced_expired = i64::from(current.is_some() && live.is_none());
-        Self::bump(&mut tx, &tenant_id, ns, swept + 1 + replaced_expired).await?;
+        let w = Self::put_statements(
+            &mut tx,
+            &tenant_id,
+            actor,
+            ns,
+            &write,
+            live,
+            now,
+            swept + 1 + replaced_expired,
+        )
+        .await?;
         tx.commit().await.map_err(db)?;
         Ok(PutResponse {
             namespace: req.namespace.clone(),
