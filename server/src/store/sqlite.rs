@@ -508,6 +508,27 @@ impl SqliteStore {
         (live, guard_holds(guard, live_revision))
     }
 
+    /// Binds a record's columns (key … size, in [`UPSERT`]'s order) after what `query` already
+    /// binds.
+    fn bind_row<'q>(
+        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        row: &RowWrite<'q>,
+        now: i64,
+    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+        let metadata = row
+            .metadata
+            .map_or_else(|| json_text(&Metadata::default()), json_text);
+        query
+            .bind(row.key)
+            .bind(json_text(row.value))
+            .bind(metadata)
+            .bind(row.revision)
+            .bind(row.ttl_expires_at)
+            .bind(row.created_at)
+            .bind(now)
+            .bind(record_size(row.key, row.value, row.metadata))
+    }
+
     /// Writes one record whole ([`UPSERT`]); its revision, expiry and creation time are the
     /// caller's.
     async fn write_row(
@@ -517,17 +538,7 @@ impl SqliteStore {
         row: &RowWrite<'_>,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(UPSERT)
-            .bind(tenant)
-            .bind(ns)
-            .bind(row.key)
-            .bind(json_text(row.value))
-            .bind(json_text(&row.metadata.cloned().unwrap_or_default()))
-            .bind(row.revision)
-            .bind(row.ttl_expires_at)
-            .bind(row.created_at)
-            .bind(now)
-            .bind(record_size(row.key, row.value, row.metadata))
+        Self::bind_row(sqlx::query(UPSERT).bind(tenant).bind(ns), row, now)
             .execute(conn)
             .await
             .map_err(|e| keyed(db(e), row.key))?;
@@ -549,18 +560,16 @@ impl SqliteStore {
     ) -> Result<Written, StoreError> {
         let (revision, created_at) = live.map_or((1, now), |c| (c.revision + 1, c.created_at));
         let ttl_expires_at = w.ttl.map(|t| now + i64::from(t.get()) * 1_000_000);
-        sqlx::query(PUT_STATEMENTS)
-            .bind(tenant)
-            .bind(ns)
-            .bind(by)
-            .bind(w.key.as_str())
-            .bind(json_text(w.value))
-            .bind(json_text(&w.metadata.cloned().unwrap_or_default()))
-            .bind(revision)
-            .bind(ttl_expires_at)
-            .bind(created_at)
-            .bind(now)
-            .bind(record_size(w.key.as_str(), w.value, w.metadata))
+        let row = RowWrite {
+            key: w.key.as_str(),
+            value: w.value,
+            metadata: w.metadata,
+            revision,
+            ttl_expires_at,
+            created_at,
+        };
+        let statements = sqlx::query(PUT_STATEMENTS).bind(tenant).bind(ns).bind(by);
+        Self::bind_row(statements, &row, now)
             .bind(actor.principal)
             .bind(w.operation)
             .bind(actor.surface)
