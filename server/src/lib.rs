@@ -70,7 +70,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
 pub fn app_state(config: &Config, store: Arc<dyn Store>) -> AppState {
     let principals = Arc::new(store::principals::PrincipalCache::default());
     store.watch_principals(Arc::downgrade(&principals));
-    AppState {
+    AppState::new(http::Shared {
         store,
         tokens: auth::TokenKeys::new(&config.jwt_secret),
         cursors: cursor::CursorKey::derive(config.jwt_secret.expose().as_bytes()),
@@ -84,7 +84,7 @@ pub fn app_state(config: &Config, store: Arc<dyn Store>) -> AppState {
         metrics: governance::Metrics::default(),
         schemas: schema::Schemas::default(),
         principals,
-    }
+    })
 }
 
 /// What dev mode provisioned.
