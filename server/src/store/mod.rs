@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 pub mod atomic;
 pub(crate) mod bulk;
+pub mod direct;
 pub mod feed;
 pub(crate) mod patch;
 pub mod postgres;
@@ -121,7 +122,7 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
 /// (SQLSTATE classes 08 and 57P), or the SQLite file locked by another process past the busy
 /// timeout, or failing to be opened or written (primary result codes BUSY, LOCKED, IOERR, FULL,
 /// CANTOPEN).
-fn unreachable(e: &sqlx::Error) -> bool {
+pub(crate) fn unreachable(e: &sqlx::Error) -> bool {
     const SQLITE_UNAVAILABLE: [i64; 5] = [5, 6, 10, 13, 14];
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,

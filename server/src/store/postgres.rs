@@ -9,6 +9,7 @@
 
 use super::atomic::{self, AtomicTx, Expiry, Locked, Put};
 use super::bulk::{self, BulkTx};
+use super::direct::Direct;
 use super::feed::{self, Feed};
 use super::patch::{self, NamespaceState, PatchTx};
 use super::principals::{PrincipalCache, CHANNEL};
@@ -277,7 +278,10 @@ pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_milli
 /// The Postgres store.
 #[derive(Clone)]
 pub struct PgStore {
+    /// Transactions (and the listeners): sqlx's pool, which settles a connection given back.
     pool: PgPool,
+    /// Statements on their own (every read, single puts and deletes): see [`Direct`].
+    direct: Direct,
     feed: std::sync::Arc<Feed>,
 }
 
@@ -292,8 +296,13 @@ impl PgStore {
     /// the migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(db)?;
+        // The configured connections, shared: three quarters (at least one) for statements on
+        // their own, which are most of the traffic; the rest, at least 3, for transactions and
+        // the two listeners (each holds one connection of sqlx's pool for good).
+        let statements = (max_connections - max_connections / 4).max(1);
+        let direct = Direct::new(options.clone(), statements, ACQUIRE_TIMEOUT).map_err(db)?;
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections((max_connections / 4).max(3))
             // With the database down, a request fails fast (503) instead of waiting 30 s.
             .acquire_timeout(ACQUIRE_TIMEOUT)
             // No ping before every statement (a round trip per request): a connection the
@@ -304,9 +313,9 @@ impl PgStore {
             .map_err(db)?;
         MIGRATOR.run(&pool).await.map_err(backend)?;
         let feed = std::sync::Arc::new(Feed::default());
-        let announcing = pool.clone();
+        let announcing = direct.clone();
         feed.announce_with(move |payload| {
-            let pool = announcing.clone();
+            let direct = announcing.clone();
             async move {
                 // A notification is a hint (the log is the truth, and watchers also poll):
                 // its transaction does not wait for the WAL to reach the disk.
@@ -315,7 +324,7 @@ impl PgStore {
                 )
                 .bind(feed::CHANNEL)
                 .bind(payload)
-                .execute(&pool)
+                .execute(&direct)
                 .await
                 .map_err(db)?;
                 Ok(())
@@ -327,7 +336,7 @@ impl PgStore {
                 std::sync::Arc::downgrade(&feed),
             ));
         }
-        Ok(PgStore { pool, feed })
+        Ok(PgStore { pool, direct, feed })
     }
 
     /// The connection pool (for tests and the benchmark).
@@ -340,7 +349,7 @@ impl PgStore {
             .bind(tenant)
             .bind(ns)
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.direct)
             .await
             .map_err(db)?;
         Ok(rev.map_or(0, |r| r as u64))
@@ -990,7 +999,7 @@ impl Store for PgStore {
                 &req.value,
                 req.metadata.as_ref(),
             ))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.direct)
             .await
             .map_err(db)?;
         let Some(row) = row else {
@@ -1093,7 +1102,7 @@ impl Store for PgStore {
         let row =
             sqlx::query("SELECT tenant_id, grants, generation::text AS generation FROM ext_storage_installs WHERE install_id = $1")
                 .bind(install.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.direct)
                 .await
                 .map_err(db)?;
         row.map(|row| {
@@ -1118,7 +1127,7 @@ impl Store for PgStore {
             .bind(tenant)
             .bind(req.namespace.as_str())
             .bind(&keys)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.direct)
             .await
             .map_err(db)?;
         let mut found = HashMap::with_capacity(rows.len());
@@ -1180,7 +1189,7 @@ impl Store for PgStore {
             .bind(tenant)
             .bind(req.namespace.as_str())
             .bind(req.key.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.direct)
             .await
             .map_err(db)?;
         row.map(|row| {
@@ -1216,7 +1225,7 @@ impl Store for PgStore {
             .bind(q.fetch)
             .bind(q.include_values)
             .bind(q.include_metadata)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.direct)
             .await
             .map_err(db)?;
         rows.iter()
@@ -1258,7 +1267,7 @@ impl Store for PgStore {
                 .bind(key)
                 .bind(actor.principal)
                 .bind(actor.surface)
-                .execute(&self.pool)
+                .execute(&self.direct)
                 .await
                 .map_err(db)?;
             return Ok(());
@@ -1275,7 +1284,7 @@ impl Store for PgStore {
                 .bind(guard.get() as i64)
                 .bind(actor.principal)
                 .bind(actor.surface)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.direct)
                 .await
                 .map_err(db)?;
             if deleted.is_some() {
@@ -1291,7 +1300,7 @@ impl Store for PgStore {
         let rows: Vec<(String, Value, i64, i64)> = sqlx::query_as(SNAPSHOT)
             .bind(tenant)
             .bind(ns.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(&self.direct)
             .await
             .map_err(db)?;
         let etag = rows.first().map_or(0, |(_, _, version, expired)| {
@@ -1322,7 +1331,7 @@ impl Store for PgStore {
         .bind(schema)
         .bind(actor.principal)
         .bind(actor.surface)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.direct)
         .await
         .map_err(db)
     }
@@ -1343,7 +1352,7 @@ impl Store for PgStore {
         .bind(namespace.as_str())
         .bind(actor.principal)
         .bind(actor.surface)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.direct)
         .await
         .map_err(db)?;
         Ok(done > 0)
@@ -1362,7 +1371,7 @@ impl Store for PgStore {
         .bind(tenant)
         .bind(namespace.as_str())
         .bind(known)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.direct)
         .await
         .map_err(db)?;
         Ok(match row {
@@ -1395,7 +1404,7 @@ impl Store for PgStore {
         .bind(Json(grants))
         .bind(actor.principal)
         .bind(actor.surface)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.direct)
         .await;
         match result {
             Ok(true) => Ok(Upserted::Created),
@@ -1424,7 +1433,7 @@ impl Store for PgStore {
         .bind(install.as_str())
         .bind(actor.principal)
         .bind(actor.surface)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.direct)
         .await
         .map_err(db)?;
         Ok(done > 0)
@@ -1439,7 +1448,7 @@ impl Store for PgStore {
         .bind(defaults.max_namespaces)
         .bind(defaults.max_keys_per_namespace)
         .bind(defaults.max_bytes)
-        .execute(&self.pool)
+        .execute(&self.direct)
         .await
         .map_err(db)?;
         Ok(())
@@ -1465,7 +1474,7 @@ impl Store for PgStore {
         .bind(overrides.max_bytes)
         .bind(actor.principal)
         .bind(actor.surface)
-        .execute(&self.pool)
+        .execute(&self.direct)
         .await
         .map_err(db)?;
         Ok(())
@@ -1480,7 +1489,7 @@ impl Store for PgStore {
                  WHERE d.id = 1",
             )
             .bind(tenant)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.direct)
             .await
             .map_err(db)?;
         Ok(Quotas::from_row(row))
@@ -1492,13 +1501,13 @@ impl Store for PgStore {
              WHERE tenant_id = $1 AND keys > 0 ORDER BY namespace",
         )
         .bind(tenant)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.direct)
         .await
         .map_err(db)?;
         let bytes: Option<i64> =
             sqlx::query_scalar("SELECT bytes FROM ext_storage_tenants WHERE tenant_id = $1")
                 .bind(tenant)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.direct)
                 .await
                 .map_err(db)?;
         let namespaces = namespaces
@@ -1533,7 +1542,7 @@ impl Store for PgStore {
         )
         .bind(tenant)
         .bind(namespace.map(Namespace::as_str))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.direct)
         .await
         .map_err(db)?;
         Ok(purged as u64)
@@ -1542,7 +1551,7 @@ impl Store for PgStore {
     async fn sweep_expired(&self, batch: u32) -> Result<Vec<(Uuid, String)>, StoreError> {
         sqlx::query_as(SWEEP_EXPIRED)
             .bind(i64::from(batch))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.direct)
             .await
             .map_err(db)
     }
@@ -1572,7 +1581,7 @@ impl Store for PgStore {
             .bind(query.key_prefix)
             .bind(i64::from(query.limit))
             .bind(query.values)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.direct)
             .await
             .map_err(db)?;
         let bounds = rows
@@ -1595,7 +1604,7 @@ impl Store for PgStore {
             .bind(f64::from(retention.seconds))
             .bind(i64::from(retention.changes))
             .bind(i64::from(batch))
-            .fetch_one(&self.pool)
+            .fetch_one(&self.direct)
             .await
             .map_err(db)?;
         Ok(pruned as u64)
@@ -1612,7 +1621,7 @@ impl Store for PgStore {
         )
         .bind(tenant)
         .bind(namespace.as_str())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.direct)
         .await
         .map_err(db)
     }
@@ -1630,7 +1639,7 @@ impl Store for PgStore {
         .bind(tenant)
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.direct)
         .await
         .map_err(db)
     }

@@ -205,3 +205,66 @@ async fn sqlite_locked_by_another_process() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     load.finish(&s, &t, released).await;
 }
+
+/// Statements on their own take their connection from a pool that gives it back without sqlx's
+/// ping (server/src/store/direct.rs). A read cut off halfway leaves its connection fit for the
+/// next statement (which gets its own answer, not the cut one's), and a connection the database
+/// closes fails at most the one statement that finds it; the next gets a new connection.
+#[tokio::test]
+async fn a_connection_given_back_without_a_ping_serves_the_next_statement_right() {
+    use alga_storage_server::store::direct::Direct;
+    use sqlx::postgres::PgConnectOptions;
+    use sqlx::Connection;
+    use std::str::FromStr;
+    if alga_storage_tests::backend() != Backend::Postgres {
+        println!("the direct pool is Postgres' own: nothing to check on SQLite");
+        return;
+    }
+    let url = alga_storage_tests::database_url();
+    // One connection, so every statement below runs on the same one until it is replaced.
+    let direct = Direct::new(
+        PgConnectOptions::from_str(&url).unwrap(),
+        1,
+        Duration::from_millis(1500),
+    )
+    .unwrap();
+    let pid = || sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()").fetch_one(&direct);
+    let first = pid().await.unwrap();
+
+    let cut = tokio::time::timeout(
+        Duration::from_millis(50),
+        sqlx::query_scalar::<_, i32>("SELECT 7 FROM pg_sleep(0.3)").fetch_one(&direct),
+    )
+    .await;
+    assert!(
+        cut.is_err(),
+        "the slow read was to be cut off, not answered"
+    );
+    let answer: i32 = sqlx::query_scalar("SELECT 2")
+        .fetch_one(&direct)
+        .await
+        .unwrap();
+    assert_eq!(
+        answer, 2,
+        "the next statement got another statement's answer"
+    );
+    assert_eq!(
+        pid().await.unwrap(),
+        first,
+        "the cut connection was to be reused"
+    );
+
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(first)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let finding = sqlx::query_scalar::<_, i32>("SELECT 3")
+        .fetch_one(&direct)
+        .await;
+    println!("the statement that found the closed connection: {finding:?}");
+    let replaced = pid().await.expect("the closed connection was replaced");
+    assert_ne!(replaced, first);
+}
