@@ -154,7 +154,10 @@ pub fn revision_header(
 }
 
 /// Verifies the browser token (no database access).
-pub fn bearer_claims(state: &AppState, headers: &HeaderMap) -> Result<auth::Bearer, ApiError> {
+pub fn bearer_claims(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<std::sync::Arc<auth::Bearer>, ApiError> {
     let header = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or_default());

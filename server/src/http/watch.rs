@@ -136,7 +136,7 @@ enum Phase {
 /// [`Watcher::next_chunk`] writes the events that are ready as one chunk of the response.
 struct Watcher {
     state: AppState,
-    bearer: crate::auth::Bearer,
+    bearer: std::sync::Arc<crate::auth::Bearer>,
     namespace: Namespace,
     query: WatchQuery,
     /// The last sequence number accounted for (sent, or skipped by the key prefix).
