@@ -148,15 +148,19 @@ pub fn secret_matches(presented: Option<&str>, expected: &Secret) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn minted_tokens_verify_and_foreign_ones_do_not() {
-        let keys = TokenKeys::new(&Secret::new("s1"));
-        let principal = crate::store::Principal {
+    fn principal() -> crate::store::Principal {
+        crate::store::Principal {
             tenant: Uuid::new_v4(),
             install: InstallId::new("inst-1").unwrap(),
             grants: vec![],
             generation: "g1".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn minted_tokens_verify_and_foreign_ones_do_not() {
+        let keys = TokenKeys::new(&Secret::new("s1"));
+        let principal = principal();
         let token = keys.mint(&principal, 60);
         let bearer = keys.verify(&token).unwrap();
         assert_eq!(
@@ -183,12 +187,7 @@ mod tests {
     #[test]
     fn a_verified_token_is_refused_once_it_expires() {
         let keys = TokenKeys::new(&Secret::new("s1"));
-        let principal = crate::store::Principal {
-            tenant: Uuid::new_v4(),
-            install: InstallId::new("inst-1").unwrap(),
-            grants: vec![],
-            generation: "g1".into(),
-        };
+        let principal = principal();
         // Valid through the next second, and remembered as verified.
         let token = keys.mint(&principal, 1);
         let bearer = keys.verify(&token).unwrap();

@@ -107,6 +107,19 @@ fn settle<T>(conn: Object<Connect>, result: Result<T, sqlx::Error>) -> Result<T,
     result
 }
 
+/// The future of one call on a connection of `$direct`: `$call` made on it (`$conn`), then the
+/// connection settled.
+macro_rules! on_a_connection {
+    ($direct:expr, |$conn:ident| $call:expr) => {
+        async move {
+            let mut held = $direct.acquire().await?;
+            let $conn = &mut *held;
+            let result = $call.await;
+            settle(held, result)
+        }
+    };
+}
+
 impl<'p> Executor<'p> for &'p Direct {
     type Database = Postgres;
 
@@ -120,15 +133,10 @@ impl<'p> Executor<'p> for &'p Direct {
         'p: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
-        let direct = self;
-        async move {
-            let mut conn = direct.acquire().await?;
-            let rows = (&mut *conn).fetch_many(query).try_collect::<Vec<_>>().await;
-            settle(conn, rows)
-        }
-        .map_ok(|rows| futures_util::stream::iter(rows.into_iter().map(Ok)))
-        .try_flatten_stream()
-        .boxed()
+        on_a_connection!(self, |conn| conn.fetch_many(query).try_collect::<Vec<_>>())
+            .map_ok(|rows| futures_util::stream::iter(rows.into_iter().map(Ok)))
+            .try_flatten_stream()
+            .boxed()
     }
 
     fn fetch_optional<'e, 'q: 'e, E>(
@@ -139,13 +147,7 @@ impl<'p> Executor<'p> for &'p Direct {
         'p: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
-        let direct = self;
-        async move {
-            let mut conn = direct.acquire().await?;
-            let row = (&mut *conn).fetch_optional(query).await;
-            settle(conn, row)
-        }
-        .boxed()
+        on_a_connection!(self, |conn| conn.fetch_optional(query)).boxed()
     }
 
     fn prepare_with<'e, 'q: 'e>(
@@ -156,13 +158,7 @@ impl<'p> Executor<'p> for &'p Direct {
     where
         'p: 'e,
     {
-        let direct = self;
-        async move {
-            let mut conn = direct.acquire().await?;
-            let statement = (&mut *conn).prepare_with(sql, parameters).await;
-            settle(conn, statement)
-        }
-        .boxed()
+        on_a_connection!(self, |conn| conn.prepare_with(sql, parameters)).boxed()
     }
 
     fn describe<'e, 'q: 'e>(
@@ -172,12 +168,6 @@ impl<'p> Executor<'p> for &'p Direct {
     where
         'p: 'e,
     {
-        let direct = self;
-        async move {
-            let mut conn = direct.acquire().await?;
-            let described = (&mut *conn).describe(sql).await;
-            settle(conn, described)
-        }
-        .boxed()
+        on_a_connection!(self, |conn| conn.describe(sql)).boxed()
     }
 }
