@@ -58,10 +58,8 @@ impl Put<'_> {
     /// The revision and creation time the write gives the record: a live one goes on from its
     /// row, an absent or expired one starts again at revision 1, created `now`.
     pub fn revision_and_created(&self, now: DateTime<Utc>) -> (u64, DateTime<Utc>) {
-        match self.found.filter(|row| row.live) {
-            Some(row) => (row.revision + 1, row.created_at),
-            None => (1, now),
-        }
+        let live = self.found.filter(|row| row.live);
+        super::next_revision(live.map(|row| (row.revision, row.created_at)), now)
     }
 }
 
@@ -132,14 +130,14 @@ pub(crate) async fn run<T: AtomicTx>(
         let key = op.key().as_str();
         let row = found.get(key);
         // A row that had expired is removed or replaced: one more change of the namespace.
-        let expired = i64::from(row.is_some_and(|r| !r.live));
+        let expired = row.is_some_and(|r| !r.live);
         let current = live(key);
         let (value, metadata, expiry, increment) = match op {
             AtomicOperation::Delete { .. } => {
                 if row.is_some() {
                     tx.delete(key).await?;
                     tx.audit(key, "delete", None).await?;
-                    changes += 1 + expired;
+                    changes += super::changes_of(expired);
                 }
                 results.push(AtomicResult {
                     key: op.key().clone(),
@@ -191,7 +189,7 @@ pub(crate) async fn run<T: AtomicTx>(
             return Ok(Err(Contended));
         };
         tx.audit(key, op.name(), Some(revision)).await?;
-        changes += 1 + expired;
+        changes += super::changes_of(expired);
         results.push(AtomicResult {
             key: op.key().clone(),
             revision: Some(revision),

@@ -78,6 +78,24 @@ pub(crate) fn guard_holds(
     }
 }
 
+/// The revision and creation time a write gives a record: a live one goes on from its row
+/// (`live`: its revision and creation time), an absent or expired one starts again at revision
+/// 1, created `now`.
+pub(crate) fn next_revision<R, T>(live: Option<(R, T)>, now: T) -> (R, T)
+where
+    R: From<u8> + std::ops::Add<Output = R>,
+{
+    live.map_or((R::from(1), now), |(revision, created)| {
+        (revision + R::from(1), created)
+    })
+}
+
+/// How far writing or deleting one stored row advances its namespace's version: 1, and 1 more
+/// when the row had expired (its expiry, never swept, becomes a change of its own).
+pub(crate) fn changes_of(row_had_expired: bool) -> i64 {
+    1 + i64::from(row_had_expired)
+}
+
 /// The rule of a delete: without a guard it always succeeds (deleting nothing is fine); with
 /// `ifRevision` it deletes only a live record at that revision, and is refused with
 /// `NOT_FOUND` when there is no live record, else `REVISION_MISMATCH` naming its revision.
@@ -830,6 +848,15 @@ mod rule_tests {
 
     fn rev(n: u64) -> Option<Revision> {
         Some(Revision::new(n as i64).unwrap())
+    }
+
+    #[test]
+    fn a_write_goes_on_from_a_live_record_and_starts_again_otherwise() {
+        assert_eq!(next_revision::<u64, i64>(None, 50), (1, 50));
+        assert_eq!(next_revision(Some((3_u64, 20_i64)), 50), (4, 20));
+        assert_eq!(next_revision(Some((9_i64, 20_i64)), 50), (10, 20));
+        // An expired row counts twice: its expiry, then the write or delete.
+        assert_eq!((changes_of(false), changes_of(true)), (1, 2));
     }
 
     #[test]

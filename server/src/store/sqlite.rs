@@ -111,6 +111,12 @@ impl Current {
     fn live(self, now: i64) -> bool {
         self.ttl_expires_at.is_none_or(|t| t > now)
     }
+
+    /// The revision and creation time a write gives the record whose live row is `live`
+    /// ([`next_revision`](super::next_revision)).
+    fn next(live: Option<Current>, now: i64) -> (i64, i64) {
+        super::next_revision(live.map(|c| (c.revision, c.created_at)), now)
+    }
 }
 
 /// One record to write.
@@ -558,7 +564,7 @@ impl SqliteStore {
         now: i64,
         by: i64,
     ) -> Result<Written, StoreError> {
-        let (revision, created_at) = live.map_or((1, now), |c| (c.revision + 1, c.created_at));
+        let (revision, created_at) = Current::next(live, now);
         let ttl_expires_at = w.ttl.map(|t| now + i64::from(t.get()) * 1_000_000);
         let row = RowWrite {
             key: w.key.as_str(),
@@ -819,8 +825,7 @@ impl BulkTx for SqliteWrite<'_> {
             let live = SqliteStore::current(self.conn, self.tenant, self.ns, key)
                 .await?
                 .filter(|c| c.live(self.now));
-            let (revision, created_at) =
-                live.map_or((1, self.now), |c| (c.revision + 1, c.created_at));
+            let (revision, created_at) = Current::next(live, self.now);
             let ttl_expires_at = item
                 .ttl_seconds
                 .map(|t| self.now + i64::from(t.get()) * 1_000_000);
@@ -929,8 +934,7 @@ impl PatchTx for SqliteWrite<'_> {
             let live = SqliteStore::current(self.conn, self.tenant, self.ns, key)
                 .await?
                 .filter(|c| c.live(self.now));
-            let (revision, created_at) =
-                live.map_or((1, self.now), |c| (c.revision + 1, c.created_at));
+            let (revision, created_at) = Current::next(live, self.now);
             let row = RowWrite {
                 key,
                 value,
@@ -1004,18 +1008,9 @@ impl Store for SqliteStore {
             metadata: req.metadata.as_ref(),
             ttl: req.ttl_seconds,
         };
-        let replaced_expired = i64::from(current.is_some() && live.is_none());
-        let w = Self::put_statements(
-            &mut tx,
-            &tenant_id,
-            actor,
-            ns,
-            &write,
-            live,
-            now,
-            swept + 1 + replaced_expired,
-        )
-        .await?;
+        let changes = swept + super::changes_of(current.is_some() && live.is_none());
+        let w = Self::put_statements(&mut tx, &tenant_id, actor, ns, &write, live, now, changes)
+            .await?;
         tx.commit().await.map_err(db)?;
         Ok(PutResponse {
             namespace: req.namespace.clone(),
@@ -1264,7 +1259,7 @@ impl Store for SqliteStore {
         let mut changes = swept;
         if let (Ok(()), Some(c)) = (&outcome, current) {
             Self::delete_key(&mut tx, &tenant_id, actor, ns, key, "delete", now).await?;
-            changes += 1 + i64::from(!c.live(now));
+            changes += super::changes_of(!c.live(now));
         }
         Self::bump(&mut tx, &tenant_id, ns, changes).await?;
         tx.commit().await.map_err(db)?;
