@@ -11,7 +11,9 @@
 //! - on SQLite, the store driven directly (its statements, with no HTTP).
 //!
 //! Prints ops/s and p50/p95/p99 latency for each, the server/baseline throughput ratio, and on
-//! Postgres the WAL that 1,000 gets wrote (none: a read never writes).
+//! Postgres the WAL that 1,000 gets wrote (none: a read never writes). With `--rounds N` the
+//! server and its baseline take turns N times per scenario and the ratio is that of their sums,
+//! so that a noisy machine's drift falls on both sides.
 //!
 //! ```text
 //! cargo run --release -p alga-storage-server --bin alga-storage-bench -- --records 100000 --seconds 5
@@ -47,6 +49,10 @@ struct Args {
         default_value = "get,put,put16,list,getMany,incr,watch"
     )]
     ops: Vec<String>,
+    /// Times the server and its baseline take turns in each scenario; the ratio is that of
+    /// their summed throughputs.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
     /// Open watches in the watch scenario.
     #[arg(long, default_value_t = 1000)]
     watches: usize,
@@ -301,7 +307,8 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
         "RUNNER_STORAGE_API_TOKEN" => Some("bench-runner".into()),
         "STORAGE_JWT_SECRET" => Some("bench-jwt".into()),
         "STORAGE_ADMIN_TOKEN" => Some("bench-admin".into()),
-        "STORAGE_DB_MAX_CONNECTIONS" => Some("16".into()),
+        // The server's default (20: 15 for statements on their own, 5 for transactions and
+        // its listeners) against pgbench's one connection per client.
         "STORAGE_RATE_LIMIT_PER_SECOND" => Some("0".into()),
         // Counted as always, but without limits: the namespace holds --records keys.
         "STORAGE_QUOTA_MAX_KEYS_PER_NAMESPACE" => Some("0".into()),
@@ -400,61 +407,70 @@ fn run(args: &Args, backend: &str, url: &str) -> Result<(), Box<dyn std::error::
         .filter(|op| args.ops.iter().any(|name| name == op.name()))
     {
         for &clients in &args.clients {
-            let server = if wrk {
-                let wrk = run_wrk(
-                    op,
-                    clients,
-                    args.seconds,
-                    &base,
-                    &token,
-                    args.records,
-                    false,
-                )?;
-                println!(
-                    "{:<5} {:>7} {:<7} {:>10.0}{}",
-                    op.name(),
-                    clients,
-                    "server",
-                    wrk.ops_per_sec,
-                    shed_note(wrk.shed)
-                );
-                wrk.ops_per_sec
-            } else {
-                let figures = client_rt.block_on(drive(clients, duration, {
-                    let (http, base, token) = (http.clone(), base.clone(), token.clone());
-                    move |key| http_call(http.clone(), base.clone(), token.clone(), op, key)
-                }));
-                print_row(op, clients, "server", &figures);
-                figures.ops_per_sec
-            };
-            let baseline = match &pgbench {
-                Some(pgbench) => {
-                    let tps = pgbench.run(op, clients, args.seconds)?;
+            // Server and baseline take turns, `--rounds` times: the machine's drift (another
+            // tenant, a checkpoint, the disk's flush latency) falls on both sides alike.
+            let (mut server_sum, mut baseline_sum) = (0.0, 0.0);
+            for _ in 0..args.rounds {
+                let server = if wrk {
+                    let wrk = run_wrk(
+                        op,
+                        clients,
+                        args.seconds,
+                        &base,
+                        &token,
+                        args.records,
+                        false,
+                    )?;
                     println!(
-                        "{:<5} {:>7} {:<7} {:>10.0}",
+                        "{:<5} {:>7} {:<7} {:>10.0}{}",
                         op.name(),
                         clients,
-                        "pgbench",
-                        tps
+                        "server",
+                        wrk.ops_per_sec,
+                        shed_note(wrk.shed)
                     );
-                    tps
-                }
-                None => {
+                    wrk.ops_per_sec
+                } else {
                     let figures = client_rt.block_on(drive(clients, duration, {
-                        let (raw, install) = (raw.clone(), install.clone());
-                        move |key| raw_call(raw.clone(), install.clone(), op, key)
+                        let (http, base, token) = (http.clone(), base.clone(), token.clone());
+                        move |key| http_call(http.clone(), base.clone(), token.clone(), op, key)
                     }));
-                    print_row(op, clients, "store", &figures);
+                    print_row(op, clients, "server", &figures);
                     figures.ops_per_sec
-                }
-            };
-            ratios.push((op, clients, server / baseline));
-            server_rates.push((op, clients, server));
+                };
+                let baseline = match &pgbench {
+                    Some(pgbench) => {
+                        let tps = pgbench.run(op, clients, args.seconds)?;
+                        println!(
+                            "{:<5} {:>7} {:<7} {:>10.0}",
+                            op.name(),
+                            clients,
+                            "pgbench",
+                            tps
+                        );
+                        tps
+                    }
+                    None => {
+                        let figures = client_rt.block_on(drive(clients, duration, {
+                            let (raw, install) = (raw.clone(), install.clone());
+                            move |key| raw_call(raw.clone(), install.clone(), op, key)
+                        }));
+                        print_row(op, clients, "store", &figures);
+                        figures.ops_per_sec
+                    }
+                };
+                server_sum += server;
+                baseline_sum += baseline;
+            }
+            let rounds = f64::from(args.rounds);
+            ratios.push((op, clients, server_sum / baseline_sum));
+            server_rates.push((op, clients, server_sum / rounds));
         }
     }
     println!(
-        "\nserver/{baseline_name} throughput ratio ({}):",
-        raw.backend()
+        "\nserver/{baseline_name} throughput ratio ({}, {} round(s)):",
+        raw.backend(),
+        args.rounds
     );
     for (op, clients, ratio) in ratios {
         println!("  {:<7} {:>3} clients  {ratio:.2}", op.name(), clients);
