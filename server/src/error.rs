@@ -35,6 +35,11 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %source, "database unavailable");
                 ApiError(StorageError::unavailable(1))
             }
+            // Handled where a put is written (`Schemas::write`); reaching here is a defect.
+            StoreError::SchemaMoved => {
+                tracing::error!("a schema change reached a client");
+                ApiError(StorageError::internal())
+            }
         }
     }
 }

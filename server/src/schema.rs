@@ -1,16 +1,17 @@
 //! JSON Schema (2020-12) validation of written values, per namespace.
 //!
-//! Compiled validators are cached per server instance and keyed by the schema's version; each
-//! write asks the store whether that version is still current (one indexed lookup that returns
-//! the schema itself only when it changed), so a schema registered or removed through any
-//! instance applies to the very next write.
+//! Compiled validators are cached per server instance with the schema's version. A single put
+//! is checked against the remembered schema and written only if that version is still the
+//! namespace's (the store compares them in the write's own statement, see `Store::put`); other
+//! writes ask the store whether the version is still current first (one indexed lookup that
+//! returns the schema itself only when it changed). Either way a schema registered or removed
+//! through any instance applies to the very next write.
 
-use crate::store::{SchemaLookup, Store, StoreError};
+use crate::store::{SchemaLookup, SchemaVersion, Store, StoreError};
 use alga_storage_core::{ErrorCode, Namespace, StorageError};
 use jsonschema::Validator;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Most schema violations reported for one value.
@@ -59,17 +60,40 @@ pub fn schema_error(field: &str, violations: Vec<Value>) -> StorageError {
     .with_details(json!({ "field": field, "reason": "schema", "errors": violations }))
 }
 
-type Cached = (i64, Arc<Validator>);
+/// What this instance knows of a namespace's schema.
+#[derive(Clone)]
+pub struct Known {
+    /// The schema's version (0: the namespace never had one).
+    pub version: SchemaVersion,
+    /// The compiled schema, if the namespace has one at that version.
+    pub validator: Option<Arc<Validator>>,
+}
 
-/// The compiled schemas of this server instance.
-#[derive(Default, Clone)]
+/// Namespaces whose schema an instance remembers (the least used are forgotten first, then
+/// looked up again on their next write).
+pub const REMEMBERED_NAMESPACES: usize = 10_000;
+
+/// Attempts at a write whose namespace's schema keeps changing under it.
+const WRITE_ATTEMPTS: usize = 4;
+
+/// The compiled schemas of this server instance, by namespace, with their versions.
+#[derive(Clone)]
 pub struct Schemas {
-    cache: Arc<Mutex<HashMap<(Uuid, Namespace), Cached>>>,
+    cache: Arc<quick_cache::sync::Cache<(Uuid, Namespace), Known>>,
+}
+
+impl Default for Schemas {
+    fn default() -> Self {
+        Schemas {
+            cache: Arc::new(quick_cache::sync::Cache::new(REMEMBERED_NAMESPACES)),
+        }
+    }
 }
 
 impl Schemas {
     /// The violations of values about to be written to a namespace, as `(position, errors)` for
-    /// each value that breaks the namespace's schema; empty when all match or there is none.
+    /// each value that breaks the namespace's current schema; empty when all match or there is
+    /// none.
     pub async fn check<'v>(
         &self,
         store: &dyn Store,
@@ -87,44 +111,95 @@ impl Schemas {
             .collect())
     }
 
-    /// The current validator of a namespace, if it has a schema.
+    /// The current validator of a namespace, if it has a schema (one lookup, which returns the
+    /// schema itself only when this instance has not compiled that version yet).
     pub async fn validator(
         &self,
         store: &dyn Store,
         tenant: Uuid,
         ns: &Namespace,
     ) -> Result<Option<Arc<Validator>>, StoreError> {
-        let key = (tenant, ns.clone());
-        let cached = self
-            .cache
-            .lock()
-            .map_err(|_| poisoned())?
-            .get(&key)
-            .cloned();
-        match store
-            .schema(tenant, ns, cached.as_ref().map(|(v, _)| *v))
-            .await?
-        {
-            SchemaLookup::None => {
-                self.cache.lock().map_err(|_| poisoned())?.remove(&key);
-                Ok(None)
+        Ok(self.current(store, tenant, ns).await?.validator)
+    }
+
+    /// A single put of `value`: checked against the schema this instance knows for the
+    /// namespace (looked up only the first time), then written by `write` given that schema's
+    /// version, which the store compares with the current one in the write itself. When the
+    /// schema moved meanwhile (on any instance), nothing was written: the current schema is
+    /// read, the value checked against it and the write tried again; a value the remembered
+    /// schema refuses is checked again against the current one before it is refused. So a
+    /// value is always judged by the schema in force, at no lookup per accepted write.
+    pub async fn write<T, F, Fut>(
+        &self,
+        store: &dyn Store,
+        tenant: Uuid,
+        ns: &Namespace,
+        value: &Value,
+        mut write: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut(SchemaVersion) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let (mut known, mut fresh) = match self.cache.get(&(tenant, ns.clone())) {
+            Some(known) => (known, false),
+            None => (self.current(store, tenant, ns).await?, true),
+        };
+        for _ in 0..WRITE_ATTEMPTS {
+            if let Some(validator) = &known.validator {
+                let found = violations(validator, value);
+                if !found.is_empty() {
+                    if fresh {
+                        return Err(schema_error("value", found).into());
+                    }
+                    // Refused only by the schema in force: the one remembered may be gone.
+                    (known, fresh) = (self.current(store, tenant, ns).await?, true);
+                    continue;
+                }
             }
-            SchemaLookup::Unchanged => Ok(cached.map(|(_, validator)| validator)),
-            SchemaLookup::Current(version, schema) => {
-                let validator =
-                    Arc::new(compile(&schema).map_err(|e| StoreError::Backend(Box::new(e)))?);
-                self.cache
-                    .lock()
-                    .map_err(|_| poisoned())?
-                    .insert(key, (version, validator.clone()));
-                Ok(Some(validator))
+            match write(known.version).await {
+                Err(StoreError::SchemaMoved) => {
+                    (known, fresh) = (self.current(store, tenant, ns).await?, true)
+                }
+                answer => return answer,
             }
         }
+        // Registered or removed again before each of the attempts: rare enough to be retried
+        // by the caller.
+        Err(StorageError::unavailable(1).into())
     }
-}
 
-fn poisoned() -> StoreError {
-    StoreError::Backend("schema cache lock poisoned".into())
+    /// The namespace's schema as it is now, remembered with its version.
+    async fn current(
+        &self,
+        store: &dyn Store,
+        tenant: Uuid,
+        ns: &Namespace,
+    ) -> Result<Known, StoreError> {
+        let key = (tenant, ns.clone());
+        let cached = self.cache.get(&key);
+        let known = match store
+            .schema(tenant, ns, cached.as_ref().map(|k| k.version))
+            .await?
+        {
+            SchemaLookup::None(version) => Known {
+                version,
+                validator: None,
+            },
+            SchemaLookup::Unchanged => match cached {
+                Some(known) => return Ok(known),
+                None => return Err(StoreError::Backend("schema unchanged from nothing".into())),
+            },
+            SchemaLookup::Current(version, schema) => Known {
+                version,
+                validator: Some(Arc::new(
+                    compile(&schema).map_err(|e| StoreError::Backend(Box::new(e)))?,
+                )),
+            },
+        };
+        self.cache.insert(key, known.clone());
+        Ok(known)
+    }
 }
 
 #[cfg(test)]

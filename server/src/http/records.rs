@@ -65,14 +65,12 @@ async fn run(
     Ok(match request {
         StorageRequest::Put(req) => {
             ensure_capability(&principal.grants, &req.namespace, Access::Write)?;
-            let broken = state
+            let written = state
                 .schemas
-                .check(&**store, tenant, &req.namespace, [(0, &req.value)])
+                .write(&**store, tenant, &req.namespace, &req.value, |schema| {
+                    store.put(tenant, actor, &req, schema)
+                })
                 .await?;
-            if let Some((_, found)) = broken.into_iter().next() {
-                return Err(schema_error("value", found).into());
-            }
-            let written = store.put(tenant, actor, &req).await?;
             state.metrics.written(json_size(&req.value));
             Json(written).into_response()
         }

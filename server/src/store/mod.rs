@@ -35,6 +35,11 @@ pub enum StoreError {
     /// within the pool's acquire timeout): answered `UNAVAILABLE` with `Retry-After`.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The namespace's schema is no longer at the version the value was checked against
+    /// ([`Store::put`]): nothing was written; the caller checks the value against the current
+    /// schema and tries again (see `Schemas::write`). Never reaches a client.
+    #[error("the namespace's schema changed since the value was checked")]
+    SchemaMoved,
 }
 
 /// `PRECONDITION_FAILED` naming the current ETag (details: `currentEtag`, quoted as in the header).
@@ -453,15 +458,32 @@ pub struct ListQuery {
     pub include_metadata: bool,
 }
 
+/// The version of a namespace's schema (the row's, which every registration and removal
+/// advances and nothing moves back): 0 when the namespace never had one.
+pub type SchemaVersion = i64;
+
 /// The answer to a schema lookup.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SchemaLookup {
-    /// The namespace has no schema.
-    None,
+    /// The namespace has no schema (never had one: version 0, or it was removed at this version).
+    None(SchemaVersion),
     /// The schema is still at the version the caller knows.
     Unchanged,
     /// The current schema and its version.
-    Current(i64, Value),
+    Current(SchemaVersion, Value),
+}
+
+impl SchemaLookup {
+    /// The answer from a backend's row `(version, schema unless the version is the one known,
+    /// whether the schema was removed)`, if the namespace has a schema row.
+    pub(crate) fn from_row(row: Option<(SchemaVersion, Option<Value>, bool)>) -> Self {
+        match row {
+            None => SchemaLookup::None(0),
+            Some((version, _, true)) => SchemaLookup::None(version),
+            Some((_, None, false)) => SchemaLookup::Unchanged,
+            Some((version, Some(schema), false)) => SchemaLookup::Current(version, schema),
+        }
+    }
 }
 
 /// What an admin upsert of an install did.
@@ -611,16 +633,22 @@ pub trait Store: Send + Sync + 'static {
         tenant: Uuid,
         actor: Actor<'_>,
         req: &PutRequest,
+        schema: SchemaVersion,
     ) -> Result<PutResponse, StoreError>;
-    /// `put`: [`Store::put_once`] under the quota retry.
+    /// `put`: [`Store::put_once`] under the quota retry. The value was checked against the
+    /// namespace's schema at version `schema`; the write checks, in its own statement or
+    /// transaction, that the schema is still at that version, and writes nothing otherwise
+    /// ([`StoreError::SchemaMoved`]): one statement per put, and no window between the check
+    /// and the write.
     async fn put(
         &self,
         tenant: Uuid,
         actor: Actor<'_>,
         req: &PutRequest,
+        schema: SchemaVersion,
     ) -> Result<PutResponse, StoreError> {
         quota_retry(self, tenant, &req.namespace, || {
-            self.put_once(tenant, actor, req)
+            self.put_once(tenant, actor, req, schema)
         })
         .await
     }
@@ -724,7 +752,8 @@ pub trait Store: Send + Sync + 'static {
         actor: Actor<'_>,
         namespace: &Namespace,
     ) -> Result<bool, StoreError>;
-    /// The namespace's schema, unless its version is `known` (then `Unchanged`).
+    /// The namespace's schema, unless its version is `known` (then `Unchanged`, or `None` with
+    /// that version when it has none).
     async fn schema(
         &self,
         tenant: Uuid,

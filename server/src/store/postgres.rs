@@ -20,8 +20,8 @@ use super::transfer::{
 use super::{
     backend, change_page, db, delete_allowed, in_request_order, install_of_another_tenant, keyed,
     precondition_failed, record_size, Actor, AuditEntry, ChangeRow, ChangesQuery, ListQuery,
-    NamespaceUsage, Principal, QuotaRow, Quotas, Retention, SchemaLookup, Store, StoreError,
-    Upserted, Written,
+    NamespaceUsage, Principal, QuotaRow, Quotas, Retention, SchemaLookup, SchemaVersion, Store,
+    StoreError, Upserted, Written,
 };
 use alga_storage_core::{
     AtomicRequest, AtomicResponse, BulkPutItem, BulkPutRequest, BulkPutResponse, DeleteRequest,
@@ -93,6 +93,25 @@ macro_rules! audit {
     };
 }
 
+/// `sc AS (…)`: whether namespace `$2`'s schema is still at version `$11`, the one the value
+/// was checked against (0: none). The write CTE writes only when it is; the statement's last
+/// `SELECT` always answers one row, saying so (see [`Store::put`]).
+macro_rules! schema_current {
+    () => {
+        "sc AS (SELECT coalesce((SELECT version FROM ext_storage_schemas \
+           WHERE tenant_id = $1 AND namespace = $2), 0) = $11 AS current), "
+    };
+}
+
+/// The last `SELECT` of a guarded single write: the written row's fields (NULL when nothing was
+/// written) and whether the schema was current.
+macro_rules! written_or_not {
+    () => {
+        "SELECT w.revision, w.ttl_expires_at, w.created_at, w.updated_at, \
+           sc.current FROM sc LEFT JOIN w ON true"
+    };
+}
+
 /// The live revision of key `$3` (no row when there is none).
 const LIVE_REVISION: &str = "SELECT revision FROM ext_storage_records WHERE tenant_id = $1 \
      AND namespace = $2 AND key = $3 AND (ttl_expires_at IS NULL OR ttl_expires_at > now())";
@@ -101,11 +120,12 @@ const LIVE_REVISION: &str = "SELECT revision FROM ext_storage_records WHERE tena
 /// replaced and starts again at revision 1.
 const UPSERT: &str = concat!(
     sweep!("AND key <> $3"),
+    schema_current!(),
     "prior AS (SELECT count(*) AS expired FROM ext_storage_records \
        WHERE tenant_id = $1 AND namespace = $2 AND key = $3 AND ttl_expires_at <= now()), \
      w AS (INSERT INTO ext_storage_records AS r (tenant_id, namespace, key, value, metadata, revision, \
        ttl_expires_at, created_at, updated_at, size) \
-     VALUES ($1, $2, $3, $4, $5, 1, now() + make_interval(secs => $6), now(), now(), $10) \
+     SELECT $1, $2, $3, $4, $5, 1, now() + make_interval(secs => $6), now(), now(), $10 FROM sc WHERE current \
      ON CONFLICT (tenant_id, namespace, key) DO UPDATE SET \
        value = EXCLUDED.value, metadata = EXCLUDED.metadata, size = EXCLUDED.size, \
        ttl_expires_at = EXCLUDED.ttl_expires_at, updated_at = EXCLUDED.updated_at, \
@@ -116,21 +136,22 @@ const UPSERT: &str = concat!(
     bump!("SELECT CASE WHEN EXISTS (SELECT 1 FROM w) THEN 1 + (SELECT expired FROM prior) ELSE 0 END"),
     ", ",
     audit!("put", "w", "revision", "$8", "$9"),
-    "SELECT revision, ttl_expires_at, created_at, updated_at FROM w"
+    written_or_not!()
 );
 
 /// Update guarded on the current live revision `$7`.
 const GUARDED_UPDATE: &str = concat!(
     sweep!("AND key <> $3"),
+    schema_current!(),
     "w AS (UPDATE ext_storage_records SET value = $4, metadata = $5, size = $10, \
        ttl_expires_at = now() + make_interval(secs => $6), updated_at = now(), revision = revision + 1 \
      WHERE tenant_id = $1 AND namespace = $2 AND key = $3 AND revision = $7 \
-       AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) \
+       AND (ttl_expires_at IS NULL OR ttl_expires_at > now()) AND (SELECT current FROM sc) \
      RETURNING revision, ttl_expires_at, created_at, updated_at), ",
     bump!("SELECT count(*) FROM w"),
     ", ",
     audit!("put", "w", "revision", "$8", "$9"),
-    "SELECT revision, ttl_expires_at, created_at, updated_at FROM w"
+    written_or_not!()
 );
 
 /// A read is one plain statement: it never writes (expired rows are only filtered out here,
@@ -978,6 +999,7 @@ impl Store for PgStore {
         tenant: Uuid,
         actor: Actor<'_>,
         req: &PutRequest,
+        schema: SchemaVersion,
     ) -> Result<PutResponse, StoreError> {
         let guard = req.if_revision.map(|r| r.get() as i64);
         let sql = match guard {
@@ -999,15 +1021,23 @@ impl Store for PgStore {
                 &req.value,
                 req.metadata.as_ref(),
             ))
-            .fetch_optional(&self.direct)
+            .bind(schema)
+            .fetch_one(&self.direct)
             .await
             .map_err(db)?;
-        let Some(row) = row else {
+        if !row.try_get::<bool, _>("current").map_err(db)? {
+            return Err(StoreError::SchemaMoved);
+        }
+        if row
+            .try_get::<Option<i64>, _>("revision")
+            .map_err(db)?
+            .is_none()
+        {
             let current = self
                 .live_revision(tenant, req.namespace.as_str(), req.key.as_str())
                 .await?;
             return Err(StorageError::revision_mismatch(current).into());
-        };
+        }
         let Written {
             revision,
             ttl_expires_at,
@@ -1362,7 +1392,7 @@ impl Store for PgStore {
         &self,
         tenant: Uuid,
         namespace: &Namespace,
-        known: Option<i64>,
+        known: Option<SchemaVersion>,
     ) -> Result<SchemaLookup, StoreError> {
         let row: Option<(i64, Option<Value>, bool)> = sqlx::query_as(
             "SELECT version, CASE WHEN version = $3 THEN NULL ELSE schema END, schema IS NULL \
@@ -1374,11 +1404,7 @@ impl Store for PgStore {
         .fetch_optional(&self.direct)
         .await
         .map_err(db)?;
-        Ok(match row {
-            None | Some((_, _, true)) => SchemaLookup::None,
-            Some((_, None, false)) => SchemaLookup::Unchanged,
-            Some((version, Some(schema), false)) => SchemaLookup::Current(version, schema),
-        })
+        Ok(SchemaLookup::from_row(row))
     }
 
     async fn upsert_install(

@@ -26,8 +26,8 @@ use super::transfer::{
 use super::{
     backend, change_page, db, delete_allowed, guard_holds, in_request_order,
     install_of_another_tenant, keyed, record_size, Actor, AuditEntry, ChangeRow, ChangesQuery,
-    ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, Retention, SchemaLookup, Store,
-    StoreError, Upserted, Written,
+    ListQuery, NamespaceUsage, Principal, QuotaRow, Quotas, Retention, SchemaLookup, SchemaVersion,
+    Store, StoreError, Upserted, Written,
 };
 use alga_storage_core::{
     json_contains, AtomicRequest, AtomicResponse, BulkPutItem, BulkPutRequest, BulkPutResponse,
@@ -500,6 +500,44 @@ impl SqliteStore {
             ttl_expires_at,
             created_at,
         }))
+    }
+
+    /// The namespace's schema version (0: none) and the stored state of a record, in one
+    /// statement: a single put's check that its value was judged by the schema in force
+    /// ([`Store::put`]) costs no round trip of its own. (The sweep that follows never removes
+    /// the record itself.)
+    async fn schema_and_current(
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        ns: &str,
+        key: &str,
+    ) -> Result<(SchemaVersion, Option<Current>), StoreError> {
+        let (schema, revision, ttl_expires_at, created_at): (
+            SchemaVersion,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        ) = sqlx::query_as(
+            "SELECT coalesce((SELECT version FROM ext_storage_schemas \
+               WHERE tenant_id = ?1 AND namespace = ?2), 0), r.revision, r.ttl_expires_at, r.created_at \
+             FROM (SELECT 1) LEFT JOIN ext_storage_records r \
+               ON r.tenant_id = ?1 AND r.namespace = ?2 AND r.key = ?3",
+        )
+        .bind(tenant)
+        .bind(ns)
+        .bind(key)
+        .fetch_one(conn)
+        .await
+        .map_err(db)?;
+        let current = match (revision, created_at) {
+            (Some(revision), Some(created_at)) => Some(Current {
+                revision,
+                ttl_expires_at,
+                created_at,
+            }),
+            _ => None,
+        };
+        Ok((schema, current))
     }
 
     /// The live state of a record and whether a guard holds (else the live revision, 0 when
@@ -990,11 +1028,16 @@ impl Store for SqliteStore {
         tenant: Uuid,
         actor: Actor<'_>,
         req: &PutRequest,
+        schema: SchemaVersion,
     ) -> Result<PutResponse, StoreError> {
         let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
         let mut tx = self.writer.begin().await.map_err(db)?;
+        let (current_schema, current) =
+            Self::schema_and_current(&mut tx, &tenant_id, ns, req.key.as_str()).await?;
+        if current_schema != schema {
+            return Err(StoreError::SchemaMoved);
+        }
         let swept = Self::sweep(&mut tx, &tenant_id, ns, now, &[req.key.as_str()]).await?;
-        let current = Self::current(&mut tx, &tenant_id, ns, req.key.as_str()).await?;
         let (live, guard) = Self::check(current, req.if_revision, now);
         if let Err(current) = guard {
             Self::bump(&mut tx, &tenant_id, ns, swept).await?;
@@ -1351,7 +1394,7 @@ impl Store for SqliteStore {
         &self,
         tenant: Uuid,
         namespace: &Namespace,
-        known: Option<i64>,
+        known: Option<SchemaVersion>,
     ) -> Result<SchemaLookup, StoreError> {
         let row: Option<(i64, Option<String>, bool)> = sqlx::query_as(
             "SELECT version, CASE WHEN version = ?3 THEN NULL ELSE schema END, schema IS NULL \
@@ -1363,11 +1406,13 @@ impl Store for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(db)?;
-        Ok(match row {
-            None | Some((_, _, true)) => SchemaLookup::None,
-            Some((_, None, false)) => SchemaLookup::Unchanged,
-            Some((version, Some(schema), false)) => SchemaLookup::Current(version, parse(&schema)?),
-        })
+        let row = match row {
+            Some((version, schema, removed)) => {
+                Some((version, schema.as_deref().map(parse).transpose()?, removed))
+            }
+            None => None,
+        };
+        Ok(SchemaLookup::from_row(row))
     }
 
     async fn upsert_install(

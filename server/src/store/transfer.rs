@@ -605,6 +605,7 @@ fn describe(e: &StoreError) -> String {
         },
         StoreError::Backend(e) => format!("the database refused the batch: {e}"),
         StoreError::Unavailable(e) => format!("the database is unavailable: {e}"),
+        StoreError::SchemaMoved => e.to_string(),
     }
 }
 

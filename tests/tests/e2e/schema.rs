@@ -255,3 +255,62 @@ async fn a_schema_belongs_to_one_tenant() {
         200
     );
 }
+
+/// Each instance remembers the schemas it checked values against; a put is written only if the
+/// namespace's schema is still the one it was checked against (compared in the write itself).
+/// So a schema registered, changed or removed through one instance applies to the very next put
+/// through another, with no wait (Postgres: two server processes on one database; SQLite: the
+/// one instance).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schema_changed_through_another_instance_applies_to_the_next_put_here() {
+    let (a, t) = setup().await;
+    let second = match a.backend {
+        alga_storage_server::config::Backend::Postgres => Some(a.second_instance().await),
+        alga_storage_server::config::Backend::Sqlite => None,
+    };
+    let b = second.as_ref().map_or(a.base.clone(), |i| i.base.clone());
+    let put_on_b = |value: Value| {
+        let request = a
+            .client
+            .put(format!("{b}/api/ext-storage/notes/a"))
+            .bearer_auth(&t.token)
+            .json(&json!({ "value": value }));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let note = json!({"title": "x", "done": true});
+    // B remembers that the namespace has no schema.
+    assert_eq!(put_on_b(json!(7)).await, 200);
+    put_schema(&a, &t, "notes", note_schema()).await;
+    assert_eq!(put_on_b(json!(7)).await, 400, "registered through A");
+    // B remembers version 1; A changes it.
+    assert_eq!(put_on_b(note.clone()).await, 200);
+    put_schema(
+        &a,
+        &t,
+        "notes",
+        json!({"type": "object", "properties": {"done": {"const": false}}}),
+    )
+    .await;
+    assert_eq!(put_on_b(note.clone()).await, 400, "changed through A");
+    assert_eq!(put_on_b(json!({"done": false})).await, 200);
+    // Removed through A: B accepts any value at once.
+    let path = format!("/tenants/{}/namespaces/notes/schema", t.tenant);
+    assert_eq!(a.admin(Method::DELETE, &path, None).await.status, 204);
+    assert_eq!(put_on_b(json!(7)).await, 200, "removed through A");
+    // Registered again (version 3): B, which remembers the removal, refuses again.
+    put_schema(&a, &t, "notes", note_schema()).await;
+    assert_eq!(put_on_b(json!(7)).await, 400, "registered again through A");
+    // A guarded put goes the same way.
+    let guarded = a
+        .client
+        .put(format!("{b}/api/ext-storage/notes/a"))
+        .bearer_auth(&t.token)
+        .header("if-revision-match", "4")
+        .json(&json!({ "value": {"title": "y"} }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(guarded.status().as_u16(), 200);
+    let body: Value = guarded.json().await.unwrap();
+    assert_eq!(body["revision"], 5);
+}
