@@ -689,16 +689,25 @@ async fn populate(
     tenant: uuid::Uuid,
     records: u32,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    // Key `k<n>` in `bench` and in `bench<n % 16>`, holding what the put scenarios write to it
+    // (value `{"n": n, "text": 80 × "y"}`, no metadata, the server's size): a put, the server's
+    // or pgbench's, replaces a record with one of the same size, so neither side pays for
+    // growing the tenant's byte counter (a row every such write of the tenant locks), and both
+    // measure the steady state of an application updating its records.
+    let size = |digits: &str| format!("length(key) + 96 + length({digits}) + 2");
     let url = config.database_url.expose();
     if url.starts_with("sqlite:") {
         let pool = sqlx::SqlitePool::connect(url).await?;
         let now = chrono::Utc::now().timestamp_micros();
-        sqlx::query(
-            "WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n + 1 < ?2) \
-             INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, created_at, updated_at) \
-             SELECT ?1, 'bench', 'k' || printf('%06d', n), json_object('n', n, 'text', substr(hex(zeroblob(40)), 1, 80)), \
-               json_object('kind', n % 10), 1, ?3, ?3 FROM g",
-        )
+        sqlx::query(&format!(
+            "WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n + 1 < ?2), \
+               r AS (SELECT n, 'k' || printf('%06d', n) AS key, 'bench' AS ns FROM g \
+                 UNION ALL SELECT n, 'k' || printf('%06d', n), 'bench' || (n % {SPREAD}) FROM g) \
+             INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, created_at, updated_at, size) \
+             SELECT ?1, ns, key, json_object('n', n, 'text', replace(hex(zeroblob(40)), '0', 'y')), '{{}}', \
+               1, ?3, ?3, {size} FROM r",
+            size = size("n")
+        ))
         .bind(tenant.hyphenated().to_string())
         .bind(records as i64)
         .bind(now)
@@ -708,11 +717,13 @@ async fn populate(
         return Ok(());
     }
     let pool = sqlx::PgPool::connect(url).await?;
-    sqlx::query(
-        "INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, created_at, updated_at) \
-         SELECT $1, 'bench', 'k' || lpad(g::text, 6, '0'), jsonb_build_object('n', g, 'text', repeat('x', 80)), \
-           jsonb_build_object('kind', g % 10), 1, now(), now() FROM generate_series(0, $2 - 1) g",
-    )
+    sqlx::query(&format!(
+        "INSERT INTO ext_storage_records (tenant_id, namespace, key, value, metadata, revision, created_at, updated_at, size) \
+         SELECT $1, ns, key, jsonb_build_object('n', n, 'text', repeat('y', 80)), '{{}}', 1, now(), now(), {size} \
+         FROM (SELECT n, 'k' || lpad(n::text, 6, '0') AS key, unnest(ARRAY['bench', 'bench' || (n % {SPREAD})]) AS ns \
+               FROM generate_series(0, $2 - 1) n) r",
+        size = size("n::text")
+    ))
     .bind(tenant)
     .bind(records as i32)
     .execute(&pool)
