@@ -197,9 +197,14 @@ fn move_the_dev_store(
     assert!(moved > 0, "{}: no record arrived in Postgres", block.place);
 }
 
-/// The benchmark command, small: a debug build, 200 records, 1 s per scenario, 50 watches.
+/// The benchmark command (its comment lines left out), small: a debug build, 200 records, 1 s
+/// per scenario, 50 watches.
 fn small_benchmark(text: &str) -> String {
-    let mut words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+    let command = text.lines().filter(|l| !l.trim_start().starts_with('#'));
+    let mut words: Vec<String> = command
+        .flat_map(str::split_whitespace)
+        .map(str::to_owned)
+        .collect();
     words.retain(|w| w != "--release");
     words.insert(0, "ALGA_BENCH_PROFILE=dev".into());
     for (flag, value) in [("--records", "200"), ("--seconds", "1")] {
