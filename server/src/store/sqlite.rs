@@ -504,8 +504,7 @@ impl SqliteStore {
 
     /// The namespace's schema version (0: none) and the stored state of a record, in one
     /// statement: a single put's check that its value was judged by the schema in force
-    /// ([`Store::put`]) costs no round trip of its own. (The sweep that follows never removes
-    /// the record itself.)
+    /// ([`Store::put`]) costs no round trip of its own.
     async fn schema_and_current(
         conn: &mut SqliteConnection,
         tenant: &str,
@@ -1032,12 +1031,14 @@ impl Store for SqliteStore {
     ) -> Result<PutResponse, StoreError> {
         let (tenant_id, ns, now) = (tenant_text(tenant), req.namespace.as_str(), now_micros());
         let mut tx = self.writer.begin().await.map_err(db)?;
+        // The sweep first: its write takes the file's write lock, waiting for another process
+        // that holds it (a transaction that has read first is refused at once instead).
+        let swept = Self::sweep(&mut tx, &tenant_id, ns, now, &[req.key.as_str()]).await?;
         let (current_schema, current) =
             Self::schema_and_current(&mut tx, &tenant_id, ns, req.key.as_str()).await?;
         if current_schema != schema {
             return Err(StoreError::SchemaMoved);
         }
-        let swept = Self::sweep(&mut tx, &tenant_id, ns, now, &[req.key.as_str()]).await?;
         let (live, guard) = Self::check(current, req.if_revision, now);
         if let Err(current) = guard {
             Self::bump(&mut tx, &tenant_id, ns, swept).await?;
