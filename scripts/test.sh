@@ -53,16 +53,16 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
 fi
 
 # 3. curl and Node (the seed-client tests run the seed's curl lines and its TypeScript client),
-#    the pinned TypeScript compiler from package-lock.json, and the pinned Binaryen (npm) whose
-#    wasm-opt scripts/web-package.sh runs.
+#    the pinned TypeScript compiler from package-lock.json, and the pinned Binaryen and esbuild
+#    (npm) that scripts/web-package.sh runs.
 command -v curl >/dev/null || { say "installing curl"; apt_install curl; }
 command -v node >/dev/null && command -v npm >/dev/null || { say "installing nodejs and npm"; apt_install nodejs npm; }
 if [ ! -x tests/snapshot/node_modules/.bin/tsc ]; then
   say "installing the seed client's TypeScript compiler (npm ci)"
   npm ci --prefix tests/snapshot --no-audit --no-fund --loglevel=error >/dev/null
 fi
-if [ ! -x sdk-web/tools/node_modules/.bin/wasm-opt ]; then
-  say "installing Binaryen's wasm-opt for the browser package (npm ci, sdk-web/tools)"
+if [ ! -x sdk-web/tools/node_modules/.bin/wasm-opt ] || [ ! -x sdk-web/tools/node_modules/.bin/esbuild ]; then
+  say "installing Binaryen's wasm-opt and esbuild for the browser package (npm ci, sdk-web/tools)"
   npm ci --prefix sdk-web/tools --no-audit --no-fund --loglevel=error >/dev/null
 fi
 

@@ -7,15 +7,17 @@
 # that loads its .wasm with `new URL(…, import.meta.url)`: browsers take it as is, and Vite,
 # webpack 5, Rollup and esbuild bundle it, so one target serves both), using wasm-bindgen-cli
 # from PATH (scripts/test.sh installs it from crates.io; nothing is downloaded). Binaryen's
-# `wasm-opt` then optimises the module (the npm build of Binaryen, pinned in sdk-web/tools and
-# installed from the registry on first use). Then `npm pack` makes the tarball a user installs,
-# and the sizes are printed.
+# `wasm-opt` then optimises the module (the npm build of Binaryen), and esbuild makes wasm-bindgen's
+# JavaScript glue and its snippets (sdk-web/js, the inline ones) one minified module (both pinned
+# in sdk-web/tools and installed from the registry on first use). Then `npm pack` makes the
+# tarball a user installs, and the sizes are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/web-pkg
 wasm_opt=sdk-web/tools/node_modules/.bin/wasm-opt
-if [ ! -x "$wasm_opt" ]; then
-  echo "web-package: installing Binaryen's wasm-opt (npm, sdk-web/tools)" >&2
+esbuild=sdk-web/tools/node_modules/.bin/esbuild
+if [ ! -x "$wasm_opt" ] || [ ! -x "$esbuild" ]; then
+  echo "web-package: installing Binaryen's wasm-opt and esbuild (npm, sdk-web/tools)" >&2
   npm ci --prefix sdk-web/tools --no-audit --no-fund --loglevel=error >/dev/null
 fi
 rm -rf "$out/pkg"
@@ -26,14 +28,21 @@ CARGO_TARGET_DIR="$PWD/target/wasm" wasm-pack --quiet build sdk-web \
 # It also drops the names section (--strip-debug) and what browsers ignore.
 wasm="$out/pkg/alga_storage_web_bg.wasm"
 "$wasm_opt" -O1 --all-features --strip-debug --strip-producers --strip-target-features "$wasm" -o "$wasm"
-# The doc comments stay in the .d.ts, where editors read them; the .js a page downloads goes
-# without them (a quarter of its gzipped size). Only whole-line /** … */ blocks are removed.
+# One module a page downloads: the glue with its snippets bundled in, minified. The doc comments
+# stay in the .d.ts, where editors read them. `new URL("….wasm", import.meta.url)` is kept as
+# written, so browsers and bundlers find the module as before.
+js="$out/pkg/alga_storage_web.js"
+"$esbuild" "$js" --bundle --format=esm --minify --legal-comments=none --log-level=error \
+  --outfile="$js" --allow-overwrite
+rm -rf "$out/pkg/snippets"
 node -e '
 const fs = require("fs");
 const file = process.argv[1];
-const js = fs.readFileSync(file, "utf8").replace(/^[ \t]*\/\*\*[\s\S]*?\*\/[ \t]*\n/gm, "");
-fs.writeFileSync(file, js);
-' "$out/pkg/alga_storage_web.js"
+const pkg = JSON.parse(fs.readFileSync(file, "utf8"));
+pkg.files = pkg.files.filter((f) => f !== "snippets");
+pkg.sideEffects = false;
+fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");
+' "$out/pkg/package.json"
 (cd "$out/pkg" && npm pack --silent --pack-destination .. >/dev/null)
 size() { printf '%-28s %8d bytes raw, %7d gzipped\n' "$(basename "$1")" "$(wc -c <"$1")" "$(gzip -9c "$1" | wc -c)"; }
 size "$out/pkg/alga_storage_web_bg.wasm"

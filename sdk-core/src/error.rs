@@ -1,7 +1,7 @@
 //! Error codes, their HTTP statuses, and the one error envelope of every surface.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::fmt;
 
 /// Every error code of the contract. The same names appear in Rust, WIT, JSON and TypeScript.
@@ -241,6 +241,16 @@ impl BulkItemError {
     }
 }
 
+/// The `details` object `{ name: value, … }`. Built by hand rather than with `json!`, whose
+/// `to_value(…).unwrap()` would link serde_json's error formatting into the browser module.
+fn details(entries: &mut [(&str, Value)]) -> Value {
+    let mut object = serde_json::Map::new();
+    for (name, value) in entries {
+        object.insert((*name).to_owned(), value.take());
+    }
+    Value::Object(object)
+}
+
 impl StorageError {
     /// An error with a code and message, and the code's own HTTP status.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
@@ -268,8 +278,9 @@ impl StorageError {
     /// `VALIDATION_FAILED` naming the field (a JSON path such as `items[2].key`, or `body`) and why.
     pub fn validation(field: impl Into<String>, reason: impl Into<String>) -> Self {
         let (field, reason) = (field.into(), reason.into());
-        StorageError::new(ErrorCode::ValidationFailed, format!("{field}: {reason}"))
-            .with_details(json!({ "field": field, "reason": reason }))
+        StorageError::new(ErrorCode::ValidationFailed, format!("{field}: {reason}")).with_details(
+            details(&mut [("field", field.into()), ("reason", reason.into())]),
+        )
     }
 
     /// `PAYLOAD_TOO_LARGE` naming the field, its limit and its actual size in bytes.
@@ -279,7 +290,11 @@ impl StorageError {
             ErrorCode::PayloadTooLarge,
             format!("{field}: {actual} bytes exceeds the limit of {limit} bytes"),
         )
-        .with_details(json!({ "field": field, "limit": limit, "actual": actual }))
+        .with_details(details(&mut [
+            ("field", field.into()),
+            ("limit", limit.into()),
+            ("actual", actual.into()),
+        ]))
     }
 
     /// `VALIDATION_FAILED`: `field` nests arrays and objects deeper than
@@ -300,7 +315,7 @@ impl StorageError {
             ErrorCode::RevisionMismatch,
             format!("revision guard failed; current revision is {current_revision}"),
         )
-        .with_details(json!({ "currentRevision": current_revision }))
+        .with_details(details(&mut [("currentRevision", current_revision.into())]))
     }
 
     /// `NOT_FOUND` for a record.
@@ -319,7 +334,10 @@ impl StorageError {
             ErrorCode::Unavailable,
             "the storage service is unavailable; retry shortly",
         )
-        .with_details(json!({ "retryAfterSeconds": retry_after_seconds }))
+        .with_details(details(&mut [(
+            "retryAfterSeconds",
+            retry_after_seconds.into(),
+        )]))
     }
 
     /// `INTERNAL_ERROR` with a fixed message that reveals nothing.
@@ -335,7 +353,10 @@ impl StorageError {
             "{} of the bulk items failed; nothing was written",
             items.len()
         );
-        let details = json!({ "items": items });
+        // Serializing these plain structs cannot fail (`unwrap_or_default` rather than `json!`'s
+        // `unwrap`: see `details`).
+        let items = serde_json::to_value(&items).unwrap_or_default();
+        let details = details(&mut [("items", items)]);
         StorageError {
             code: ErrorCode::BulkPartialFailure,
             message,
@@ -383,8 +404,10 @@ impl StorageError {
     pub fn transport(cause: TransportCause, message: impl Into<String>) -> Self {
         StorageError {
             status: 503,
-            ..StorageError::new(ErrorCode::InternalError, message)
-                .with_details(json!({ "reason": "transport", "cause": cause.as_str() }))
+            ..StorageError::new(ErrorCode::InternalError, message).with_details(details(&mut [
+                ("reason", "transport".into()),
+                ("cause", cause.as_str().into()),
+            ]))
         }
     }
 

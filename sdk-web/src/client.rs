@@ -10,12 +10,12 @@ use crate::input::{self, Fields};
 use crate::json;
 use crate::transport::{Answer, Connection, Outgoing, RequestOptions, Token, DEFAULT_TIMEOUT_MS};
 use alga_storage_core::{
-    parse_etag, AtomicRequest, BulkPutInput, BulkPutRequest, ChangesRequest, Cursor, DeleteRequest,
-    ErrorCode, GetManyRequest, GetRequest, Key, ListInput, ListRequest, Namespace, OperationInput,
-    PatchInput, PatchOp, PutBody, PutRequest, StorageError,
+    parse_etag, AtomicBody, AtomicRequest, BulkPutBody, BulkPutInput, BulkPutRequest,
+    ChangesRequest, Cursor, DeleteRequest, ErrorCode, GetManyBody, GetManyRequest, GetRequest, Key,
+    ListInput, ListRequest, Namespace, OperationInput, PatchInput, PatchOp, PutBody, PutRequest,
+    StorageError,
 };
-use gloo_net::http::Method;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -268,7 +268,7 @@ fn record_path(ns: &Namespace, key: &Key) -> Result<String, StorageError> {
     ))
 }
 
-fn list_path(request: &ListRequest) -> String {
+fn list_path(request: &ListRequest) -> Result<String, StorageError> {
     let mut query: Vec<(&str, String)> = Vec::new();
     if let Some(prefix) = &request.key_prefix {
         query.push(("keyPrefix", prefix.clone()));
@@ -286,12 +286,12 @@ fn list_path(request: &ListRequest) -> String {
         query.push(("includeMetadata", "true".into()));
     }
     if let Some(filter) = &request.metadata {
-        query.push(("metadata", Value::Object(filter.clone()).to_string()));
+        query.push(("metadata", json::text(filter)?));
     }
-    with_query(
+    Ok(with_query(
         format!("/api/ext-storage/{}", segment(request.namespace.as_str())),
         &query,
-    )
+    ))
 }
 
 /// `path` with a query of percent-encoded values.
@@ -315,7 +315,7 @@ fn revision_header(revision: Option<alga_storage_core::Revision>) -> Vec<(&'stat
 /// prepares one synchronously (reading and checking its arguments); one shared future sends
 /// every call ([`send_call`]), so the module holds one state machine for all of them.
 struct Call {
-    method: Method,
+    method: &'static str,
     path: String,
     body: Option<String>,
     headers: Vec<(&'static str, String)>,
@@ -341,7 +341,7 @@ enum Reply {
 }
 
 impl Call {
-    fn new(method: Method, path: String, options: RequestOptions, reply: Reply) -> Call {
+    fn new(method: &'static str, path: String, options: RequestOptions, reply: Reply) -> Call {
         Call {
             method,
             path,
@@ -356,15 +356,15 @@ impl Call {
     fn post(
         namespace: &Namespace,
         suffix: &str,
-        body: &Value,
+        body: &impl serde::Serialize,
         options: RequestOptions,
         reply: Reply,
-    ) -> Call {
+    ) -> Result<Call, StorageError> {
         let path = format!("/api/ext-storage/{}{suffix}", segment(namespace.as_str()));
-        Call {
-            body: Some(body.to_string()),
-            ..Call::new(Method::POST, path, options, reply)
-        }
+        Ok(Call {
+            body: Some(json::text(body)?),
+            ..Call::new("POST", path, options, reply)
+        })
     }
 }
 
@@ -475,19 +475,16 @@ impl AtomicWrite {
             let options = call_options(&options.into(), &[], false)?;
             let namespace = input::string(&self.namespace, "namespace")?;
             let request = AtomicRequest::new(&namespace, self.checks, self.operations)?;
-            let body = json!({ "checks": request.checks, "operations": request.operations });
+            let body = AtomicBody {
+                checks: request.checks,
+                operations: request.operations,
+            };
             let reply = if value_of_first {
                 Reply::FirstValue
             } else {
                 Reply::Json
             };
-            Ok(Call::post(
-                &request.namespace,
-                ":atomic",
-                &body,
-                options.request,
-                reply,
-            ))
+            Call::post(&request.namespace, ":atomic", &body, options.request, reply)
         })();
         send_call(&connection, call)
     }
@@ -640,7 +637,7 @@ impl StorageClient {
             let body = serde_json::to_string(&body).map_err(|_| StorageError::internal())?;
             Ok(Call {
                 body: Some(body),
-                ..Call::new(Method::PUT, path, options.request, Reply::Json)
+                ..Call::new("PUT", path, options.request, Reply::Json)
             })
         })();
         send_call(&self.connection, call)
@@ -663,7 +660,7 @@ impl StorageClient {
             let path = record_path(&request.namespace, &request.key)?;
             Ok(Call {
                 headers: revision_header(request.if_revision),
-                ..Call::new(Method::GET, path, options.request, Reply::OrNull)
+                ..Call::new("GET", path, options.request, Reply::OrNull)
             })
         })();
         send_call(&self.connection, call)
@@ -686,7 +683,7 @@ impl StorageClient {
             let path = record_path(&request.namespace, &request.key)?;
             Ok(Call {
                 headers: revision_header(request.if_revision),
-                ..Call::new(Method::DELETE, path, options.request, Reply::Nothing)
+                ..Call::new("DELETE", path, options.request, Reply::Nothing)
             })
         })();
         send_call(&self.connection, call)
@@ -711,14 +708,10 @@ impl StorageClient {
                 .map(|(i, item)| bulk_item(&format!("items[{i}]"), item))
                 .collect::<Result<Vec<_>, _>>()?;
             let request = BulkPutRequest::new(&namespace, items)?;
-            let body = json!({ "items": request.items });
-            Ok(Call::post(
-                &request.namespace,
-                "",
-                &body,
-                options.request,
-                Reply::Json,
-            ))
+            let body = BulkPutBody {
+                items: request.items,
+            };
+            Call::post(&request.namespace, "", &body, options.request, Reply::Json)
         })();
         send_call(&self.connection, call)
     }
@@ -744,15 +737,15 @@ impl StorageClient {
                 .map(|(i, key)| input::string(key, &format!("keys[{i}]")))
                 .collect::<Result<Vec<_>, _>>()?;
             let request = GetManyRequest::new(&namespace, keys)?;
-            let body = json!({ "keys": request.keys });
+            let body = GetManyBody { keys: request.keys };
             let reply = Reply::Field("items");
-            Ok(Call::post(
+            Call::post(
                 &request.namespace,
                 ":getMany",
                 &body,
                 options.request,
                 reply,
-            ))
+            )
         })();
         send_call(&self.connection, call)
     }
@@ -825,7 +818,7 @@ impl StorageClient {
                 ),
                 &query,
             );
-            Ok(Call::new(Method::GET, path, options.request, Reply::Json))
+            Ok(Call::new("GET", path, options.request, Reply::Json))
         })();
         send_call(&self.connection, call)
     }
@@ -895,8 +888,8 @@ impl StorageClient {
         #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
         options: Option<ListOptionsArg>,
     ) -> js_sys::Promise {
-        let call = list_request(&namespace, &options.into()).map(|(request, options)| {
-            Call::new(Method::GET, list_path(&request), options, Reply::Json)
+        let call = list_request(&namespace, &options.into()).and_then(|(request, options)| {
+            Ok(Call::new("GET", list_path(&request)?, options, Reply::Json))
         });
         send_call(&self.connection, call)
     }
@@ -934,7 +927,7 @@ impl StorageClient {
             let namespace = snapshot_namespace(&namespace)?;
             let path = format!("/api/storage?ns={}", segment(namespace.as_str()));
             let reply = Reply::Snapshot { patch: false };
-            Ok(Call::new(Method::GET, path, options.request, reply))
+            Ok(Call::new("GET", path, options.request, reply))
         })();
         send_call(&self.connection, call)
     }
@@ -981,7 +974,7 @@ impl StorageClient {
                     ("if-match", format!("\"{version}\"")),
                     ("x-thesara-app-id", app_id),
                 ],
-                ..Call::new(Method::PATCH, path, options.request, reply)
+                ..Call::new("PATCH", path, options.request, reply)
             })
         })();
         send_call(&self.connection, call)
@@ -1093,8 +1086,8 @@ async fn list_page(
 ) -> Result<String, StorageError> {
     let answer = connection
         .send(Outgoing {
-            method: Method::GET,
-            path: list_path(request),
+            method: "GET",
+            path: list_path(request)?,
             body: None,
             headers: Vec::new(),
             options,

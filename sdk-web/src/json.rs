@@ -133,7 +133,15 @@ pub fn parse(text: &str) -> Result<JsValue, StorageError> {
     js_sys::JSON::parse(text).map_err(|_| StorageError::internal())
 }
 
+/// JSON text of a request body or query value. (serde_json's own `to_string`, whose error
+/// cannot happen for these types: no formatting of it is linked into the module.)
+pub fn text(value: &impl serde::Serialize) -> Result<String, StorageError> {
+    serde_json::to_string(value).map_err(|_| StorageError::internal())
+}
+
 /// A [`serde_json::Value`] as a JavaScript value.
 pub fn to_js(value: &Value) -> JsValue {
-    parse(&value.to_string()).unwrap_or(JsValue::NULL)
+    text(value)
+        .and_then(|text| parse(&text))
+        .unwrap_or(JsValue::NULL)
 }

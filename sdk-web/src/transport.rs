@@ -5,12 +5,39 @@
 use crate::error::js_message;
 use alga_storage_core::StorageError;
 use alga_storage_core::TransportCause as Cause;
-use gloo_net::http::{Method, RequestBuilder};
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
+
+#[wasm_bindgen(module = "/js/transport.js")]
+extern "C" {
+    /// What `fetchOnce` resolves to: an answer, or a failure with no answer.
+    type Exchanged;
+    #[wasm_bindgen(js_name = fetchOnce)]
+    fn fetch_once(
+        url: &str,
+        method: &str,
+        headers: js_sys::Array,
+        body: Option<String>,
+        signal: Option<AbortSignal>,
+        timeout_ms: u32,
+        stream: bool,
+    ) -> js_sys::Promise;
+    #[wasm_bindgen(method, getter)]
+    fn failure(this: &Exchanged) -> Option<String>;
+    #[wasm_bindgen(method, getter)]
+    fn message(this: &Exchanged) -> String;
+    #[wasm_bindgen(method, getter)]
+    fn status(this: &Exchanged) -> u16;
+    #[wasm_bindgen(method, getter)]
+    fn etag(this: &Exchanged) -> Option<String>;
+    #[wasm_bindgen(method, getter)]
+    fn body(this: &Exchanged) -> Option<String>;
+    #[wasm_bindgen(method, getter)]
+    fn stream(this: &Exchanged) -> Option<web_sys::ReadableStream>;
+}
 
 /// The timeout of a call when neither the client nor the call sets one.
 pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
@@ -63,8 +90,8 @@ pub struct Connection {
 
 /// One request to send.
 pub struct Outgoing<'a> {
-    /// HTTP method.
-    pub method: Method,
+    /// HTTP method, e.g. `"GET"`.
+    pub method: &'static str,
     /// Path and query, starting with `/`.
     pub path: String,
     /// JSON body.
@@ -132,59 +159,50 @@ impl Connection {
             true => 0,
             false => request.options.timeout_ms.unwrap_or(self.timeout_ms),
         };
-        let timer = (timeout > 0).then(|| AbortSignal::timeout_with_u32(timeout));
-        let signal = match (caller, &timer) {
-            (Some(a), Some(b)) => Some(AbortSignal::any(&js_sys::Array::of2(a, b))),
-            (Some(a), None) => Some(a.clone()),
-            (None, Some(b)) => Some(b.clone()),
-            (None, None) => None,
-        };
-        let failure = |e: gloo_net::Error| {
-            if caller.is_some_and(AbortSignal::aborted) {
-                StorageError::transport(Cause::Aborted, "the call was aborted")
-            } else if timer.as_ref().is_some_and(AbortSignal::aborted) {
-                StorageError::transport(
+        let headers = js_sys::Array::of1(&js_sys::Array::of2(
+            &"authorization".into(),
+            &format!("Bearer {token}").into(),
+        ));
+        if request.body.is_some() {
+            headers.push(&js_sys::Array::of2(
+                &"content-type".into(),
+                &"application/json".into(),
+            ));
+        }
+        for (name, value) in &request.headers {
+            headers.push(&js_sys::Array::of2(&(*name).into(), &value.into()));
+        }
+        let exchanged: Exchanged = JsFuture::from(fetch_once(
+            &format!("{}{}", self.base, request.path),
+            request.method,
+            headers,
+            request.body.clone(),
+            caller.cloned(),
+            timeout,
+            request.stream,
+        ))
+        .await
+        .map_err(|_| StorageError::internal())?
+        .unchecked_into();
+        if let Some(failure) = exchanged.failure() {
+            let message = exchanged.message();
+            return Err(match failure.as_str() {
+                "aborted" => StorageError::transport(Cause::Aborted, "the call was aborted"),
+                "timeout" => StorageError::transport(
                     Cause::Timeout,
                     format!("no answer from the storage server within {timeout} ms"),
-                )
-            } else {
-                StorageError::transport(
+                ),
+                _ => StorageError::transport(
                     Cause::Network,
-                    format!("the storage server could not be reached: {e}"),
-                )
-            }
-        };
-        let mut builder = RequestBuilder::new(&format!("{}{}", self.base, request.path))
-            .method(request.method.clone())
-            .header("authorization", &format!("Bearer {token}"))
-            .abort_signal(signal.as_ref());
-        for (name, value) in &request.headers {
-            builder = builder.header(name, value);
-        }
-        let built = match &request.body {
-            Some(body) => builder
-                .header("content-type", "application/json")
-                .body(body.as_str()),
-            None => builder.build(),
-        }
-        .map_err(|e| StorageError::validation("request", e.to_string()))?;
-        let response = built.send().await.map_err(failure)?;
-        let status = response.status();
-        let etag = response.headers().get("etag");
-        if request.stream && (200..300).contains(&status) {
-            return Ok(Answer {
-                status,
-                etag,
-                body: String::new(),
-                stream: response.body(),
+                    format!("the storage server could not be reached: {message}"),
+                ),
             });
         }
-        let body = response.text().await.map_err(failure)?;
         Ok(Answer {
-            status,
-            etag,
-            body,
-            stream: None,
+            status: exchanged.status(),
+            etag: exchanged.etag(),
+            body: exchanged.body().unwrap_or_default(),
+            stream: exchanged.stream(),
         })
     }
 }

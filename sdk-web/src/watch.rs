@@ -10,7 +10,6 @@ use crate::transport::{Connection, Outgoing, RequestOptions, Token};
 use alga_storage_core::{ErrorCode, StorageError, TransportCause};
 use eventsource_stream::{Event, EventStream, EventStreamError};
 use futures_util::StreamExt;
-use gloo_net::http::Method;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -164,8 +163,11 @@ impl WatchState {
                 // A slow reader is cut off right after: it resumes from its last id.
                 if let Some(next) = reset["nextAfter"].as_u64() {
                     self.last_id.set(Some(next));
-                    let value =
-                        json::to_js(&serde_json::json!({ "type": "reset", "nextAfter": next }));
+                    let value = js_sys::Object::new();
+                    let _ = js_sys::Reflect::set(&value, &"type".into(), &"reset".into());
+                    let _ =
+                        js_sys::Reflect::set(&value, &"nextAfter".into(), &(next as f64).into());
+                    let value = JsValue::from(value);
                     self.pending.borrow_mut().push_back(value);
                 }
             }
@@ -205,7 +207,7 @@ impl WatchState {
         let answer = self
             .connection
             .send(Outgoing {
-                method: Method::GET,
+                method: "GET",
                 path: self.path.clone(),
                 body: None,
                 headers,
