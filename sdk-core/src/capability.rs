@@ -5,7 +5,7 @@ use crate::limits::MAX_NAMESPACES_PER_PRINCIPAL;
 use crate::names::Namespace;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 /// What an operation needs on a namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -49,7 +49,7 @@ pub fn validate_grants(grants: &[Grant]) -> Result<(), StorageError> {
             ),
         ));
     }
-    let mut seen = HashSet::new();
+    let mut seen = BTreeSet::new();
     for (i, grant) in grants.iter().enumerate() {
         if grant.access.is_empty() {
             return Err(StorageError::validation(

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 /// Record metadata: a JSON object.
 pub type Metadata = Map<String, Value>;
@@ -890,7 +890,7 @@ pub(crate) fn distinct<'a>(
             format!("must hold 1-{max} {field}, got {count}"),
         ));
     }
-    let mut seen = HashSet::with_capacity(count);
+    let mut seen = BTreeSet::new();
     for (i, key) in keys.enumerate() {
         if !seen.insert(key) {
             return Err(StorageError::validation(

@@ -1,6 +1,7 @@
 //! `client.watch(ns, options)`: a namespace's changes as an async iterator over the server's
 //! `{ns}:watch` Server-Sent Events, read with `fetch` (the bearer token travels in a header,
-//! which `EventSource` cannot send) and parsed by `eventsource-stream`. It reconnects by
+//! which `EventSource` cannot send) and parsed by `sse-parse` (the WHATWG algorithm, fed the
+//! chunks as they arrive). It reconnects by
 //! itself after a dropped connection or a server that cut a slow reader off, resuming after the
 //! last event it yielded, so nothing is missed or yielded twice.
 
@@ -8,19 +9,47 @@ use crate::client::{in_order, step_result};
 use crate::json;
 use crate::transport::{Connection, Outgoing, RequestOptions, Token};
 use alga_storage_core::{ErrorCode, StorageError, TransportCause};
-use eventsource_stream::{Event, EventStream, EventStreamError};
-use futures_util::StreamExt;
+use sse_parse::{Event, SseParser};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::pin::Pin;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal};
 
-type Events =
-    Pin<Box<dyn futures_util::Stream<Item = Result<Event, EventStreamError<StorageError>>>>>;
+/// An open stream: its reader, and the parser of what it has read.
+struct Events {
+    reader: web_sys::ReadableStreamDefaultReader,
+    parser: SseParser,
+}
+
+impl Events {
+    /// The next event; `None` when the stream ended, an error when reading failed.
+    async fn next(&mut self) -> Option<Result<Event, StorageError>> {
+        loop {
+            if let Some(event) = self.parser.next_event() {
+                return Some(Ok(event));
+            }
+            let result = match JsFuture::from(self.reader.read()).await {
+                Ok(result) => result,
+                Err(e) => {
+                    let message = crate::error::js_message(&e);
+                    return Some(Err(StorageError::transport(
+                        TransportCause::Network,
+                        message,
+                    )));
+                }
+            };
+            let get = |name: &str| js_sys::Reflect::get(&result, &name.into()).ok();
+            if get("done")?.as_bool().unwrap_or(true) {
+                return None;
+            }
+            self.parser
+                .feed(&js_sys::Uint8Array::new(&get("value")?).to_vec());
+        }
+    }
+}
 
 /// The longest pause between two reconnection attempts.
 const MAX_PAUSE_MS: u32 = 5_000;
@@ -216,24 +245,10 @@ impl WatchState {
             })
             .await?;
         let body = answer.stream.ok_or_else(StorageError::internal)?;
-        let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-        let chunks = futures_util::stream::unfold(Some(reader), |reader| async move {
-            let reader = reader?;
-            let failed = |e: JsValue| {
-                StorageError::transport(TransportCause::Network, crate::error::js_message(&e))
-            };
-            let result = match JsFuture::from(reader.read()).await {
-                Ok(result) => result,
-                Err(e) => return Some((Err(failed(e)), None)),
-            };
-            let get = |name: &str| js_sys::Reflect::get(&result, &name.into());
-            if get("done").ok()?.as_bool().unwrap_or(true) {
-                return None;
-            }
-            let bytes = js_sys::Uint8Array::new(&get("value").ok()?).to_vec();
-            Some((Ok(bytes), Some(reader)))
-        });
-        Ok(Box::pin(EventStream::new(chunks)))
+        Ok(Events {
+            reader: body.get_reader().unchecked_into(),
+            parser: SseParser::new(),
+        })
     }
 
     /// Waits before reconnecting: 250 ms, doubling with each failure in a row, at most 5 s.
