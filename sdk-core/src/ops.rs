@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
 
 /// Record metadata: a JSON object.
 pub type Metadata = Map<String, Value>;
@@ -890,9 +889,10 @@ pub(crate) fn distinct<'a>(
             format!("must hold 1-{max} {field}, got {count}"),
         ));
     }
-    let mut seen = BTreeSet::new();
-    for (i, key) in keys.enumerate() {
-        if !seen.insert(key) {
+    // At most 100 keys: a scan of the ones before is cheaper than a set.
+    let keys: Vec<&str> = keys.collect();
+    for (i, key) in keys.iter().enumerate() {
+        if keys[..i].contains(key) {
             return Err(StorageError::validation(
                 at(i),
                 format!("duplicate key {key:?}"),

@@ -7,7 +7,6 @@ use crate::names::Key;
 use crate::ops::check_value;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
 
 /// One operation of a snapshot `PATCH`.
 ///
@@ -54,10 +53,10 @@ pub fn validate_patch(ops: &[PatchOp]) -> Result<(), StorageError> {
             format!("must hold 1-{MAX_PATCH_OPS} operations, got {}", ops.len()),
         ));
     }
-    let mut seen = BTreeSet::new();
     let mut total = 0;
     for (i, op) in ops.iter().enumerate() {
-        if !seen.insert(op.key().as_str()) {
+        // At most 100 operations: a scan of the ones before is cheaper than a set.
+        if ops[..i].iter().any(|o| o.key() == op.key()) {
             return Err(StorageError::validation(
                 format!("[{i}].key"),
                 format!(
