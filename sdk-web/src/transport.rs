@@ -187,6 +187,7 @@ impl Connection {
         if let Some(failure) = exchanged.failure() {
             let message = exchanged.message();
             return Err(match failure.as_str() {
+                "request" => StorageError::validation("request", message),
                 "aborted" => StorageError::transport(Cause::Aborted, "the call was aborted"),
                 "timeout" => StorageError::transport(
                     Cause::Timeout,

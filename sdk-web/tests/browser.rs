@@ -937,6 +937,13 @@ async fn transport_failures_timeouts_and_aborts_are_storage_errors() {
         (ErrorCode::InternalError, 503, "network")
     );
 
+    // A request the browser refuses to build (a token no header can carry) is refused before
+    // anything is sent, not reported as a network failure.
+    let e = fails(client_at(closed, "t\nt").get(js(json!("notes")), js(json!("k")), None)).await;
+    assert!(!e.is_transport(), "{e:?}");
+    assert_eq!(e.code(), ErrorCode::ValidationFailed, "{e:?}");
+    assert_eq!(e.details().unwrap()["field"], "request", "{e:?}");
+
     let hang = env(
         option_env!("ALGA_WEB_TEST_HANG_URL"),
         "ALGA_WEB_TEST_HANG_URL",
