@@ -141,7 +141,7 @@ impl Schemas {
         F: FnMut(SchemaVersion) -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
-        let (mut known, mut fresh) = match self.cache.get(&(tenant, ns.clone())) {
+        let (mut known, mut fresh) = match self.cache.get(&Lookup(tenant, ns.as_str())) {
             Some(known) => (known, false),
             None => (self.current(store, tenant, ns).await?, true),
         };
@@ -202,6 +202,17 @@ impl Schemas {
     }
 }
 
+/// A cache key borrowed, so a put finds its namespace without copying the name: it hashes as
+/// the stored `(Uuid, Namespace)` does (a `Namespace` hashes as its string).
+#[derive(Hash)]
+struct Lookup<'a>(Uuid, &'a str);
+
+impl quick_cache::Equivalent<(Uuid, Namespace)> for Lookup<'_> {
+    fn equivalent(&self, key: &(Uuid, Namespace)) -> bool {
+        self.0 == key.0 && self.1 == key.1.as_str()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +230,17 @@ mod tests {
         }
         compile(&json!({"type": "object"})).unwrap();
         compile(&json!(true)).unwrap();
+    }
+
+    /// A put finds what `current` stored, by the borrowed key (same hash, same key).
+    #[test]
+    fn a_borrowed_key_finds_the_stored_namespace() {
+        let cache = quick_cache::sync::Cache::<(Uuid, Namespace), u8>::new(10);
+        let tenant = Uuid::from_u128(7);
+        cache.insert((tenant, Namespace::new("notes").unwrap()), 1);
+        assert_eq!(cache.get(&Lookup(tenant, "notes")), Some(1));
+        assert_eq!(cache.get(&Lookup(tenant, "note")), None);
+        assert_eq!(cache.get(&Lookup(Uuid::from_u128(8), "notes")), None);
     }
 
     #[test]
