@@ -1,9 +1,9 @@
 //! `client.watch(ns, options)`: a namespace's changes as an async iterator over the server's
 //! `{ns}:watch` Server-Sent Events, read with `fetch` (the bearer token travels in a header,
 //! which `EventSource` cannot send) and parsed by `sse-parse` (the WHATWG algorithm, fed the
-//! chunks as they arrive). It reconnects by
-//! itself after a dropped connection or a server that cut a slow reader off, resuming after the
-//! last event it yielded, so nothing is missed or yielded twice.
+//! chunks as they arrive). It reconnects by itself after a dropped connection or a server that
+//! cut a slow reader off, resuming after the last event it yielded, so nothing is missed or
+//! yielded twice.
 
 use crate::client::{in_order, step_result};
 use crate::json;
