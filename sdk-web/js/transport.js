@@ -1,28 +1,104 @@
-// One HTTP exchange for the browser SDK (see sdk-web/src/transport.rs, which decides everything
-// else: the token, the retry after a 401, and what every answer and failure means).
+// The browser SDK's exchanges with the storage server: the I/O and the iteration protocols, in
+// JavaScript, around decisions made in Rust (sdk-web/src/transport.rs): a `call` says what to
+// send (`call.request()`) and what every answer and failure means (`call.finish(…)`,
+// `call.fail(…)`); a `watch` says where to resume and what each chunk of its stream yields.
 //
-// `fetch` with the caller's signal and the timeout combined. Resolves to the answer
-// `{ status, etag, body }` (for a successful stream `{ status, etag, stream }`, the body unread),
-// or, when no answer came, to `{ failure, message }`: `failure` is "request" (the browser
-// refused to build it: a URL or header it cannot send), "aborted" (the caller's signal),
-// "timeout" or "network", `message` what the browser said (e.g. "TypeError: Failed to
-// fetch"). It never rejects.
-export async function fetchOnce(url, method, headers, body, signal, timeoutMs, stream) {
-  const timer = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
-  const both = signal && timer ? AbortSignal.any([signal, timer]) : signal || timer;
-  let request;
-  try {
-    request = new Request(url, { method, headers, body, signal: both });
-  } catch (e) {
-    return { failure: "request", message: String(e) };
+// `conn` is `{ base, token }`: the base URL and the bearer token, or a function giving it (or a
+// promise of it), asked before every exchange and once more after a 401.
+
+// One exchange: resolves to what `call.finish` makes of the answer, rejects with a StorageError.
+export async function exchange(conn, call) {
+  const q = call.request();
+  for (let retried = false; ; retried = true) {
+    let token = conn.token;
+    if (typeof token === "function") {
+      try {
+        token = await token();
+      } catch (e) {
+        throw call.fail("token", e);
+      }
+      if (typeof token !== "string" || token === "") throw call.fail("token", undefined);
+    }
+    const headers = [["authorization", `Bearer ${token}`], ...q.headers];
+    const timer = q.timeoutMs > 0 ? AbortSignal.timeout(q.timeoutMs) : undefined;
+    const signal = q.signal && timer ? AbortSignal.any([q.signal, timer]) : q.signal || timer;
+    let request;
+    try {
+      request = new Request(conn.base + q.path, { method: q.method, headers, body: q.body, signal });
+    } catch (e) {
+      // The browser refuses to build it: a URL or a header it cannot send.
+      throw call.fail("request", String(e));
+    }
+    let res, body;
+    try {
+      res = await fetch(request);
+      if (!(q.stream && res.ok)) body = await res.text();
+    } catch (e) {
+      const kind = q.signal?.aborted ? "aborted" : timer?.aborted ? "timeout" : "network";
+      throw call.fail(kind, String(e));
+    }
+    if (res.status === 401 && !retried && typeof conn.token === "function") continue;
+    return call.finish(res.status, res.headers.get("etag") ?? undefined, body, res.body);
   }
-  try {
-    const res = await fetch(request);
-    const etag = res.headers.get("etag") ?? undefined;
-    if (stream && res.ok) return { status: res.status, etag, stream: res.body };
-    return { status: res.status, etag, body: await res.text() };
-  } catch (e) {
-    const failure = signal?.aborted ? "aborted" : timer?.aborted ? "timeout" : "network";
-    return { failure, message: String(e) };
+}
+
+// `listAll`: every item of every page; `call` asks for the first page, and `call.finish` gives
+// `{ items, next }` (`next` the call of the next page, if any).
+export async function* walk(conn, call, invalid) {
+  if (invalid) throw invalid;
+  while (call) {
+    const page = await exchange(conn, call);
+    yield* page.items;
+    call = page.next;
   }
+}
+
+// `watch`: reconnects after a dropped connection or a server that cut a slow reader off
+// (250 ms, doubling with each failure in a row, at most 5 s), resuming after the last event
+// yielded; `w.feed(chunk)` gives what a chunk of the stream yields, `null` for "connect again
+// now" (the token expired: a provider gives a fresh one), and throws an error the server sent.
+export async function* watch(conn, w, signal, invalid) {
+  if (invalid) throw invalid;
+  let failures = 0;
+  while (!signal?.aborted) {
+    const mine = new AbortController();
+    const both = signal ? AbortSignal.any([signal, mine.signal]) : mine.signal;
+    try {
+      let stream;
+      try {
+        stream = await exchange(conn, w.connect(both));
+      } catch (e) {
+        if (signal?.aborted) return;
+        if (!w.retryable(e)) throw e;
+        await pause(failures++);
+        continue;
+      }
+      const reader = stream.getReader();
+      let renew = false;
+      while (!renew) {
+        let chunk;
+        try {
+          chunk = await reader.read();
+        } catch {
+          break;
+        }
+        if (chunk.done) break;
+        for (const value of w.feed(chunk.value)) {
+          if (value === null) {
+            renew = true;
+            break;
+          }
+          failures = 0;
+          yield value;
+        }
+      }
+      if (!renew && !signal?.aborted) await pause(failures++);
+    } finally {
+      mine.abort();
+    }
+  }
+}
+
+function pause(failures) {
+  return new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** Math.min(failures, 5), 5000)));
 }

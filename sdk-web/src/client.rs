@@ -8,23 +8,17 @@
 use crate::error::to_js;
 use crate::input::{self, Fields};
 use crate::json;
-use crate::transport::{Answer, Connection, Outgoing, RequestOptions, Token, DEFAULT_TIMEOUT_MS};
+use crate::transport::{Call, Connection, Reply, RequestOptions, DEFAULT_TIMEOUT_MS};
 use alga_storage_core::{
     parse_etag, AtomicBody, AtomicRequest, BulkPutBody, BulkPutInput, BulkPutRequest,
-    ChangesRequest, Cursor, DeleteRequest, ErrorCode, GetManyBody, GetManyRequest, GetRequest, Key,
-    ListInput, ListRequest, Namespace, OperationInput, PatchInput, PatchOp, PutBody, PutRequest,
-    StorageError,
+    ChangesRequest, DeleteRequest, GetManyBody, GetManyRequest, GetRequest, Key, ListInput,
+    ListRequest, Namespace, OperationInput, PatchInput, PatchOp, PutBody, PutRequest, StorageError,
 };
 use serde_json::{Map, Value};
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 /// Options of a `StorageClient`.
 #[derive(Tsify)]
@@ -268,7 +262,7 @@ fn record_path(ns: &Namespace, key: &Key) -> Result<String, StorageError> {
     ))
 }
 
-fn list_path(request: &ListRequest) -> Result<String, StorageError> {
+pub(crate) fn list_path(request: &ListRequest) -> Result<String, StorageError> {
     let mut query: Vec<(&str, String)> = Vec::new();
     if let Some(prefix) = &request.key_prefix {
         query.push(("keyPrefix", prefix.clone()));
@@ -311,129 +305,16 @@ fn revision_header(revision: Option<alga_storage_core::Revision>) -> Vec<(&'stat
         .unwrap_or_default()
 }
 
-/// What a call sends, and how its answer becomes the value its promise resolves to. Each method
-/// prepares one synchronously (reading and checking its arguments); one shared future sends
-/// every call ([`send_call`]), so the module holds one state machine for all of them.
-struct Call {
-    method: &'static str,
-    path: String,
-    body: Option<String>,
-    headers: Vec<(&'static str, String)>,
+/// `POST /api/ext-storage/{namespace}{suffix}` with a JSON body.
+fn post(
+    namespace: &Namespace,
+    suffix: &str,
+    body: &impl serde::Serialize,
     options: RequestOptions,
     reply: Reply,
-}
-
-/// How an answer becomes the promise's value.
-#[derive(Clone, Copy)]
-enum Reply {
-    /// The answer's JSON.
-    Json,
-    /// The answer's JSON, or `null` for NOT_FOUND.
-    OrNull,
-    /// `undefined`.
-    Nothing,
-    /// One field of the answer's JSON.
-    Field(&'static str),
-    /// `results[0].value` (an increment's new value).
-    FirstValue,
-    /// `{ etag, data }`, with `created` for a patch.
-    Snapshot { patch: bool },
-}
-
-impl Call {
-    fn new(method: &'static str, path: String, options: RequestOptions, reply: Reply) -> Call {
-        Call {
-            method,
-            path,
-            body: None,
-            headers: Vec::new(),
-            options,
-            reply,
-        }
-    }
-
-    /// `POST /api/ext-storage/{namespace}{suffix}` with a JSON body.
-    fn post(
-        namespace: &Namespace,
-        suffix: &str,
-        body: &impl serde::Serialize,
-        options: RequestOptions,
-        reply: Reply,
-    ) -> Result<Call, StorageError> {
-        let path = format!("/api/ext-storage/{}{suffix}", segment(namespace.as_str()));
-        Ok(Call {
-            body: Some(json::text(body)?),
-            ..Call::new("POST", path, options, reply)
-        })
-    }
-}
-
-/// The promise of a prepared call: a preparation that failed rejects it, and nothing is sent.
-fn send_call(connection: &Rc<Connection>, call: Result<Call, StorageError>) -> js_sys::Promise {
-    let connection = connection.clone();
-    promise(async move { exchange(&connection, call?).await })
-}
-
-async fn exchange(connection: &Connection, call: Call) -> Result<JsValue, StorageError> {
-    let answer = connection
-        .send(Outgoing {
-            method: call.method,
-            path: call.path,
-            body: call.body,
-            headers: call.headers,
-            options: &call.options,
-            stream: false,
-        })
-        .await;
-    let answer = match (answer, call.reply) {
-        (Err(e), Reply::OrNull) if e.code() == ErrorCode::NotFound => return Ok(JsValue::NULL),
-        (answer, _) => answer?,
-    };
-    let field = |value: &JsValue, name: JsValue| {
-        js_sys::Reflect::get(value, &name).map_err(|_| StorageError::internal())
-    };
-    match call.reply {
-        Reply::Json | Reply::OrNull => json::parse(&answer.body),
-        Reply::Nothing => Ok(JsValue::UNDEFINED),
-        Reply::Field(name) => field(&json::parse(&answer.body)?, name.into()),
-        Reply::FirstValue => {
-            let results = field(&json::parse(&answer.body)?, "results".into())?;
-            field(&field(&results, 0.into())?, "value".into())
-        }
-        Reply::Snapshot { patch } => {
-            snapshot_result(&answer, patch.then_some(answer.status == 201))
-        }
-    }
-}
-
-pub(crate) fn promise<F>(future: F) -> js_sys::Promise
-where
-    F: Future<Output = Result<JsValue, StorageError>> + 'static,
-{
-    settle(Box::pin(future))
-}
-
-/// The promise of a call's future, boxed: one copy of the glue for every call (it saves about
-/// a kilobyte of the module per method).
-fn settle(future: Pin<Box<dyn Future<Output = Result<JsValue, StorageError>>>>) -> js_sys::Promise {
-    future_to_promise(async move { future.await.map_err(|e| to_js(&e)) })
-}
-
-/// `{ etag, data }` (plus `created` for a patch) from a snapshot answer: the whole namespace is
-/// parsed once, by the engine.
-fn snapshot_result(answer: &Answer, created: Option<bool>) -> Result<JsValue, StorageError> {
-    let result = js_sys::Object::new();
-    let etag = answer.etag.as_deref().unwrap_or("\"0\"");
-    let data = json::parse(&answer.body)?;
-    let set = |name: &str, value: JsValue| {
-        js_sys::Reflect::set(&result, &name.into(), &value).map_err(|_| StorageError::internal())
-    };
-    set("etag", etag.into())?;
-    set("data", data)?;
-    if let Some(created) = created {
-        set("created", created.into())?;
-    }
-    Ok(result.into())
+) -> Result<Call, StorageError> {
+    let path = format!("/api/ext-storage/{}{suffix}", segment(namespace.as_str()));
+    Ok(Call::new("POST", path, options, reply).with_body(json::text(body)?))
 }
 
 /// An atomic write being prepared (see `StorageClient.atomic`): each method adds a check or an
@@ -484,9 +365,9 @@ impl AtomicWrite {
             } else {
                 Reply::Json
             };
-            Call::post(&request.namespace, ":atomic", &body, options.request, reply)
+            post(&request.namespace, ":atomic", &body, options.request, reply)
         })();
-        send_call(&connection, call)
+        connection.send(call)
     }
 }
 
@@ -595,14 +476,14 @@ impl StorageClient {
         #[wasm_bindgen(unchecked_param_type = "ClientOptions")] options: JsValue,
     ) -> Result<StorageClient, JsValue> {
         let options = ClientOptions::from_js(&options).map_err(|e| to_js(&e))?;
-        let token = match options.token.dyn_into::<js_sys::Function>() {
-            Ok(f) => Token::Provider(f),
-            Err(v) => Token::Fixed(v.as_string().unwrap_or_default()),
-        };
+        let js = js_sys::Object::new();
+        let base = options.base_url.trim_end_matches('/');
+        let _ = js_sys::Reflect::set(&js, &"base".into(), &base.into());
+        let _ = js_sys::Reflect::set(&js, &"token".into(), &options.token);
         Ok(StorageClient {
             connection: Rc::new(Connection {
-                base: options.base_url.trim_end_matches('/').to_owned(),
-                token,
+                js: js.into(),
+                provider: options.token.is_function(),
                 timeout_ms: options.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
                 app_id: options.app_id,
             }),
@@ -635,12 +516,9 @@ impl StorageClient {
                 if_revision: request.if_revision,
             };
             let body = serde_json::to_string(&body).map_err(|_| StorageError::internal())?;
-            Ok(Call {
-                body: Some(body),
-                ..Call::new("PUT", path, options.request, Reply::Json)
-            })
+            Ok(Call::new("PUT", path, options.request, Reply::Json).with_body(body))
         })();
-        send_call(&self.connection, call)
+        self.connection.send(call)
     }
 
     /// Reads a record: `null` if there is none (or it expired). With `ifRevision` a record at
@@ -658,12 +536,10 @@ impl StorageClient {
             let guard = options.fields.guard("")?;
             let request = GetRequest::new(&namespace, key, guard)?;
             let path = record_path(&request.namespace, &request.key)?;
-            Ok(Call {
-                headers: revision_header(request.if_revision),
-                ..Call::new("GET", path, options.request, Reply::OrNull)
-            })
+            Ok(Call::new("GET", path, options.request, Reply::OrNull)
+                .with_headers(revision_header(request.if_revision)))
         })();
-        send_call(&self.connection, call)
+        self.connection.send(call)
     }
 
     /// Deletes a record. Without a guard it resolves even if there was none; with `ifRevision`
@@ -681,12 +557,10 @@ impl StorageClient {
             let guard = options.fields.guard("")?;
             let request = DeleteRequest::new(&namespace, key, guard)?;
             let path = record_path(&request.namespace, &request.key)?;
-            Ok(Call {
-                headers: revision_header(request.if_revision),
-                ..Call::new("DELETE", path, options.request, Reply::Nothing)
-            })
+            Ok(Call::new("DELETE", path, options.request, Reply::Nothing)
+                .with_headers(revision_header(request.if_revision)))
         })();
-        send_call(&self.connection, call)
+        self.connection.send(call)
     }
 
     /// Writes up to 20 records of one namespace, all or nothing. If any item fails (a guard,
@@ -711,9 +585,9 @@ impl StorageClient {
             let body = BulkPutBody {
                 items: request.items,
             };
-            Call::post(&request.namespace, "", &body, options.request, Reply::Json)
+            post(&request.namespace, "", &body, options.request, Reply::Json)
         })();
-        send_call(&self.connection, call)
+        self.connection.send(call)
     }
 
     /// Reads up to 100 records of one namespace at one point in time and resolves to one entry
@@ -739,7 +613,7 @@ impl StorageClient {
             let request = GetManyRequest::new(&namespace, keys)?;
             let body = GetManyBody { keys: request.keys };
             let reply = Reply::Field("items");
-            Call::post(
+            post(
                 &request.namespace,
                 ":getMany",
                 &body,
@@ -747,7 +621,7 @@ impl StorageClient {
                 reply,
             )
         })();
-        send_call(&self.connection, call)
+        self.connection.send(call)
     }
 
     /// Starts an atomic write on a namespace: add checks, puts, deletes and increments, then
@@ -820,7 +694,7 @@ impl StorageClient {
             );
             Ok(Call::new("GET", path, options.request, Reply::Json))
         })();
-        send_call(&self.connection, call)
+        self.connection.send(call)
     }
 
     /// Follows a namespace's changes as they happen, from any tab, handler or instance:
@@ -873,11 +747,16 @@ impl StorageClient {
                 options.request.signal,
             ))
         })();
-        let iterator = crate::watch::WatchIterator::new(crate::watch::WatchState::new(
-            self.connection.clone(),
-            watch,
-        ));
-        crate::error::make_async_iterable(iterator.into())
+        let connection = &self.connection;
+        match watch {
+            Ok((path, after, signal)) => crate::transport::watch(
+                &connection.js,
+                Some(crate::watch::Watch::new(connection, path, after)),
+                signal,
+                JsValue::UNDEFINED,
+            ),
+            Err(e) => crate::transport::watch(&connection.js, None, None, to_js(&e)),
+        }
     }
 
     /// Reads one page of records in key order. Pass the page's `nextCursor` as `cursor` for the
@@ -891,7 +770,7 @@ impl StorageClient {
         let call = list_request(&namespace, &options.into()).and_then(|(request, options)| {
             Ok(Call::new("GET", list_path(&request)?, options, Reply::Json))
         });
-        send_call(&self.connection, call)
+        self.connection.send(call)
     }
 
     /// Walks every matching record, page after page (`limit` is the page size):
@@ -903,16 +782,17 @@ impl StorageClient {
         #[wasm_bindgen(unchecked_param_type = "string")] namespace: JsValue,
         options: Option<ListOptionsArg>,
     ) -> JsValue {
-        let iterator = ListIterator {
-            state: Rc::new(WalkState {
-                connection: self.connection.clone(),
-                request: RefCell::new(list_request(&namespace, &options.into())),
-                buffer: RefCell::new(VecDeque::new()),
-                done: Cell::new(false),
-                last: RefCell::new(None),
-            }),
-        };
-        crate::error::make_async_iterable(iterator.into())
+        let first = list_request(&namespace, &options.into()).and_then(|(request, options)| {
+            let path = list_path(&request)?;
+            let reply = Reply::Page(Box::new(request));
+            self.connection
+                .ready(Ok(Call::new("GET", path, options, reply)))
+        });
+        let js = &self.connection.js;
+        match first {
+            Ok(call) => crate::transport::walk(js, Some(call), JsValue::UNDEFINED),
+            Err(e) => crate::transport::walk(js, None, to_js(&e)),
+        }
     }
 
     /// Reads a whole namespace as one object with its ETag (the snapshot API).
@@ -929,7 +809,7 @@ impl StorageClient {
             let reply = Reply::Snapshot { patch: false };
             Ok(Call::new("GET", path, options.request, reply))
         })();
-        send_call(&self.connection, call)
+        self.connection.send(call)
     }
 
     /// Applies `set`/`del` operations to a namespace atomically, if it is still at `etag` (from
@@ -968,16 +848,14 @@ impl StorageClient {
                 })?;
             let path = format!("/api/storage?ns={}", segment(namespace.as_str()));
             let reply = Reply::Snapshot { patch: true };
-            Ok(Call {
-                body: Some(ops_text),
-                headers: vec![
+            Ok(Call::new("PATCH", path, options.request, reply)
+                .with_body(ops_text)
+                .with_headers(vec![
                     ("if-match", format!("\"{version}\"")),
                     ("x-thesara-app-id", app_id),
-                ],
-                ..Call::new("PATCH", path, options.request, reply)
-            })
+                ]))
         })();
-        send_call(&self.connection, call)
+        self.connection.send(call)
     }
 }
 
@@ -1077,126 +955,4 @@ fn patch_input(at: &str, op: &JsValue) -> Result<PatchInput, StorageError> {
             .map(|v| json::from_js_field(&v, &format!("{prefix}value")))
             .transpose()?,
     })
-}
-
-async fn list_page(
-    connection: &Connection,
-    request: &ListRequest,
-    options: &RequestOptions,
-) -> Result<String, StorageError> {
-    let answer = connection
-        .send(Outgoing {
-            method: "GET",
-            path: list_path(request)?,
-            body: None,
-            headers: Vec::new(),
-            options,
-            stream: false,
-        })
-        .await?;
-    Ok(answer.body)
-}
-
-struct WalkState {
-    connection: Rc<Connection>,
-    request: RefCell<Result<(ListRequest, RequestOptions), StorageError>>,
-    buffer: RefCell<VecDeque<JsValue>>,
-    done: Cell<bool>,
-    last: RefCell<Option<js_sys::Promise>>,
-}
-
-/// The promise of one `next()` of an async iterator, settled only after the previous one
-/// (kept in `last`): calls are served in order, as the iteration protocol expects.
-pub(crate) fn in_order<F>(last: &RefCell<Option<js_sys::Promise>>, step: F) -> js_sys::Promise
-where
-    F: Future<Output = Result<JsValue, StorageError>> + 'static,
-{
-    let previous = last.borrow_mut().take();
-    let next = promise(async move {
-        if let Some(previous) = previous {
-            let _ = JsFuture::from(previous).await;
-        }
-        step.await
-    });
-    *last.borrow_mut() = Some(next.clone());
-    next
-}
-
-pub(crate) fn step_result(value: JsValue, done: bool) -> JsValue {
-    let result = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&result, &"value".into(), &value);
-    let _ = js_sys::Reflect::set(&result, &"done".into(), &done.into());
-    result.into()
-}
-
-impl WalkState {
-    async fn step(&self) -> Result<JsValue, StorageError> {
-        loop {
-            if let Some(item) = self.buffer.borrow_mut().pop_front() {
-                return Ok(step_result(item, false));
-            }
-            if self.done.get() {
-                return Ok(step_result(JsValue::UNDEFINED, true));
-            }
-            let current = self.request.borrow().clone();
-            let (request, options) = match current {
-                Ok(r) => r,
-                Err(e) => {
-                    self.done.set(true);
-                    return Err(e);
-                }
-            };
-            let page = match list_page(&self.connection, &request, &options).await {
-                Ok(body) => json::parse(&body)?,
-                Err(e) => {
-                    self.done.set(true);
-                    return Err(e);
-                }
-            };
-            let items = js_sys::Reflect::get(&page, &"items".into())
-                .map_err(|_| StorageError::internal())?;
-            let items: js_sys::Array = items.dyn_into().map_err(|_| StorageError::internal())?;
-            self.buffer.borrow_mut().extend(items.iter());
-            let next = js_sys::Reflect::get(&page, &"nextCursor".into())
-                .ok()
-                .and_then(|c| c.as_string());
-            match next {
-                Some(cursor) => {
-                    if let Ok((request, _)) = &mut *self.request.borrow_mut() {
-                        request.cursor = Some(Cursor(cursor));
-                    }
-                }
-                None => self.done.set(true),
-            }
-        }
-    }
-}
-
-/// The iterator `listAll` returns: an async iterator of `ListItem`s (`for await … of`).
-#[wasm_bindgen]
-pub struct ListIterator {
-    state: Rc<WalkState>,
-}
-
-#[wasm_bindgen]
-impl ListIterator {
-    /// The next record, fetching the next page when needed. Calls are served in order.
-    #[wasm_bindgen(
-        unchecked_return_type = "Promise<IteratorResult<ListItem<JsonValue>, undefined>>"
-    )]
-    pub fn next(&self) -> js_sys::Promise {
-        let state = self.state.clone();
-        in_order(&self.state.last, async move { state.step().await })
-    }
-
-    /// Ends the walk early (what `break` in a `for await` calls).
-    #[wasm_bindgen(
-        js_name = "return",
-        unchecked_return_type = "Promise<IteratorResult<ListItem<JsonValue>, undefined>>"
-    )]
-    pub fn finish(&self) -> js_sys::Promise {
-        self.state.done.set(true);
-        self.state.buffer.borrow_mut().clear();
-        js_sys::Promise::resolve(&step_result(JsValue::UNDEFINED, true))
-    }
 }

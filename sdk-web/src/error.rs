@@ -18,10 +18,6 @@ export class StorageError extends Error {
 export function isStorageErrorJs(value) {
   return value instanceof StorageError;
 }
-export function makeAsyncIterable(iterator) {
-  iterator[Symbol.asyncIterator] = function () { return this; };
-  return iterator;
-}
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = StorageError)]
@@ -32,10 +28,6 @@ extern "C" {
 
     #[wasm_bindgen(js_name = isStorageErrorJs)]
     fn is_storage_error_js(value: &JsValue) -> bool;
-
-    /// Gives an object a `[Symbol.asyncIterator]` returning itself (for `for await`).
-    #[wasm_bindgen(js_name = makeAsyncIterable)]
-    pub(crate) fn make_async_iterable(iterator: JsValue) -> JsValue;
 }
 
 #[wasm_bindgen(typescript_custom_section)]

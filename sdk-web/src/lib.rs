@@ -38,9 +38,6 @@ pub mod watch;
 static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 pub use alga_storage_core as core;
-pub use client::{
-    AtomicWrite, ClientOptions, ListIterator, NamespaceSnapshot, PatchResult, StorageClient,
-};
+pub use client::{AtomicWrite, ClientOptions, NamespaceSnapshot, PatchResult, StorageClient};
 pub use error::is_storage_error;
 pub use transport::RequestOptions;
-pub use watch::WatchIterator;

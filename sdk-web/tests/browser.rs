@@ -589,6 +589,146 @@ async fn changes_pages_and_a_live_watch_that_resumes() {
 }
 
 #[wasm_bindgen_test]
+async fn a_watch_whose_connection_drops_resumes_after_the_last_change_it_yielded() {
+    let c = client(&["drops"]).await;
+    let ns = || js(json!("drops"));
+    for (key, value) in [("a", 1), ("b", 2)] {
+        call(c.put(ns(), js(json!(key)), js(json!(value)), None))
+            .await
+            .unwrap();
+    }
+    // The first two connections of this watch pass one chunk of the stream, then fail as a
+    // dropped connection does; `connections()` counts them all.
+    let install = js_sys::Function::new_no_args(
+        r#"
+        const real = globalThis.fetch;
+        let opened = 0;
+        globalThis.fetch = async (request) => {
+          const res = await real(request);
+          if (!String(request.url).includes("/drops:watch")) return res;
+          opened += 1;
+          if (opened > 2) return res;
+          const reader = res.body.getReader();
+          let passed = false;
+          const body = new ReadableStream({
+            async pull(controller) {
+              if (passed) { controller.error(new TypeError("network error")); return; }
+              const chunk = await reader.read();
+              if (chunk.done) { controller.close(); return; }
+              passed = true;
+              controller.enqueue(chunk.value);
+            },
+          });
+          return new Response(body, { status: res.status, headers: res.headers });
+        };
+        return { connections: () => opened, restore: () => { globalThis.fetch = real; } };
+        "#,
+    );
+    let patched = install.call0(&JsValue::UNDEFINED).unwrap();
+    let controller = web_sys::AbortController::new().unwrap();
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"signal".into(), &controller.signal()).unwrap();
+    let watch = c.watch(ns(), Some(options.unchecked_into()));
+    let mut seen = Vec::new();
+    let mut waiting = None;
+    while seen.len() < 3 {
+        let next = step(&watch, "next");
+        if seen.len() == 2 && waiting.is_none() {
+            // The third change is written live, while the watch waits (reconnecting).
+            waiting = Some(());
+            call(c.put(ns(), js(json!("c")), js(json!(3)), None))
+                .await
+                .unwrap();
+        }
+        let event = json::from_js(&next.await.unwrap()).unwrap();
+        assert_eq!(event["done"], false, "{event}");
+        seen.push((
+            event["value"]["key"].as_str().unwrap().to_owned(),
+            event["value"]["seq"].as_u64().unwrap(),
+        ));
+    }
+    controller.abort();
+    let method = |name: &str| {
+        js_sys::Reflect::get(&patched, &name.into())
+            .unwrap()
+            .unchecked_into::<js_sys::Function>()
+            .call0(&JsValue::UNDEFINED)
+            .unwrap()
+    };
+    let connections = method("connections").as_f64().unwrap();
+    method("restore");
+    let expected: Vec<(String, u64)> = vec![("a".into(), 1), ("b".into(), 2), ("c".into(), 3)];
+    assert_eq!(seen, expected, "nothing missed, nothing twice");
+    assert!(
+        connections >= 2.0,
+        "the watch reconnected ({connections} connections)"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_watch_whose_token_expires_asks_the_provider_for_a_fresh_one_once() {
+    let good = token(rw(&["renew"])).await;
+    let writer = client_at(base(), &good);
+    call(writer.put(js(json!("renew")), js(json!("a")), js(json!(1)), None))
+        .await
+        .unwrap();
+    // The first `expiries` connections of a watch of "renew" end with the error event a server
+    // sends when the token expires while the stream is open.
+    let install = js_sys::Function::new_with_args(
+        "expiries",
+        r#"
+        const real = globalThis.fetch;
+        let opened = 0;
+        globalThis.fetch = async (request) => {
+          if (!String(request.url).includes("/renew:watch")) return real(request);
+          opened += 1;
+          if (opened > expiries) return real(request);
+          const expired = 'event: error\ndata: {"error":{"code":"UNAUTHENTICATED","message":"token expired"}}\n\n';
+          return new Response(expired, { status: 200, headers: { "content-type": "text/event-stream" } });
+        };
+        return () => { globalThis.fetch = real; };
+        "#,
+    );
+    let asked = Rc::new(Cell::new(0));
+    let provider = {
+        let (asked, good) = (asked.clone(), good.clone());
+        Closure::<dyn FnMut() -> JsValue>::new(move || {
+            asked.set(asked.get() + 1);
+            JsValue::from(good.clone())
+        })
+    };
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"baseUrl".into(), &base().into()).unwrap();
+    js_sys::Reflect::set(&options, &"token".into(), provider.as_ref()).unwrap();
+    let c = StorageClient::new(options.into()).unwrap();
+    let restore: js_sys::Function = install
+        .call1(&JsValue::UNDEFINED, &1.into())
+        .unwrap()
+        .unchecked_into();
+    let controller = web_sys::AbortController::new().unwrap();
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"signal".into(), &controller.signal()).unwrap();
+    let watch = c.watch(js(json!("renew")), Some(options.clone().unchecked_into()));
+    let first = step(&watch, "next").await;
+    controller.abort();
+    restore.call0(&JsValue::UNDEFINED).unwrap();
+    let first = json::from_js(&first.unwrap()).unwrap();
+    assert_eq!(first["value"]["key"], "a", "{first}");
+    assert_eq!(asked.get(), 2, "a token for each connection");
+
+    // Expired again before any change: the watch ends with the error.
+    let restore: js_sys::Function = install
+        .call1(&JsValue::UNDEFINED, &2.into())
+        .unwrap()
+        .unchecked_into();
+    let watch = c.watch(js(json!("renew")), None);
+    let e = step(&watch, "next").await;
+    restore.call0(&JsValue::UNDEFINED).unwrap();
+    let e = error::from_js(&e.unwrap_err()).unwrap();
+    assert_eq!(e.code(), ErrorCode::Unauthenticated, "{e:?}");
+}
+
+#[wasm_bindgen_test]
 async fn bulk_put_is_all_or_nothing() {
     let c = client(&["bulk"]).await;
     call(c.put(js(json!("bulk")), js(json!("a")), js(json!(1)), None))
