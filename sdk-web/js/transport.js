@@ -57,20 +57,37 @@ export async function* walk(conn, call, invalid) {
 // (250 ms, doubling with each failure in a row, at most 5 s), resuming after the last event
 // yielded; `w.feed(chunk)` gives what a chunk of the stream yields, `null` for "connect again
 // now" (the token expired: a provider gives a fresh one), and throws an error the server sent.
-export async function* watch(conn, w, signal, invalid) {
+// `return()` (what `break` calls) ends it at once, even while it waits for a change.
+export function watch(conn, w, signal, invalid) {
+  const stop = new AbortController();
+  const until = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  const events = follow(conn, w, until, invalid);
+  return {
+    next: () => events.next(),
+    return(value) {
+      stop.abort();
+      return events.return(value);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+async function* follow(conn, w, until, invalid) {
   if (invalid) throw invalid;
   let failures = 0;
-  while (!signal?.aborted) {
+  while (!until.aborted) {
     const mine = new AbortController();
-    const both = signal ? AbortSignal.any([signal, mine.signal]) : mine.signal;
+    const both = AbortSignal.any([until, mine.signal]);
     try {
       let stream;
       try {
         stream = await exchange(conn, w.connect(both));
       } catch (e) {
-        if (signal?.aborted) return;
+        if (until.aborted) return;
         if (!w.retryable(e)) throw e;
-        await pause(failures++);
+        await pause(failures++, until);
         continue;
       }
       const reader = stream.getReader();
@@ -92,13 +109,20 @@ export async function* watch(conn, w, signal, invalid) {
           yield value;
         }
       }
-      if (!renew && !signal?.aborted) await pause(failures++);
+      if (!renew && !until.aborted) await pause(failures++, until);
     } finally {
       mine.abort();
     }
   }
 }
 
-function pause(failures) {
-  return new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** Math.min(failures, 5), 5000)));
+// Waits before reconnecting, or until `until` aborts.
+function pause(failures, until) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, Math.min(250 * 2 ** Math.min(failures, 5), 5000));
+    until.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
 }

@@ -729,6 +729,42 @@ async fn a_watch_whose_token_expires_asks_the_provider_for_a_fresh_one_once() {
 }
 
 #[wasm_bindgen_test]
+async fn return_ends_a_watch_that_waits_for_a_change() {
+    let c = client(&["quiet"]).await;
+    let watch = c.watch(js(json!("quiet")), None);
+    let method = |name: &str| {
+        js_sys::Reflect::get(&watch, &name.into())
+            .unwrap()
+            .unchecked_into::<js_sys::Function>()
+            .call0(&watch)
+            .unwrap()
+            .unchecked_into::<js_sys::Promise>()
+    };
+    // `next()` waits (nothing changes in "quiet"); `return()` ends it, both within 3 s.
+    let pending = method("next");
+    let returned = method("return");
+    let both = js_sys::Promise::all(&js_sys::Array::of2(&pending, &returned));
+    let hung = js_sys::Promise::new(&mut |resolve, _| {
+        let set_timeout = js_sys::Reflect::get(&js_sys::global(), &"setTimeout".into()).unwrap();
+        let _ = set_timeout.unchecked_ref::<js_sys::Function>().call2(
+            &JsValue::UNDEFINED,
+            &resolve,
+            &3000.into(),
+        );
+    });
+    let settled = JsFuture::from(js_sys::Promise::race(&js_sys::Array::of2(&both, &hung)))
+        .await
+        .unwrap();
+    assert!(
+        settled.is_object(),
+        "return() did not end the waiting watch"
+    );
+    let results = json::from_js(&settled).unwrap();
+    assert_eq!(results[0]["done"], true, "{results}");
+    assert_eq!(results[1]["done"], true, "{results}");
+}
+
+#[wasm_bindgen_test]
 async fn bulk_put_is_all_or_nothing() {
     let c = client(&["bulk"]).await;
     call(c.put(js(json!("bulk")), js(json!("a")), js(json!(1)), None))
