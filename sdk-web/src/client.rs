@@ -227,7 +227,7 @@ fn call_options(value: &JsValue, wire: &[&str], app_id: bool) -> Result<CallOpti
                 expected.extend(["signal", "timeoutMs"]);
                 return Err(StorageError::validation(
                     name,
-                    format!("unknown option; expected {}", expected.join(", ")),
+                    format!("unknown option; expected {}", input::listed(&expected)),
                 ));
             }
         }

@@ -6,7 +6,7 @@
 //! that cut a slow reader off, resuming after the last event yielded, so nothing is missed or
 //! yielded twice.
 
-use crate::error::{from_js, to_js};
+use crate::error::to_js;
 use crate::json;
 use crate::transport::{Call, Connection, Reply, RequestOptions};
 use alga_storage_core::{ErrorCode, StorageError, TransportCause};
@@ -127,11 +127,18 @@ impl Watch {
     }
 
     /// Whether a failure to connect is worth another attempt: no answer, a database or server
-    /// unavailable, a rate limit (not an abort).
+    /// unavailable, a rate limit (not an abort). Reads only what it needs of the `StorageError`.
     pub fn retryable(&self, error: &JsValue) -> bool {
-        from_js(error).is_some_and(|e| {
-            e.transport_cause() != Some(TransportCause::Aborted)
-                && (e.status() >= 500 || e.code() == ErrorCode::RateLimited)
-        })
+        let get = |value: &JsValue, name: &str| {
+            js_sys::Reflect::get(value, &name.into()).unwrap_or(JsValue::UNDEFINED)
+        };
+        if !crate::error::is_storage_error(error) {
+            return false;
+        }
+        let status = get(error, "status").as_f64().unwrap_or(0.0);
+        let code = get(error, "code").as_string();
+        let cause = get(&get(error, "details"), "cause").as_string();
+        cause.as_deref() != Some(TransportCause::Aborted.as_str())
+            && (status >= 500.0 || code.as_deref() == Some(ErrorCode::RateLimited.as_str()))
     }
 }

@@ -597,17 +597,19 @@ async fn a_watch_whose_connection_drops_resumes_after_the_last_change_it_yielded
             .await
             .unwrap();
     }
-    // The first two connections of this watch pass one chunk of the stream, then fail as a
-    // dropped connection does; `connections()` counts them all.
+    // The first attempt of this watch gets no answer (a network failure, retried); the next two
+    // connections pass one chunk of the stream, then fail as a dropped connection does;
+    // `connections()` counts them all.
     let install = js_sys::Function::new_no_args(
         r#"
         const real = globalThis.fetch;
         let opened = 0;
         globalThis.fetch = async (request) => {
-          const res = await real(request);
-          if (!String(request.url).includes("/drops:watch")) return res;
+          if (!String(request.url).includes("/drops:watch")) return real(request);
           opened += 1;
-          if (opened > 2) return res;
+          if (opened === 1) throw new TypeError("Failed to fetch");
+          const res = await real(request);
+          if (opened > 3) return res;
           const reader = res.body.getReader();
           let passed = false;
           const body = new ReadableStream({
