@@ -478,8 +478,8 @@ impl StorageClient {
         let options = ClientOptions::from_js(&options).map_err(|e| to_js(&e))?;
         let js = js_sys::Object::new();
         let base = options.base_url.trim_end_matches('/');
-        let _ = js_sys::Reflect::set(&js, &"base".into(), &base.into());
-        let _ = js_sys::Reflect::set(&js, &"token".into(), &options.token);
+        crate::transport::set(&js, "base", &base.into());
+        crate::transport::set(&js, "token", &options.token);
         Ok(StorageClient {
             connection: Rc::new(Connection {
                 js: js.into(),

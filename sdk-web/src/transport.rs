@@ -150,7 +150,8 @@ impl Call {
     }
 }
 
-fn set(object: &js_sys::Object, name: &str, value: &JsValue) {
+/// Sets `object[name]` on an object this module made (it cannot fail).
+pub(crate) fn set(object: &JsValue, name: &str, value: &JsValue) {
     let _ = js_sys::Reflect::set(object, &name.into(), value);
 }
 
@@ -271,15 +272,12 @@ impl Call {
                 if let Some(cursor) = get(&page, "nextCursor")?.as_string() {
                     let mut next = request.clone();
                     next.cursor = Some(Cursor(cursor));
-                    let call = Call {
-                        method: self.method,
-                        path: crate::client::list_path(&next)?,
-                        body: None,
-                        headers: Vec::new(),
+                    let options = RequestOptions {
                         signal: self.signal.clone(),
                         timeout_ms: self.timeout_ms,
-                        reply: Reply::Page(next),
                     };
+                    let path = crate::client::list_path(&next)?;
+                    let call = Call::new(self.method, path, options, Reply::Page(next));
                     set(&result, "next", &call.into());
                 }
                 result.into()

@@ -8,7 +8,7 @@
 
 use crate::error::to_js;
 use crate::json;
-use crate::transport::{Call, Connection, Reply, RequestOptions};
+use crate::transport::{set, Call, Connection, Reply, RequestOptions};
 use alga_storage_core::{ErrorCode, StorageError, TransportCause};
 use sse_parse::{Event, SseParser};
 use std::cell::{Cell, RefCell};
@@ -48,7 +48,7 @@ impl Watch {
             "change" => {
                 self.renewed.set(false);
                 let change = json::parse(&event.data)?;
-                let _ = js_sys::Reflect::set(&change, &"type".into(), &"change".into());
+                set(&change, "type", &"change".into());
                 self.last_id
                     .set(event.id.parse().ok().or(self.last_id.get()));
                 Ok(Some(change))
@@ -61,8 +61,8 @@ impl Watch {
                 };
                 self.last_id.set(Some(next));
                 let value = js_sys::Object::new();
-                let _ = js_sys::Reflect::set(&value, &"type".into(), &"reset".into());
-                let _ = js_sys::Reflect::set(&value, &"nextAfter".into(), &(next as f64).into());
+                set(&value, "type", &"reset".into());
+                set(&value, "nextAfter", &(next as f64).into());
                 Ok(Some(value.into()))
             }
             "error" => {
