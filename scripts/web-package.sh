@@ -23,15 +23,25 @@ fi
 rm -rf "$out/pkg"
 CARGO_TARGET_DIR="$PWD/target/wasm" wasm-pack --quiet build sdk-web \
   --profile web --target web --out-dir "$PWD/$out/pkg" --no-gitignore
-# -O1 and no further: measured on this module (2026-11-30, 86.6 KB gzipped), -Os, -Oz, -O2 and
-# -O3 make the raw module smaller but the gzipped one 4-5 % larger than -O1.
-# It also drops the names section (--strip-debug) and what browsers ignore.
+# Binaryen's -O3 without its inlining: measured on this module (2026-11-30), -O3 is 2.5 % smaller
+# gzipped than -O1, and every setting that inlines (-O2/-O3/-Os/-Oz as they come) makes the raw
+# module smaller but the gzipped one larger. --low-memory-unused lets it fold address arithmetic
+# into loads and stores (Rust puts its stack there: the first KiB is reached only by a stack
+# about to overflow). No --all-features: the features are the ones rustc wrote in the module
+# (read before --strip-target-features drops the section), so no newer encoding sneaks in (with
+# --all-features Binaryen wrote GC-only `ref.null noextern`, which browsers before WasmGC, Safari
+# before 18.2 among them, refuse). It also drops the names section and what browsers ignore, and
+# gives every import and export a one- or two-letter name (the map goes to names.json);
+# sdk-web/tools/short-names.mjs gives the glue the same names.
 wasm="$out/pkg/alga_storage_web_bg.wasm"
-"$wasm_opt" -O1 --all-features --strip-debug --strip-producers --strip-target-features "$wasm" -o "$wasm"
+"$wasm_opt" -O3 -ocimfs=0 -aimfs=0 -fimfs=0 --low-memory-unused --converge "$wasm" -o "$wasm"
+"$wasm_opt" --strip-debug --strip-producers --strip-target-features \
+  --minify-imports-and-exports-and-modules "$wasm" -o "$wasm" >"$out/names.json"
+js="$out/pkg/alga_storage_web.js"
+node sdk-web/tools/short-names.mjs "$out/names.json" "$js" "$out/pkg/alga_storage_web.d.ts"
 # One module a page downloads: the glue with its snippets bundled in, minified. The doc comments
 # stay in the .d.ts, where editors read them. `new URL("….wasm", import.meta.url)` is kept as
 # written, so browsers and bundlers find the module as before.
-js="$out/pkg/alga_storage_web.js"
 "$esbuild" "$js" --bundle --format=esm --minify --legal-comments=none --log-level=error \
   --outfile="$js" --allow-overwrite
 rm -rf "$out/pkg/snippets"
@@ -43,6 +53,20 @@ pkg.files = pkg.files.filter((f) => f !== "snippets");
 pkg.sideEffects = false;
 fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");
 ' "$out/pkg/package.json"
+# The module and its glue fit together (every import has its function, every export its user):
+# Node.js instantiates them and a call the SDK refuses before any request rejects as it should.
+node --input-type=module -e '
+const dir = process.argv[1];
+const sdk = await import(`${dir}/alga_storage_web.js`);
+const { readFileSync } = await import("node:fs");
+sdk.initSync({ module: readFileSync(`${dir}/alga_storage_web_bg.wasm`) });
+const client = new sdk.StorageClient({ baseUrl: "http://127.0.0.1:9", token: "t" });
+const error = await client.put("", "k", 1).then(() => null, (e) => e);
+if (!sdk.isStorageError(error) || error.code !== "VALIDATION_FAILED") {
+  console.error("web-package: the built package does not work:", error);
+  process.exit(1);
+}
+' "$PWD/$out/pkg"
 (cd "$out/pkg" && npm pack --silent --pack-destination .. >/dev/null)
 size() { printf '%-28s %8d bytes raw, %7d gzipped\n' "$(basename "$1")" "$(wc -c <"$1")" "$(gzip -9c "$1" | wc -c)"; }
 size "$out/pkg/alga_storage_web_bg.wasm"
