@@ -61,7 +61,8 @@ if [ ! -x tests/snapshot/node_modules/.bin/tsc ]; then
   say "installing the seed client's TypeScript compiler (npm ci)"
   npm ci --prefix tests/snapshot --no-audit --no-fund --loglevel=error >/dev/null
 fi
-if [ ! -x sdk-web/tools/node_modules/.bin/wasm-opt ] || [ ! -x sdk-web/tools/node_modules/.bin/esbuild ]; then
+if [ ! -x sdk-web/tools/node_modules/.bin/wasm-opt ] || [ ! -x sdk-web/tools/node_modules/.bin/esbuild ] \
+  || [ ! -f sdk-web/tools/node_modules/eventsource-parser/package.json ]; then
   say "installing Binaryen's wasm-opt and esbuild for the browser package (npm ci, sdk-web/tools)"
   npm ci --prefix sdk-web/tools --no-audit --no-fund --loglevel=error >/dev/null
 fi

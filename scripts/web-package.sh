@@ -16,10 +16,20 @@ cd "$(dirname "$0")/.."
 out=target/web-pkg
 wasm_opt=sdk-web/tools/node_modules/.bin/wasm-opt
 esbuild=sdk-web/tools/node_modules/.bin/esbuild
-if [ ! -x "$wasm_opt" ] || [ ! -x "$esbuild" ]; then
-  echo "web-package: installing Binaryen's wasm-opt and esbuild (npm, sdk-web/tools)" >&2
+vendored=sdk-web/tools/node_modules/eventsource-parser
+if [ ! -x "$wasm_opt" ] || [ ! -x "$esbuild" ] || [ ! -f "$vendored/package.json" ]; then
+  echo "web-package: installing Binaryen's wasm-opt, esbuild and eventsource-parser (npm, sdk-web/tools)" >&2
   npm ci --prefix sdk-web/tools --no-audit --no-fund --loglevel=error >/dev/null
 fi
+# sdk-web/js/transport.js parses a watch's stream with eventsource-parser, vendored in
+# sdk-web/js/vendor (the browser tests load the snippets without a bundler, so the package
+# cannot be imported by name): the copy must be the pinned package's files, byte for byte.
+for f in dist/parse.js dist/errors.js LICENSE; do
+  cmp -s "$vendored/$f" "sdk-web/js/vendor/eventsource-parser/$(basename "$f")" || {
+    echo "web-package: sdk-web/js/vendor/eventsource-parser/$(basename "$f") is not $vendored/$f" >&2
+    exit 1
+  }
+done
 rm -rf "$out/pkg"
 CARGO_TARGET_DIR="$PWD/target/wasm" wasm-pack --quiet build sdk-web \
   --profile web --target web --out-dir "$PWD/$out/pkg" --no-gitignore
@@ -45,11 +55,13 @@ node sdk-web/tools/short-names.mjs "$out/names.json" "$js" "$out/pkg/alga_storag
 "$esbuild" "$js" --bundle --format=esm --minify --legal-comments=none --log-level=error \
   --outfile="$js" --allow-overwrite
 rm -rf "$out/pkg/snippets"
+# The bundle holds eventsource-parser's code (MIT): its licence travels with the package.
+cp sdk-web/js/vendor/eventsource-parser/LICENSE "$out/pkg/LICENSE-eventsource-parser"
 node -e '
 const fs = require("fs");
 const file = process.argv[1];
 const pkg = JSON.parse(fs.readFileSync(file, "utf8"));
-pkg.files = pkg.files.filter((f) => f !== "snippets");
+pkg.files = pkg.files.filter((f) => f !== "snippets").concat("LICENSE-eventsource-parser");
 pkg.sideEffects = false;
 fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");
 ' "$out/pkg/package.json"

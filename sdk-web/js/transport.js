@@ -5,6 +5,11 @@
 //
 // `conn` is `{ base, token }`: the base URL and the bearer token, or a function giving it (or a
 // promise of it), asked before every exchange and once more after a 401.
+//
+// A watch's Server-Sent Events are parsed by `eventsource-parser` (npm, MIT), vendored byte for
+// byte in ./vendor (scripts/web-package.sh checks it against the pinned package).
+
+import { createParser } from "./vendor/eventsource-parser/parse.js";
 
 // One exchange: resolves to what `call.finish` makes of the answer, rejects with a StorageError.
 export async function exchange(conn, call) {
@@ -55,8 +60,9 @@ export async function* walk(conn, call, invalid) {
 
 // `watch`: reconnects after a dropped connection or a server that cut a slow reader off
 // (250 ms, doubling with each failure in a row, at most 5 s), resuming after the last event
-// yielded; `w.feed(chunk)` gives what a chunk of the stream yields, `null` for "connect again
-// now" (the token expired: a provider gives a fresh one), and throws an error the server sent.
+// yielded; `w.take(type, id, data)` gives what an event yields: `undefined` for nothing, `null`
+// for "connect again now" (the token expired: a provider gives a fresh one), and throws an
+// error the server sent.
 // `return()` (what `break` calls) ends it at once, even while it waits for a change.
 export function watch(conn, w, signal, invalid) {
   const stop = new AbortController();
@@ -91,6 +97,9 @@ async function* follow(conn, w, until, invalid) {
         continue;
       }
       const reader = stream.getReader();
+      const text = new TextDecoder();
+      const events = [];
+      const parser = createParser({ onEvent: (e) => events.push(e) });
       let renew = false;
       while (!renew) {
         let chunk;
@@ -100,11 +109,14 @@ async function* follow(conn, w, until, invalid) {
           break;
         }
         if (chunk.done) break;
-        for (const value of w.feed(chunk.value)) {
+        parser.feed(text.decode(chunk.value, { stream: true }));
+        for (const e of events.splice(0)) {
+          const value = w.take(e.event, e.id, e.data);
           if (value === null) {
             renew = true;
             break;
           }
+          if (value === undefined) continue;
           failures = 0;
           yield value;
         }

@@ -29,6 +29,20 @@ extern "C" {
     ) -> JsValue;
 }
 
+// `transport.js` parses a watch's stream with the vendored `eventsource-parser`: naming its two
+// files here is what makes wasm-bindgen copy them beside it.
+#[wasm_bindgen(module = "/js/vendor/eventsource-parser/parse.js")]
+extern "C" {
+    /// What `transport.js` calls (Rust does not).
+    #[wasm_bindgen(js_name = createParser)]
+    fn _create_parser(config: &JsValue) -> JsValue;
+}
+#[wasm_bindgen(module = "/js/vendor/eventsource-parser/errors.js")]
+extern "C" {
+    /// What `parse.js` imports.
+    type ParseError;
+}
+
 /// The timeout of a call when neither the client nor the call sets one.
 pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
 

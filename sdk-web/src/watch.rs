@@ -1,28 +1,26 @@
 //! `client.watch(ns, options)`: a namespace's changes as an async iterator over the server's
 //! `{ns}:watch` Server-Sent Events, read with `fetch` (the bearer token travels in a header,
-//! which `EventSource` cannot send) and parsed by `sse-parse` (the WHATWG algorithm, fed the
-//! chunks as they arrive). `transport.js` runs the iteration: it connects with [`Watch::connect`],
-//! hands each chunk to [`Watch::feed`], and reconnects after a dropped connection or a server
-//! that cut a slow reader off, resuming after the last event yielded, so nothing is missed or
-//! yielded twice.
+//! which `EventSource` cannot send). `transport.js` runs the iteration: it connects with
+//! [`Watch::connect`], parses the stream with `eventsource-parser` (the WHATWG algorithm, fed the
+//! chunks as they arrive), hands each event to [`Watch::take`], and reconnects after a dropped
+//! connection or a server that cut a slow reader off, resuming after the last event yielded, so
+//! nothing is missed or yielded twice.
 
 use crate::error::to_js;
 use crate::json;
 use crate::transport::{set, Call, Connection, Reply, RequestOptions};
 use alga_storage_core::{ErrorCode, StorageError, TransportCause};
-use sse_parse::{Event, SseParser};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
-/// A watch: where it stands, and the parser of the stream it reads now.
+/// A watch: where it stands.
 #[wasm_bindgen(skip_typescript)]
 pub struct Watch {
     /// `/api/ext-storage/{ns}:watch?…` (the position travels as `Last-Event-ID`).
     path: String,
     /// The sequence number of the last change yielded (or skipped to by a reset).
     last_id: Cell<Option<u64>>,
-    parser: RefCell<SseParser>,
     /// Whether the token comes from a provider (which can renew it).
     provider: bool,
     /// Whether the last connection was made after the token expired (so another expiry before
@@ -36,25 +34,23 @@ impl Watch {
         Watch {
             path,
             last_id: Cell::new(after),
-            parser: RefCell::new(SseParser::new()),
             provider: connection.provider,
             renewed: Cell::new(false),
         }
     }
 
     /// What one event yields; an `error` event is the iteration's error.
-    fn handle(&self, event: Event) -> Result<Option<JsValue>, StorageError> {
-        match event.event.as_str() {
+    fn handle(&self, kind: &str, id: &str, data: &str) -> Result<Option<JsValue>, StorageError> {
+        match kind {
             "change" => {
                 self.renewed.set(false);
-                let change = json::parse(&event.data)?;
+                let change = json::parse(data)?;
                 set(&change, "type", &"change".into());
-                self.last_id
-                    .set(event.id.parse().ok().or(self.last_id.get()));
+                self.last_id.set(id.parse().ok().or(self.last_id.get()));
                 Ok(Some(change))
             }
             "reset" => {
-                let reset = json::parse_value(&event.data).ok_or_else(StorageError::internal)?;
+                let reset = json::parse_value(data).ok_or_else(StorageError::internal)?;
                 // A slow reader is cut off right after: it resumes from its last id.
                 let Some(next) = reset["nextAfter"].as_u64() else {
                     return Ok(None);
@@ -66,7 +62,7 @@ impl Watch {
                 Ok(Some(value.into()))
             }
             "error" => {
-                let body = json::parse_value(&event.data);
+                let body = json::parse_value(data);
                 let code = body
                     .as_ref()
                     .and_then(|v| v["error"]["code"].as_str())
@@ -86,7 +82,6 @@ impl Watch {
 impl Watch {
     /// The call that opens the stream after the last id (`signal` ends it).
     pub fn connect(&self, signal: AbortSignal) -> Call {
-        *self.parser.borrow_mut() = SseParser::new();
         let mut headers = vec![("accept", "text/event-stream".to_owned())];
         if let Some(id) = self.last_id.get() {
             headers.push(("last-event-id", id.to_string()));
@@ -99,31 +94,27 @@ impl Watch {
         Call::new("GET", self.path.clone(), options, Reply::Stream).with_headers(headers)
     }
 
-    /// What a chunk of the stream yields, in order; `null` ends the list and means "connect
-    /// again now" (the token expired while the stream was open: a provider gives a fresh one,
-    /// once in a row). An `error` event the server sent is thrown.
-    pub fn feed(&self, chunk: &js_sys::Uint8Array) -> Result<js_sys::Array, JsValue> {
-        let values = js_sys::Array::new();
-        let mut parser = self.parser.borrow_mut();
-        parser.feed(&chunk.to_vec());
-        while let Some(event) = parser.next_event() {
-            match self.handle(event) {
-                Ok(Some(value)) => {
-                    values.push(&value);
-                }
-                Ok(None) => {}
-                Err(e)
-                    if e.code() == ErrorCode::Unauthenticated
-                        && self.provider
-                        && !self.renewed.replace(true) =>
-                {
-                    values.push(&JsValue::NULL);
-                    break;
-                }
-                Err(e) => return Err(to_js(&e)),
+    /// What an event of the stream (its type, id and data) yields: `undefined` for nothing,
+    /// `null` for "connect again now" (the token expired while the stream was open: a provider
+    /// gives a fresh one, once in a row). An `error` event the server sent is thrown.
+    pub fn take(
+        &self,
+        kind: Option<String>,
+        id: Option<String>,
+        data: &str,
+    ) -> Result<JsValue, JsValue> {
+        let kind = kind.unwrap_or_default();
+        match self.handle(&kind, id.as_deref().unwrap_or_default(), data) {
+            Ok(value) => Ok(value.unwrap_or(JsValue::UNDEFINED)),
+            Err(e)
+                if e.code() == ErrorCode::Unauthenticated
+                    && self.provider
+                    && !self.renewed.replace(true) =>
+            {
+                Ok(JsValue::NULL)
             }
+            Err(e) => Err(to_js(&e)),
         }
-        Ok(values)
     }
 
     /// Whether a failure to connect is worth another attempt: no answer, a database or server
