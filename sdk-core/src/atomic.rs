@@ -2,6 +2,7 @@
 //! then puts, deletes and increments on distinct keys, all or nothing). The types and every rule
 //! that needs no database live here; the server's store applies them in one transaction.
 
+use crate::error::quoted;
 use crate::limits::*;
 use crate::names::{Key, Namespace, Revision, TtlSeconds, WholeNumber};
 use crate::ops::{canonical, check_record, distinct, not_null, parse_json, Metadata, Record};
@@ -323,14 +324,20 @@ pub fn incremented(
         Some(value) => value.as_i64().ok_or_else(|| {
             StorageError::validation(
                 format!("operations[{index}].key"),
-                format!("cannot increment {key:?}: its value is not an integer"),
+                format!(
+                    "cannot increment {}: its value is not an integer",
+                    quoted(key)
+                ),
             )
         })?,
     };
     base.checked_add(delta).ok_or_else(|| {
         StorageError::validation(
             format!("operations[{index}].delta"),
-            format!("incrementing {key:?} by {delta} leaves the 64-bit integer range"),
+            format!(
+                "incrementing {} by {delta} leaves the 64-bit integer range",
+                quoted(key)
+            ),
         )
     })
 }

@@ -1,6 +1,6 @@
 //! Grants and the capability check shared by the server and the runner host.
 
-use crate::error::{ErrorCode, StorageError};
+use crate::error::{quoted, ErrorCode, StorageError};
 use crate::limits::MAX_NAMESPACES_PER_PRINCIPAL;
 use crate::names::Namespace;
 use serde::{Deserialize, Serialize};
@@ -59,7 +59,10 @@ pub fn validate_grants(grants: &[Grant]) -> Result<(), StorageError> {
         if grants[..i].iter().any(|g| g.namespace == grant.namespace) {
             return Err(StorageError::validation(
                 format!("grants[{i}].namespace"),
-                format!("namespace {:?} is granted twice", grant.namespace.as_str()),
+                format!(
+                    "namespace {} is granted twice",
+                    quoted(grant.namespace.as_str())
+                ),
             ));
         }
     }

@@ -15,7 +15,7 @@
 
 use crate::atomic::{AtomicCheck, AtomicOperation, AtomicRequest, GetManyRequest};
 use crate::changes::{ChangesRequest, Sequence};
-use crate::error::StorageError;
+use crate::error::{quoted, StorageError};
 use crate::names::{Cursor, InvalidValue, Key, Limit, Namespace, Revision, TtlSeconds};
 use crate::ops::{
     canonical_json, BulkPutItem, BulkPutRequest, DeleteRequest, GetRequest, ListRequest, Metadata,
@@ -381,7 +381,10 @@ impl PatchOp {
                     )),
                     (other, _) => Err(StorageError::validation(
                         format!("[{i}].op"),
-                        format!("unknown operation {other:?}; expected \"set\" or \"del\""),
+                        format!(
+                            "unknown operation {}; expected \"set\" or \"del\"",
+                            quoted(other)
+                        ),
                     )),
                 }
             })

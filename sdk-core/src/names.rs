@@ -1,5 +1,6 @@
 //! Validated newtypes: once one exists, it is valid ("parse, don't validate").
 
+use crate::error::quoted;
 use crate::limits::*;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -215,7 +216,10 @@ fn check_namespace(s: &str) -> Result<(), InvalidValue> {
     if !slug(first) || !chars.all(|c| slug(c) || c == '_' || c == '-') {
         return Err(InvalidValue::new(
             field,
-            format!("{s:?} is not a lowercase slug matching [a-z0-9][a-z0-9_-]*"),
+            format!(
+                "{} is not a lowercase slug matching [a-z0-9][a-z0-9_-]*",
+                quoted(s)
+            ),
         ));
     }
     Ok(())

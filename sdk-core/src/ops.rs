@@ -5,7 +5,7 @@
 //! omitted when absent. Response fields that may be empty (`ttlExpiresAt`, `nextCursor`) are
 //! written as `null`.
 
-use crate::error::{BulkItemError, StorageError};
+use crate::error::{quoted, BulkItemError, StorageError};
 use crate::limits::*;
 use crate::names::{Cursor, Key, Limit, Namespace, Revision, TtlSeconds};
 use chrono::{DateTime, Utc};
@@ -895,7 +895,7 @@ pub(crate) fn distinct<'a>(
         if keys[..i].contains(key) {
             return Err(StorageError::validation(
                 at(i),
-                format!("duplicate key {key:?}"),
+                format!("duplicate key {}", quoted(key)),
             ));
         }
     }

@@ -1,7 +1,7 @@
 //! The namespace snapshot API: a whole namespace as one JSON object with an ETag, and atomic
 //! `PATCH`es of `set`/`del` operations guarded by `If-Match`.
 
-use crate::error::StorageError;
+use crate::error::{quoted, StorageError};
 use crate::limits::{MAX_BULK_BYTES, MAX_PATCH_OPS};
 use crate::names::Key;
 use crate::ops::check_value;
@@ -60,8 +60,8 @@ pub fn validate_patch(ops: &[PatchOp]) -> Result<(), StorageError> {
             return Err(StorageError::validation(
                 format!("[{i}].key"),
                 format!(
-                    "key {:?} appears in more than one operation",
-                    op.key().as_str()
+                    "key {} appears in more than one operation",
+                    quoted(op.key().as_str())
                 ),
             ));
         }
@@ -112,7 +112,7 @@ pub fn parse_etag(value: &str) -> Result<u64, StorageError> {
         .ok_or_else(|| {
             StorageError::validation(
                 "If-Match",
-                format!("{value:?} is not an ETag of this API (\"<n>\")"),
+                format!("{} is not an ETag of this API (\"<n>\")", quoted(value)),
             )
         })
 }

@@ -72,6 +72,30 @@ fn bulk_partial_failure_takes_the_status_of_its_first_item() {
     assert_eq!(StorageError::from_envelope(409, &body).status(), 409);
 }
 
+#[test]
+fn bulk_partial_failure_lists_its_items_as_their_serialize_writes_them() {
+    let items = vec![
+        BulkItemError {
+            index: 2,
+            key: "k".into(),
+            code: ErrorCode::RevisionMismatch,
+            message: "guard failed".into(),
+            details: Some(json!({"currentRevision": 3})),
+        },
+        BulkItemError::new(
+            7,
+            "k\u{e9}",
+            &StorageError::new(ErrorCode::NotFound, "gone"),
+        ),
+    ];
+    let err = StorageError::bulk_partial_failure(items.clone());
+    assert_eq!(
+        err.details().unwrap()["items"],
+        serde_json::to_value(&items).unwrap()
+    );
+    assert_eq!(err.details().unwrap()["items"][1].get("details"), None);
+}
+
 fn ns(s: &str) -> Namespace {
     Namespace::new(s).unwrap()
 }

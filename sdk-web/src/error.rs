@@ -89,10 +89,23 @@ pub fn from_js(value: &JsValue) -> Option<StorageError> {
     Some(error.with_status(status))
 }
 
-/// The message of a thrown JavaScript value.
+#[wasm_bindgen]
+extern "C" {
+    /// `String(value)` (it throws for an object without `toString`).
+    #[wasm_bindgen(catch, js_name = String)]
+    fn js_string(value: &JsValue) -> Result<String, JsValue>;
+}
+
+/// The message of a thrown JavaScript value: an `Error`'s `message`, a string itself, anything
+/// else as `JSON.stringify` writes it or else as `String(…)` does. (Not `{:?}`: wasm-bindgen's
+/// debug formatting of a value costs the package half a kilobyte.)
 pub fn js_message(value: &JsValue) -> String {
     if let Some(e) = value.dyn_ref::<js_sys::Error>() {
         return String::from(e.message());
     }
-    value.as_string().unwrap_or_else(|| format!("{value:?}"))
+    value
+        .as_string()
+        .or_else(|| js_sys::JSON::stringify(value).ok()?.as_string())
+        .or_else(|| js_string(value).ok())
+        .unwrap_or_else(|| "a value that has no text".into())
 }

@@ -1076,10 +1076,27 @@ async fn grants_and_tokens_are_enforced() {
     let options = js_sys::Object::new();
     js_sys::Reflect::set(&options, &"baseUrl".into(), &base().into()).unwrap();
     js_sys::Reflect::set(&options, &"token".into(), &throwing).unwrap();
-    let c = StorageClient::new(options.into()).unwrap();
+    let c = StorageClient::new(options.clone().into()).unwrap();
     let e = fails(c.get(js(json!("mine")), js(json!("k")), None)).await;
     assert_eq!(e.code(), ErrorCode::Unauthenticated);
     assert!(e.message().contains("session over"), "{}", e.message());
+
+    // What it throws, when not an Error, is in the message as JSON or as String(…) writes it.
+    for (thrown, said) in [
+        ("throw { reason: 'gone' }", r#"{"reason":"gone"}"#),
+        ("throw Symbol('late')", "Symbol(late)"),
+    ] {
+        js_sys::Reflect::set(
+            &options,
+            &"token".into(),
+            &js_sys::Function::new_no_args(thrown),
+        )
+        .unwrap();
+        let c = StorageClient::new(options.clone().into()).unwrap();
+        let e = fails(c.get(js(json!("mine")), js(json!("k")), None)).await;
+        assert_eq!(e.code(), ErrorCode::Unauthenticated);
+        assert!(e.message().ends_with(said), "{thrown}: {}", e.message());
+    }
 }
 
 #[wasm_bindgen_test]
