@@ -7,10 +7,12 @@
 # that loads its .wasm with `new URL(…, import.meta.url)`: browsers take it as is, and Vite,
 # webpack 5, Rollup and esbuild bundle it, so one target serves both), using wasm-bindgen-cli
 # from PATH (scripts/test.sh installs it from crates.io; nothing is downloaded). Binaryen's
-# `wasm-opt` then optimises the module (the npm build of Binaryen), and esbuild makes wasm-bindgen's
-# JavaScript glue and its snippets (sdk-web/js, the inline ones) one minified module (both pinned
-# in sdk-web/tools and installed from the registry on first use). Then `npm pack` makes the
-# tarball a user installs, and the sizes are printed.
+# `wasm-opt` then optimises the module (the npm build of Binaryen) and gives its imports and
+# exports short names (sdk-web/tools/short-names.mjs gives the glue the same), and esbuild makes
+# wasm-bindgen's JavaScript glue and its snippets (sdk-web/js, the inline ones) one minified
+# module (all pinned in sdk-web/tools and installed from the registry on first use). Node.js
+# instantiates the result and makes one call, `npm pack` makes the tarball a user installs, and
+# the sizes are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/web-pkg
