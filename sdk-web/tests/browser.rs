@@ -668,6 +668,62 @@ async fn a_watch_whose_connection_drops_resumes_after_the_last_change_it_yielded
 }
 
 #[wasm_bindgen_test]
+async fn a_watch_reads_a_stream_cut_into_single_bytes() {
+    let c = client(&["bytes"]).await;
+    let ns = || js(json!("bytes"));
+    let text = "caf\u{e9} \u{1f642}";
+    for (key, value) in [("a", json!({ "text": text })), ("b", json!(2))] {
+        call(c.put(ns(), js(json!(key)), js(value), None))
+            .await
+            .unwrap();
+    }
+    // Every byte of the stream arrives as a chunk of its own: lines, events and UTF-8
+    // characters are all cut.
+    let install = js_sys::Function::new_no_args(
+        r#"
+        const real = globalThis.fetch;
+        globalThis.fetch = async (request) => {
+          const res = await real(request);
+          if (!String(request.url).includes("/bytes:watch")) return res;
+          const reader = res.body.getReader();
+          let pending = [];
+          const body = new ReadableStream({
+            async pull(controller) {
+              while (pending.length === 0) {
+                const chunk = await reader.read();
+                if (chunk.done) { controller.close(); return; }
+                pending = [...chunk.value];
+              }
+              controller.enqueue(new Uint8Array([pending.shift()]));
+            },
+          });
+          return new Response(body, { status: res.status, headers: res.headers });
+        };
+        return () => { globalThis.fetch = real; };
+        "#,
+    );
+    let restore: js_sys::Function = install.call0(&JsValue::UNDEFINED).unwrap().unchecked_into();
+    let controller = web_sys::AbortController::new().unwrap();
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"signal".into(), &controller.signal()).unwrap();
+    js_sys::Reflect::set(&options, &"includeValues".into(), &true.into()).unwrap();
+    let watch = c.watch(ns(), Some(options.unchecked_into()));
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let event = json::from_js(&step(&watch, "next").await.unwrap()).unwrap();
+        seen.push(event["value"].clone());
+    }
+    controller.abort();
+    restore.call0(&JsValue::UNDEFINED).unwrap();
+    assert_eq!(seen[0]["key"], "a", "{seen:?}");
+    assert_eq!(seen[0]["value"]["text"], text, "{seen:?}");
+    assert_eq!(
+        (&seen[1]["key"], &seen[1]["value"]),
+        (&json!("b"), &json!(2))
+    );
+}
+
+#[wasm_bindgen_test]
 async fn a_watch_whose_token_expires_asks_the_provider_for_a_fresh_one_once() {
     let good = token(rw(&["renew"])).await;
     let writer = client_at(base(), &good);
